@@ -1,0 +1,61 @@
+"""psp_rl: multi-task and continual reinforcement learning with Parameter Superposition.
+
+One network holds a separate policy and value function for every environment variant: each layer
+computes ``W (c_k * x)`` with a fixed random context key ``c_k`` per task (Cheung et al., 2019).
+The task id travels inside the observation (``{"obs": ..., "task": k}``), so every SB3 buffer,
+VecEnv and saved model carries the right task for every sample.
+
+Example::
+
+    from stable_baselines3 import PPO
+    import psp_rl
+
+    suite = psp_rl.load_suite("cartpole-permuted")
+    model = PPO(psp_rl.PSPActorCriticPolicy, suite.make_vec_env(n_envs=4, seed=0))
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Public names, imported on first use so that `import psp_rl` stays light (no torch for the CLI's
+# `list`, for example).
+_EXPORTS: dict[str, str] = {
+    "CONTEXT_KINDS": "psp_rl.contexts",
+    "make_context": "psp_rl.contexts",
+    "SuperposedLinear": "psp_rl.layers",
+    "SuperposedConv2d": "psp_rl.layers",
+    "TaskMLP": "psp_rl.networks",
+    "PSPActorCriticPolicy": "psp_rl.policies",
+    "PSPDQNPolicy": "psp_rl.policies",
+    "PSPSACPolicy": "psp_rl.policies",
+    "PSPTD3Policy": "psp_rl.policies",
+    "load_suite": "psp_rl.suites",
+    "Suite": "psp_rl.suites",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'psp_rl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def _register_suites() -> None:
+    """Register the shipped suites with Gymnasium as ``psp_rl/<suite>-v0``."""
+    try:
+        from psp_rl.suites import register_suites
+    except ImportError:  # suites module not available in a partial checkout
+        return
+    register_suites()
+
+
+_register_suites()
