@@ -1,0 +1,121 @@
+"""What the four PSP policy families share: context options, weight init, input checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from torch import nn
+
+from psp_rl.layers import TaskLayer
+from psp_rl.networks import NetworkConfig
+from psp_rl.policies.extractor import TaskFeaturesExtractor, num_tasks_of
+
+
+class PSPPolicyMixin:
+    """Mixed into SB3 policies (before the SB3 class) to make every layer task-conditioned.
+
+    It takes the SB3 policy's arguments plus the PSP options below, checks the observation space,
+    and hands SB3 the task-conditioned features extractor.
+
+    :param mode: ``"psp"`` (default) or a baseline mode (see :data:`psp_rl.networks.MODES`)
+    :param context: ``"binary"`` (default), ``"complex"`` or ``"rotation"``
+    :param context_seed: seed of the context keys
+    :param task_bias: one bias per task in superposed layers
+    """
+
+    network_config: NetworkConfig
+    observation_space: spaces.Space
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        *args: Any,
+        mode: str = "psp",
+        context: str = "binary",
+        context_seed: int = 0,
+        task_bias: bool = False,
+        features_extractor_class: type[BaseFeaturesExtractor] | None = None,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs.get("use_sde", False):
+            raise ValueError("PSP policies do not support gSDE: set use_sde=False.")
+        if features_extractor_class not in (None, TaskFeaturesExtractor):
+            name = getattr(features_extractor_class, "__name__", features_extractor_class)
+            raise ValueError(
+                f"PSP policies use their own task-conditioned extractor; remove features_extractor_class={name} "
+                "from policy_kwargs (set its options, e.g. cnn_output_dim, through features_extractor_kwargs)."
+            )
+        # Set before the SB3 constructor, which builds the networks.
+        self.network_config = NetworkConfig(
+            num_tasks_of(observation_space), mode, context, context_seed, task_bias
+        )
+        super().__init__(  # type: ignore[call-arg]
+            observation_space, action_space, lr_schedule, *args, features_extractor_class=TaskFeaturesExtractor,
+            features_extractor_kwargs={**(features_extractor_kwargs or {}), **self.network_config.policy_kwargs()},
+            **kwargs,
+        )  # fmt: skip
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = {**super()._get_constructor_parameters(), **self.network_config.policy_kwargs()}  # type: ignore[misc]
+        if hasattr(self, "share_features_extractor"):  # SB3 does not save it itself
+            data["share_features_extractor"] = self.share_features_extractor
+        return data
+
+    @property
+    def num_tasks(self) -> int:
+        """Number of tasks ``K`` the policy holds."""
+        return self.network_config.num_tasks
+
+    @staticmethod
+    def init_weights(module: nn.Module, gain: float = 1) -> None:
+        """Orthogonal init (SB3's ``ortho_init``), extended to task-conditioned layers.
+
+        :param module: a module visited by ``nn.Module.apply``
+        :param gain: orthogonal gain
+        """
+        if isinstance(module, TaskLayer):
+            module.reset_parameters(gain)
+        elif isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.orthogonal_(module.weight, gain=gain)
+            if module.bias is not None:
+                module.bias.data.fill_(0.0)
+
+    def obs_to_tensor(self, observation: np.ndarray | dict[str, np.ndarray]) -> tuple[PyTorchObs, bool]:
+        """SB3's conversion, after checking on the host that every task id is in ``[0, K)``.
+
+        :param observation: a (batch of) ``{"obs", "task"}`` observation(s)
+        """
+        if isinstance(observation, dict) and "task" in observation:
+            task = np.asarray(observation["task"])
+            if task.size and (task.min() < 0 or task.max() >= self.num_tasks):
+                bad = int(task.min()) if task.min() < 0 else int(task.max())
+                raise ValueError(
+                    f"task id {bad} is out of range: this policy holds K={self.num_tasks} tasks, valid ids "
+                    f"are 0..{self.num_tasks - 1}."
+                )
+        return super().obs_to_tensor(observation)  # type: ignore[misc]
+
+
+def action_dim_of(action_space: spaces.Space) -> int:
+    """Number of outputs an action head needs (logits or means).
+
+    :param action_space: the environment's action space
+    """
+    if isinstance(action_space, spaces.Discrete):
+        return int(action_space.n)
+    if isinstance(action_space, spaces.MultiDiscrete):
+        return int(np.sum(action_space.nvec))
+    if isinstance(action_space, spaces.MultiBinary):
+        return int(np.prod(action_space.shape))
+    if isinstance(action_space, spaces.Box):
+        return int(np.prod(action_space.shape))
+    raise ValueError(
+        f"Unsupported action space {action_space}: use Discrete, MultiDiscrete, MultiBinary or Box."
+    )

@@ -1,0 +1,46 @@
+"""PSP policy for DQN: a task-conditioned Q-network and its target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
+
+from psp_rl.networks import NetworkConfig, TaskMLP
+from psp_rl.policies.common import PSPPolicyMixin
+
+
+class PSPQNetwork(QNetwork):
+    """SB3's ``QNetwork`` with a task-conditioned MLP (``forward`` and greedy ``_predict`` unchanged).
+
+    :param network_config: the policy's network config
+    """
+
+    def __init__(self, *args: Any, network_config: NetworkConfig, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.network_config = network_config
+        self.q_net = TaskMLP(  # type: ignore[assignment]
+            self.features_dim, list(self.net_arch), network_config, "q",
+            out_dim=int(self.action_space.n), activation_fn=self.activation_fn,
+        )  # fmt: skip
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "network_config": self.network_config}
+
+
+class PSPDQNPolicy(PSPPolicyMixin, DQNPolicy):
+    """DQN policy whose Q-network (and target) holds one model per task.
+
+    Takes SB3's ``DQNPolicy`` arguments plus ``mode``, ``context``, ``context_seed`` and ``task_bias``
+    (see :class:`~psp_rl.policies.PSPActorCriticPolicy`). The target network is a ``load_state_dict``
+    copy, so it holds exactly the context keys of the online network.
+
+    Example::
+
+        from stable_baselines3 import DQN
+        model = DQN(PSPDQNPolicy, vec_env, policy_kwargs=dict(net_arch=[64, 64]))
+    """
+
+    def make_q_net(self) -> PSPQNetwork:  # noqa: D102
+        net_args = self._update_features_extractor(self.net_args, features_extractor=None)
+        return PSPQNetwork(**net_args, network_config=self.network_config).to(self.device)

@@ -1,0 +1,50 @@
+"""PSP policy for SAC: task-conditioned squashed-Gaussian actor and twin Q critics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.sac.policies import Actor, SACPolicy
+
+from psp_rl.networks import NetworkConfig, TaskMLP
+from psp_rl.policies.continuous import PSPOffPolicyMixin
+
+
+class PSPSACActor(Actor):
+    """SB3's SAC ``Actor`` with a task-conditioned trunk and mean / log-std heads.
+
+    :param network_config: the policy's network config
+    """
+
+    def __init__(self, *args: Any, network_config: NetworkConfig, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.network_config = network_config
+        arch = list(self.net_arch)
+        action_dim = int(self.action_space.shape[0])
+        self.latent_pi = TaskMLP(
+            self.features_dim, arch, network_config, "actor", activation_fn=self.activation_fn
+        )  # type: ignore[assignment]
+        latent_dim = self.latent_pi.output_dim
+        self.mu = TaskMLP(latent_dim, [], network_config, "mu", out_dim=action_dim)  # type: ignore[assignment]
+        self.log_std = TaskMLP(latent_dim, [], network_config, "log_std", out_dim=action_dim)  # type: ignore[assignment]
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "network_config": self.network_config}
+
+
+class PSPSACPolicy(PSPOffPolicyMixin, SACPolicy):
+    """SAC policy whose actor, critics and target critics hold one model per task.
+
+    Takes SB3's ``SACPolicy`` arguments plus ``mode``, ``context``, ``context_seed`` and ``task_bias``
+    (see :class:`~psp_rl.policies.PSPActorCriticPolicy`). gSDE is not supported.
+
+    Example::
+
+        from stable_baselines3 import SAC
+        model = SAC(PSPSACPolicy, vec_env, policy_kwargs=dict(net_arch=[256, 256]))
+    """
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> PSPSACActor:  # noqa: D102
+        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
+        return PSPSACActor(**actor_kwargs, network_config=self.network_config).to(self.device)
