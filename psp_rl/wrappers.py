@@ -81,6 +81,30 @@ def _variant_rng(seed: int, task: int, family: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(task), zlib.crc32(family.encode())])
 
 
+def _distinct_draws(
+    seed: int, num_tasks: int, family: str, capacity: int, draw: Any
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Draw ``(permutation, signs)`` per variant with ``draw(rng)``; variant ``k`` redraws from its own
+    generator until it differs from variants ``0..k-1`` whenever ``capacity`` (the number of distinct
+    variants that exist) allows it. Variant ``k`` depends only on ``(seed, k)``, never on ``K``."""
+    drawn: list[tuple[np.ndarray, np.ndarray]] = []
+    for k in range(num_tasks):
+        rng = _variant_rng(seed, k, family)
+        perm, sign = draw(rng)
+        if k < capacity:
+            while any(np.array_equal(perm, p) and np.array_equal(sign, s) for p, s in drawn):
+                perm, sign = draw(rng)
+        drawn.append((perm, sign))
+    return drawn
+
+
+def _capacity(size: int, flips: bool) -> int:
+    """How many distinct (permutation, sign) variants exist for ``size`` entries (capped)."""
+    if size > 12:
+        return 10**9
+    return math.factorial(size) * (2**size if flips else 1)
+
+
 def _suggest(name: str, options: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, list(options), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
@@ -181,7 +205,8 @@ class PermuteObservation(VariantWrapper):
     Works for any ``Box`` shape, images included: the observation is flattened, permuted and reshaped.
     Sign flips are used only for floating-point observations; integer observations (e.g. ``uint8``
     images) are only permuted, so they keep their dtype and ``[0, 255]`` range. The observation space
-    is the smallest box containing the spaces of all ``K`` variants.
+    is the smallest box containing the spaces of all ``K`` variants. Variants are distinct from each
+    other whenever enough distinct permutations exist.
 
     Example::
 
@@ -212,10 +237,14 @@ class PermuteObservation(VariantWrapper):
         self.signs = []
         low_flat, high_flat = space.low.reshape(-1), space.high.reshape(-1)
         low, high = np.full(size, np.inf), np.full(size, -np.inf)
-        for k in range(self.num_tasks):
-            rng = _variant_rng(self.variant_seed, k, self.family)
+        flips = self.flip_signs
+
+        def draw(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
             perm = rng.permutation(size)
-            sign = rng.choice(np.array([-1.0, 1.0]), size) if self.flip_signs else np.ones(size)
+            return perm, (rng.choice(np.array([-1.0, 1.0]), size) if flips else np.ones(size))
+
+        drawn = _distinct_draws(self.variant_seed, self.num_tasks, self.family, _capacity(size, flips), draw)
+        for perm, sign in drawn:
             self.permutations.append(perm)
             self.signs.append(sign.astype(space.dtype))
             low_k = np.where(sign > 0, low_flat[perm], -high_flat[perm])
@@ -257,7 +286,8 @@ class PermuteActions(VariantWrapper):
 
     ``Box`` actions are permuted and flipped in normalised coordinates (``[-1, 1]`` per dimension), so the
     action space stays the base one even with asymmetric bounds; they must be finite. A 1-D ``Box`` has
-    only two variants (flipped or not).
+    only two variants (flipped or not) and ``Discrete(2)`` only two (swapped or not): the first
+    ``min(K, number of distinct relabellings)`` variants are distinct, later ones may repeat.
 
     Example::
 
@@ -290,11 +320,16 @@ class PermuteActions(VariantWrapper):
         super().__init__(env, num_tasks, seed, task)
         self.permutations = []
         self.signs = []
-        for k in range(self.num_tasks):
-            rng = _variant_rng(self.variant_seed, k, self.family)
-            self.permutations.append(rng.permutation(size))
-            use_flip = flip_signs and isinstance(space, spaces.Box)
-            self.signs.append(rng.choice(np.array([-1.0, 1.0]), size) if use_flip else np.ones(size))
+        flips = bool(flip_signs) and isinstance(space, spaces.Box)
+
+        def draw(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+            perm = rng.permutation(size)
+            return perm, (rng.choice(np.array([-1.0, 1.0]), size) if flips else np.ones(size))
+
+        drawn = _distinct_draws(self.variant_seed, self.num_tasks, self.family, _capacity(size, flips), draw)
+        for perm, sign in drawn:
+            self.permutations.append(perm)
+            self.signs.append(sign)
 
     def action(self, action: Any) -> Any:
         """Map an agent action to the base environment's action for the current variant.
