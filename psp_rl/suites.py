@@ -88,7 +88,11 @@ def _per_task(value: Any, num_tasks: int, where: str) -> list[float]:
 
 
 def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merge ``overrides`` into a copy of ``base``; a dotted key ``"schedule.cycles"`` is nested."""
+    """Deep-merge ``overrides`` into a copy of ``base``; a dotted key ``"schedule.cycles"`` is nested.
+
+    A nested mapping merges into the existing one, except a ``normalize`` block with a different ``kind``,
+    which replaces it (so ``{"normalize": {"kind": "reference", ...}}`` drops ``max``).
+    """
     out = copy.deepcopy(base)
     for key, value in overrides.items():
         parts = str(key).split(".")
@@ -98,8 +102,13 @@ def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]
                 target[part] = {}
             target = target[part]
         last = parts[-1]
-        if isinstance(value, Mapping) and isinstance(target.get(last), dict):
-            target[last] = _merge(target[last], value)
+        current = target.get(last)
+        if (
+            isinstance(value, Mapping)
+            and isinstance(current, dict)
+            and not (last == "normalize" and value.get("kind", current.get("kind")) != current.get("kind"))
+        ):  # nested mappings merge; a normalize block with a new kind replaces the old one
+            target[last] = _merge(current, value)
         else:
             target[last] = copy.deepcopy(value)
     return out

@@ -132,9 +132,28 @@ def physics_attributes(env: gym.Env) -> list[str]:
     return sorted(names)
 
 
+# Attributes that environments compute from others in ``__init__`` (CartPole): set_physics recomputes them.
+_DERIVED = {"total_mass": ("masspole", "masscart"), "polemass_length": ("masspole", "length")}
+
+
+def _derived_attributes(env: gym.Env) -> dict[str, tuple[str, ...]]:
+    base = env.unwrapped
+    return {
+        name: sources
+        for name, sources in _DERIVED.items()
+        if hasattr(base, name) and all(hasattr(base, s) for s in sources)
+    }
+
+
 def _check_physics_names(env: gym.Env, names: Sequence[str], family: str) -> None:
-    available = physics_attributes(env)
+    derived = _derived_attributes(env)
+    available = [n for n in physics_attributes(env) if n not in derived]
     for name in names:
+        if name in derived:
+            raise ValueError(
+                f"{family}: {name!r} of {type(env.unwrapped).__name__} is computed from "
+                f"{' and '.join(derived[name])}: set those instead."
+            )
         if name not in available:
             raise ValueError(
                 f"{family}: {type(env.unwrapped).__name__} has no numeric attribute {name!r}."
@@ -154,9 +173,10 @@ def set_physics(env: gym.Env, values: Mapping[str, float]) -> None:
     base = env.unwrapped
     for name, value in values.items():
         setattr(base, name, float(value))
-    if all(hasattr(base, a) for a in ("masspole", "masscart", "total_mass")):
+    derived = _derived_attributes(env)
+    if "total_mass" in derived:
         base.total_mass = base.masspole + base.masscart
-    if all(hasattr(base, a) for a in ("masspole", "length", "polemass_length")):
+    if "polemass_length" in derived:
         base.polemass_length = base.masspole * base.length
 
 

@@ -345,3 +345,8 @@ def test_unknown_family_and_parameter() -> None:
 def test_mismatched_num_tasks() -> None:
     with pytest.raises(ValueError, match="same K"):
         TaskObservation(PermuteObservation(gym.make("CartPole-v1"), num_tasks=2), task=0, num_tasks=3)
+
+
+def test_physics_rejects_derived_attributes() -> None:
+    with pytest.raises(ValueError, match="computed from masspole and length"):
+        PhysicsVariant(gym.make("CartPole-v1"), num_tasks=1, values=[{"polemass_length": 1.0}])
