@@ -331,7 +331,7 @@ class Suite:
 
             return _init
 
-        cls = vec_env_cls or DummyVecEnv
+        cls: Any = vec_env_cls or DummyVecEnv
         vec_env = cls([factory(i, t) for i, t in enumerate(tasks)])
         vec_env.seed(seed)
         return vec_env
@@ -422,6 +422,6 @@ def register_suites() -> list[str]:
     for name in list_yaml("envs"):
         env_id = suite_env_id(name)
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=make_suite_env, kwargs={"suite": name})
+            gym.register(id=env_id, entry_point="psp_rl.suites:make_suite_env", kwargs={"suite": name})
         ids.append(env_id)
     return ids

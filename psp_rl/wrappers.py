@@ -170,7 +170,7 @@ def set_physics(env: gym.Env, values: Mapping[str, float]) -> None:
     :param env: any Gymnasium environment.
     :param values: attribute name -> new value.
     """
-    base = env.unwrapped
+    base: Any = env.unwrapped
     for name, value in values.items():
         setattr(base, name, float(value))
     derived = _derived_attributes(env)
@@ -357,7 +357,7 @@ class PermuteActions(VariantWrapper):
         :param action: an action from ``self.action_space``.
         :return: the base action.
         """
-        space = self.env.action_space
+        space: Any = self.env.action_space
         perm = self.permutations[self.variant]
         if isinstance(space, spaces.Discrete):
             start = int(space.start)
@@ -428,14 +428,16 @@ class PhysicsVariant(VariantWrapper):
             if not isinstance(grid, Mapping) or not grid:
                 raise ValueError(f"physics 'grid' must be a non-empty mapping name -> list, got {grid!r}.")
             names = list(grid)
-            lists = [list(grid[n]) if isinstance(grid[n], (list, tuple)) else [grid[n]] for n in names]
+            lists: list[list[Any]] = [
+                list(grid[n]) if isinstance(grid[n], (list, tuple)) else [grid[n]] for n in names
+            ]
             points = list(itertools.product(*lists))
             if len(points) < K:
                 raise ValueError(
                     f"physics 'grid' has {len(points)} points but K={K} variants are needed: "
                     "add values to the grid or lower num_tasks."
                 )
-            variants = [dict(zip(names, map(float, p))) for p in points[:K]]
+            variants = [{n: float(x) for n, x in zip(names, p)} for p in points[:K]]
         elif values is not None:
             if not isinstance(values, (list, tuple)) or not all(isinstance(v, Mapping) for v in values):
                 raise ValueError(
