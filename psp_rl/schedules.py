@@ -170,7 +170,8 @@ class TaskScheduleCallback(BaseCallback):
     Resume: the state is a pure function of ``num_timesteps`` and the per-sub-env episode counters;
     save :meth:`state_dict` with a checkpoint and call :meth:`load_state_dict` before ``learn``. Build the
     resumed VecEnv with ``initial_tasks=schedule.initial_tasks(n_envs, num_timesteps, episode_counts)``
-    so the first episodes also follow the schedule.
+    so the first episodes also follow the schedule. Calling ``learn`` again on the same run (with
+    ``reset_num_timesteps=False``) keeps the counters.
 
     :param schedule: the schedule.
     :param verbose: 1 prints each task switch request.
@@ -205,11 +206,11 @@ class TaskScheduleCallback(BaseCallback):
                 "resume with the same suite and schedule."
             )
         counts = [int(c) for c in state.get("episode_counts", [])]
-        if self.episode_counts:  # training already started: apply now
+        if self.episode_counts and counts:  # training already started: apply now
             self._check_counts(counts, len(self.episode_counts))
             self.episode_counts = counts
         else:
-            self._loaded_counts = counts
+            self._loaded_counts = counts or None
 
     @staticmethod
     def _check_counts(counts: list[int], n_envs: int) -> None:
@@ -227,7 +228,12 @@ class TaskScheduleCallback(BaseCallback):
                 f"The parallel schedule runs task i mod K on sub-env i, so it needs n_envs >= K="
                 f"{self.schedule.num_tasks}, got n_envs={n_envs}: raise n_envs or use round_robin."
             )
-        counts = self._loaded_counts or [0] * n_envs
+        if self._loaded_counts is not None:  # load_state_dict (resume from a checkpoint)
+            counts, self._loaded_counts = self._loaded_counts, None
+        elif len(self.episode_counts) == n_envs:  # a further learn() call on the same run
+            counts = self.episode_counts
+        else:
+            counts = [0] * n_envs
         self._check_counts(counts, n_envs)
         self.episode_counts = list(counts)
         try:

@@ -169,3 +169,22 @@ def test_env_method_set_task_not_set_attr() -> None:
     assert vec_env.get_attr("task") == [0, 0]
     obs, *_ = vec_env.step(np.array([0, 0]))
     assert list(obs["task"]) == [0, 0]
+
+
+def test_counters_survive_a_second_learn_call() -> None:
+    suite = Suite({**SPEC, "schedule": {"kind": "round_robin", "steps_per_task": 200}}, name="tiny")
+    model = PPO(
+        "MultiInputPolicy", suite.make_vec_env(n_envs=2), n_steps=50, batch_size=50, n_epochs=1, seed=0
+    )
+    cb = TaskScheduleCallback(suite.make_schedule())
+    model.learn(100, callback=cb)
+    first = list(cb.episode_counts)
+    assert sum(first) > 0
+    recorder = Recorder()
+    model.learn(100, callback=CallbackList([cb, recorder]), reset_num_timesteps=False)
+    assert all(b >= a for a, b in zip(first, cb.episode_counts))
+    episode = first[0]
+    for _, tasks, _, dones in recorder.rows:
+        if episode > first[0]:  # from the first reset of the second call on, the round robin continues
+            assert tasks[0] == (0 + episode) % 3
+        episode += int(dones[0])
