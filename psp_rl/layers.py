@@ -123,7 +123,8 @@ class SuperposedLinear(TaskLayer):
     :param seed: context seed; keys are a function of ``(seed, layer_index, task)``
     :param layer_index: this layer's index (see :func:`psp_rl.contexts.layer_id`)
     :param bias: whether to add a bias
-    :param task_bias: one bias vector per task instead of a shared one
+    :param task_bias: one bias vector per task (default) instead of a shared one; a shared bias moves
+        every task's output when one task trains
     """
 
     def __init__(
@@ -135,7 +136,7 @@ class SuperposedLinear(TaskLayer):
         seed: int = 0,
         layer_index: int = 0,
         bias: bool = True,
-        task_bias: bool = False,
+        task_bias: bool = True,
     ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
@@ -326,7 +327,7 @@ class SuperposedConv2d(_PatchConv2d):
         context: str = "binary",
         seed: int = 0,
         layer_index: int = 0,
-        task_bias: bool = False,
+        task_bias: bool = True,
     ) -> None:
         fan_in = in_channels * kernel_size * kernel_size
         linear = SuperposedLinear(

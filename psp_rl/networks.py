@@ -48,14 +48,14 @@ class NetworkConfig:
     :param mode: one of :data:`MODES`
     :param context: context kind for ``psp`` (``"binary"``, ``"complex"``, ``"rotation"``)
     :param context_seed: seed of the context keys
-    :param task_bias: one bias per task in superposed layers
+    :param task_bias: one bias per task in superposed layers (default; a shared bias is a path for interference between tasks)
     """
 
     num_tasks: int
     mode: str = "psp"
     context: str = "binary"
     context_seed: int = 0
-    task_bias: bool = False
+    task_bias: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -24,7 +24,7 @@ class PSPPolicyMixin:
     :param mode: ``"psp"`` (default) or a baseline mode (see :data:`psp_rl.networks.MODES`)
     :param context: ``"binary"`` (default), ``"complex"`` or ``"rotation"``
     :param context_seed: seed of the context keys
-    :param task_bias: one bias per task in superposed layers
+    :param task_bias: one bias per task in superposed layers (default; a shared bias is a path for interference between tasks)
     """
 
     network_config: NetworkConfig
@@ -39,7 +39,7 @@ class PSPPolicyMixin:
         mode: str = "psp",
         context: str = "binary",
         context_seed: int = 0,
-        task_bias: bool = False,
+        task_bias: bool = True,
         features_extractor_class: type[BaseFeaturesExtractor] | None = None,
         features_extractor_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,

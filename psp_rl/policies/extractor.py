@@ -56,7 +56,7 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         mode: str = "psp",
         context: str = "binary",
         context_seed: int = 0,
-        task_bias: bool = False,
+        task_bias: bool = True,
         cnn_output_dim: int = 512,
     ) -> None:
         num_tasks = num_tasks_of(observation_space)

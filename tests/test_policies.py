@@ -1,0 +1,271 @@
+"""PSP policies inside Stable-Baselines3: per-sample tasks, save/load, seeding, learning, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from psp_rl import PSPActorCriticPolicy, PSPDQNPolicy, PSPSACPolicy, PSPTD3Policy
+from psp_rl.contexts import CONTEXT_KINDS
+from psp_rl.wrappers import PermuteObservation, make_variant_env
+
+K = 3
+ALGOS = {
+    "ppo": (PPO, PSPActorCriticPolicy, "CartPole-v1", dict(n_steps=32, batch_size=32)),
+    "a2c": (A2C, PSPActorCriticPolicy, "Pendulum-v1", dict(n_steps=8)),
+    "dqn": (DQN, PSPDQNPolicy, "CartPole-v1", dict(learning_starts=16, batch_size=16, train_freq=4)),
+    "sac": (SAC, PSPSACPolicy, "Pendulum-v1", dict(learning_starts=16, batch_size=16, train_freq=4)),
+    "td3": (TD3, PSPTD3Policy, "Pendulum-v1", dict(learning_starts=16, batch_size=16, train_freq=4)),
+}
+
+
+def variant_env(env_id: str, task: int, num_tasks: int = K) -> gym.Env:
+    return Monitor(
+        make_variant_env(env_id, [{"family": "permute_obs"}], task=task, num_tasks=num_tasks, seed=0)
+    )
+
+
+def vec_env(env_id: str, num_tasks: int = K, n_envs: int = K) -> DummyVecEnv:
+    """Sub-env ``i`` runs task ``i mod K``: every batch mixes tasks."""
+    return DummyVecEnv([lambda i=i: variant_env(env_id, i % num_tasks, num_tasks) for i in range(n_envs)])
+
+
+def make_model(
+    name: str, context: str = "binary", seed: int = 0, width: int = 16, **overrides
+) -> BaseAlgorithm:
+    algo, policy, env_id, kwargs = ALGOS[name]
+    policy_kwargs = dict(context=context, net_arch=[width, width])
+    return algo(policy, vec_env(env_id), policy_kwargs=policy_kwargs, seed=seed, **{**kwargs, **overrides})
+
+
+def mixed_observations(env_id: str, n: int = 12) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    space = variant_env(env_id, 0).observation_space["obs"]
+    obs = rng.uniform(-1, 1, size=(n, *space.shape)).astype(np.float32)
+    return {"obs": obs, "task": np.arange(n) % K}
+
+
+def policy_outputs(model: BaseAlgorithm, obs: dict[str, np.ndarray]) -> list[torch.Tensor]:
+    policy = model.policy
+    tensors, _ = policy.obs_to_tensor(obs)
+    with torch.no_grad():
+        if isinstance(policy, PSPActorCriticPolicy):
+            actions = torch.zeros((len(obs["task"]), *(model.action_space.shape or ())))
+            return list(policy.evaluate_actions(tensors, actions))
+        if isinstance(policy, PSPDQNPolicy):
+            return [policy.q_net(tensors)]
+        actions = torch.zeros(len(obs["task"]), model.action_space.shape[0])
+        outs = list(policy.critic(tensors, actions))
+        if isinstance(policy, PSPSACPolicy):
+            return outs + list(policy.actor.get_action_dist_params(tensors)[:2])
+        return outs + [policy.actor(tensors)]
+
+
+@pytest.mark.parametrize("name", list(ALGOS))
+@pytest.mark.parametrize("context", CONTEXT_KINDS)
+def test_mixed_task_batch_equals_per_task_batches(name: str, context: str) -> None:
+    model = make_model(name, context)
+    env_id = ALGOS[name][2]
+    obs = mixed_observations(env_id)
+    mixed = policy_outputs(model, obs)
+    for k in range(K):
+        idx = np.flatnonzero(obs["task"] == k)
+        alone = policy_outputs(model, {"obs": obs["obs"][idx], "task": obs["task"][idx]})
+        for m, a in zip(mixed, alone):
+            torch.testing.assert_close(m[idx], a)
+    other = policy_outputs(model, {"obs": obs["obs"], "task": (obs["task"] + 1) % K})
+    assert not torch.allclose(mixed[0], other[0])  # the task id really changes the output
+
+
+@pytest.mark.parametrize("name", list(ALGOS))
+@pytest.mark.parametrize("context", CONTEXT_KINDS)
+def test_save_load_acts_identically(name: str, context: str, tmp_path: Path) -> None:
+    algo = ALGOS[name][0]
+    model = make_model(name, context)
+    model.learn(64)
+    obs = mixed_observations(ALGOS[name][2])
+    actions, _ = model.predict(obs, deterministic=True)
+    model.save(tmp_path / "model.zip")
+    loaded = algo.load(tmp_path / "model.zip", device="cpu")
+    assert type(loaded.policy) is type(model.policy)
+    assert loaded.policy.network_config == model.policy.network_config
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], actions)
+    for key, value in model.policy.state_dict().items():
+        assert torch.equal(loaded.policy.state_dict()[key], value), key
+
+
+@pytest.mark.parametrize("name", ["dqn", "sac", "td3"])
+def test_target_networks_hold_exactly_the_online_keys(name: str) -> None:
+    model = make_model(name)
+    model.learn(64)
+    pairs = {"dqn": [("q_net", "q_net_target")], "sac": [("critic", "critic_target")]}
+    pairs["td3"] = [("critic", "critic_target"), ("actor", "actor_target")]
+    for online_name, target_name in pairs[name]:
+        online = getattr(model.policy, online_name).state_dict()
+        target = getattr(model.policy, target_name).state_dict()
+        keys = [k for k in online if k.endswith("context")]
+        assert keys and set(keys) == {k for k in target if k.endswith("context")}
+        for key in keys:
+            assert torch.equal(online[key], target[key]), key
+        # polyak updates touch parameters only: the target keys never drift
+        weights = [k for k in online if k.endswith("weight")]
+        assert any(not torch.equal(online[k], target[k]) for k in weights)
+
+
+@pytest.mark.parametrize("name", ["ppo", "sac"])
+def test_same_seed_gives_the_same_first_1000_steps(name: str) -> None:
+    runs = []
+    for _ in range(2):
+        model = make_model(name, seed=7)
+        model.learn(1000)
+        runs.append(torch.cat([p.detach().flatten() for p in model.policy.parameters()]))
+    torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)
+    other = make_model(name, seed=8)
+    other.learn(1000)
+    assert not torch.equal(runs[0], torch.cat([p.detach().flatten() for p in other.policy.parameters()]))
+
+
+def test_per_task_log_std_for_box_actions() -> None:
+    model = make_model("a2c")
+    assert model.policy.log_std.shape == (K, 1)
+    raw = mixed_observations("Pendulum-v1", 6)
+    obs, _ = model.policy.obs_to_tensor(raw)
+    with torch.no_grad():
+        model.policy.log_std[1] = 1.5
+        std = model.policy.get_distribution(obs).distribution.stddev
+    task = torch.as_tensor(raw["task"])
+    torch.testing.assert_close(std[task == 1], torch.full((2, 1), np.exp(1.5), dtype=torch.float32))
+    assert torch.allclose(std[task == 0], torch.ones(2, 1))
+
+
+def test_policy_isolation_one_step_on_task_j() -> None:
+    for context in ("binary", "complex"):
+        torch.manual_seed(0)
+        model = make_model("ppo", context, width=64)
+        policy = model.policy
+        n = 128
+        obs = mixed_observations("CartPole-v1", 3 * n)
+        obs_j = {"obs": obs["obs"][:n], "task": np.zeros(n, dtype=np.int64)}
+        obs_k = {"obs": obs["obs"][:n], "task": np.ones(n, dtype=np.int64)}
+        t_j, _ = policy.obs_to_tensor(obs_j)
+        t_k, _ = policy.obs_to_tensor(obs_k)
+        actions = torch.ones(n)
+
+        def outputs(t: dict) -> torch.Tensor:
+            with torch.no_grad():
+                values, log_prob, _ = policy.evaluate_actions(t, actions)
+            return torch.cat([values.flatten(), log_prob])
+
+        before_j, before_k = outputs(t_j), outputs(t_k)
+        values, log_prob, _ = policy.evaluate_actions(t_j, actions)
+        loss = ((values - 1.0) ** 2).mean() - log_prob.mean()
+        policy.optimizer.zero_grad()
+        loss.backward()
+        policy.optimizer.step()
+        moved_j = (outputs(t_j) - before_j).abs().mean()
+        moved_k = (outputs(t_k) - before_k).abs().mean()
+        assert moved_k / moved_j < 0.25, (context, float(moved_k / moved_j))
+
+
+def test_image_observations_use_a_superposed_cnn() -> None:
+    class TinyImages(gym.Env):
+        observation_space = spaces.Dict(
+            {"obs": spaces.Box(0, 255, (36, 36, 1), np.uint8), "task": spaces.Discrete(2)}
+        )
+        action_space = spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            return self.observation_space.sample(), {}
+
+        def step(self, action):
+            return self.observation_space.sample(), 0.0, False, True, {}
+
+    model = PPO(
+        PSPActorCriticPolicy,
+        DummyVecEnv([TinyImages]),
+        n_steps=8,
+        batch_size=8,
+        policy_kwargs=dict(features_extractor_kwargs=dict(cnn_output_dim=16)),
+    )
+    model.learn(16)
+    from psp_rl.layers import SuperposedConv2d
+
+    assert any(isinstance(m, SuperposedConv2d) for m in model.policy.features_extractor.modules())
+
+
+def test_bad_inputs_raise_clear_errors() -> None:
+    plain = DummyVecEnv([lambda: gym.make("CartPole-v1")])
+    with pytest.raises(ValueError, match="TaskObservation"):
+        PPO(PSPActorCriticPolicy, plain)
+    with pytest.raises(ValueError, match="gSDE"):
+        PPO(PSPActorCriticPolicy, vec_env("Pendulum-v1"), use_sde=True)
+    with pytest.raises(ValueError, match="features_extractor_class"):
+        PPO(
+            PSPActorCriticPolicy,
+            vec_env("CartPole-v1"),
+            policy_kwargs=dict(features_extractor_class=torch.nn.Module),
+        )
+    with pytest.raises(ValueError, match="rotation"):
+        PPO(PSPActorCriticPolicy, vec_env("CartPole-v1"), policy_kwargs=dict(context="quaternion"))
+    model = make_model("ppo")
+    obs = mixed_observations("CartPole-v1", 3)
+    obs["task"] = np.array([0, 1, 3])
+    with pytest.raises(ValueError, match="K=3"):
+        model.predict(obs)
+
+
+def _learn_cartpole(policy: str | type, env: DummyVecEnv, steps: int) -> float:
+    model = PPO(policy, env, seed=0, n_steps=256, batch_size=64, learning_rate=1e-3, ent_coef=0.0)
+    model.learn(steps)
+    return evaluate_policy(model, model.get_env(), n_eval_episodes=10)[0]
+
+
+def test_single_task_psp_learns_cartpole_like_mlp_policy() -> None:
+    steps = 30_000
+    psp = _learn_cartpole(
+        PSPActorCriticPolicy, DummyVecEnv([lambda: variant_env("CartPole-v1", 0, 1)] * 4), steps
+    )
+    mlp = _learn_cartpole("MlpPolicy", DummyVecEnv([lambda: Monitor(gym.make("CartPole-v1"))] * 4), steps)
+    assert mlp >= 400, f"reference MlpPolicy did not learn ({mlp})"
+    assert psp >= 450 and psp >= mlp - 50, (psp, mlp)
+
+
+@pytest.mark.expensive
+def test_sequential_permuted_cartpole_psp_keeps_every_task_shared_forgets() -> None:
+    """3 permuted CartPole variants trained one after another, 30k steps each."""
+    steps = 30_000
+    hyper = dict(n_steps=256, batch_size=64, learning_rate=1e-3, ent_coef=0.0, seed=0)
+
+    def psp_env(k: int) -> gym.Env:
+        return variant_env("CartPole-v1", k)
+
+    def plain_env(k: int) -> gym.Env:  # the same variants without the task id
+        return Monitor(PermuteObservation(gym.make("CartPole-v1"), num_tasks=K, seed=0, task=k))
+
+    finals = {}
+    for name, make in (("psp", psp_env), ("shared", plain_env)):
+        model = None
+        for k in range(K):
+            env = DummyVecEnv([lambda k=k: make(k)] * 4)
+            if model is None:
+                model = PPO(PSPActorCriticPolicy if name == "psp" else "MlpPolicy", env, **hyper)
+            else:
+                model.set_env(env)
+            model.learn(steps, reset_num_timesteps=False)
+        finals[name] = [
+            evaluate_policy(model, DummyVecEnv([lambda j=j: make(j)]), n_eval_episodes=10)[0]
+            for j in range(K)
+        ]
+    assert min(finals["psp"]) >= 450, finals
+    assert min(finals["shared"]) < 200, finals
