@@ -148,33 +148,33 @@ def test_per_task_log_std_for_box_actions() -> None:
     assert torch.allclose(std[task == 0], torch.ones(2, 1))
 
 
-def test_policy_isolation_one_step_on_task_j() -> None:
-    for context in ("binary", "complex"):
-        torch.manual_seed(0)
-        model = make_model("ppo", context, width=64)
-        policy = model.policy
-        n = 128
-        obs = mixed_observations("CartPole-v1", 3 * n)
-        obs_j = {"obs": obs["obs"][:n], "task": np.zeros(n, dtype=np.int64)}
-        obs_k = {"obs": obs["obs"][:n], "task": np.ones(n, dtype=np.int64)}
-        t_j, _ = policy.obs_to_tensor(obs_j)
-        t_k, _ = policy.obs_to_tensor(obs_k)
-        actions = torch.ones(n)
+@pytest.mark.parametrize("context", ["binary", "complex"])
+def test_policy_isolation_one_step_on_task_j(context: str) -> None:
+    torch.manual_seed(0)
+    model = make_model("ppo", context, width=64)
+    policy = model.policy
+    n = 128
+    obs = mixed_observations("CartPole-v1", 3 * n)
+    obs_j = {"obs": obs["obs"][:n], "task": np.zeros(n, dtype=np.int64)}
+    obs_k = {"obs": obs["obs"][:n], "task": np.ones(n, dtype=np.int64)}
+    t_j, _ = policy.obs_to_tensor(obs_j)
+    t_k, _ = policy.obs_to_tensor(obs_k)
+    actions = torch.ones(n)
 
-        def outputs(t: dict) -> torch.Tensor:
-            with torch.no_grad():
-                values, log_prob, _ = policy.evaluate_actions(t, actions)
-            return torch.cat([values.flatten(), log_prob])
+    def outputs(t: dict) -> torch.Tensor:
+        with torch.no_grad():
+            values, log_prob, _ = policy.evaluate_actions(t, actions)
+        return torch.cat([values.flatten(), log_prob])
 
-        before_j, before_k = outputs(t_j), outputs(t_k)
-        values, log_prob, _ = policy.evaluate_actions(t_j, actions)
-        loss = ((values - 1.0) ** 2).mean() - log_prob.mean()
-        policy.optimizer.zero_grad()
-        loss.backward()
-        policy.optimizer.step()
-        moved_j = (outputs(t_j) - before_j).abs().mean()
-        moved_k = (outputs(t_k) - before_k).abs().mean()
-        assert moved_k / moved_j < 0.25, (context, float(moved_k / moved_j))
+    before_j, before_k = outputs(t_j), outputs(t_k)
+    values, log_prob, _ = policy.evaluate_actions(t_j, actions)
+    loss = ((values - 1.0) ** 2).mean() - log_prob.mean()
+    policy.optimizer.zero_grad()
+    loss.backward()
+    policy.optimizer.step()
+    moved_j = (outputs(t_j) - before_j).abs().mean()
+    moved_k = (outputs(t_k) - before_k).abs().mean()
+    assert moved_k / moved_j < 0.25, (context, float(moved_k / moved_j))
 
 
 def test_image_observations_use_a_superposed_cnn() -> None:
@@ -257,14 +257,14 @@ def test_sequential_permuted_cartpole_psp_keeps_every_task_shared_forgets() -> N
     for name, make in (("psp", psp_env), ("shared", plain_env)):
         model = None
         for k in range(K):
-            env = DummyVecEnv([lambda k=k: make(k)] * 4)
+            env = DummyVecEnv([lambda k=k, make=make: make(k)] * 4)
             if model is None:
                 model = PPO(PSPActorCriticPolicy if name == "psp" else "MlpPolicy", env, **hyper)
             else:
                 model.set_env(env)
             model.learn(steps, reset_num_timesteps=False)
         finals[name] = [
-            evaluate_policy(model, DummyVecEnv([lambda j=j: make(j)]), n_eval_episodes=10)[0]
+            evaluate_policy(model, DummyVecEnv([lambda j=j, make=make: make(j)]), n_eval_episodes=10)[0]
             for j in range(K)
         ]
     assert min(finals["psp"]) >= 450, finals
