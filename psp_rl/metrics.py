@@ -219,7 +219,9 @@ class PerformanceMatrix:
             raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
         self.num_tasks = int(num_tasks)
         self.phase_tasks: list[int | None] | None = None if phase_tasks is None else list(phase_tasks)
-        self.task_names = list(task_names) if task_names is not None else [f"task {k}" for k in range(num_tasks)]
+        self.task_names = (
+            list(task_names) if task_names is not None else [f"task {k}" for k in range(num_tasks)]
+        )
         self.rows: list[list[float]] = []
         self.raw_rows: list[list[float] | None] = []
         self.steps: list[int | None] = []
@@ -227,7 +229,9 @@ class PerformanceMatrix:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def append(self, row: Sequence[float], raw: Sequence[float] | None = None, step: int | None = None) -> None:
+    def append(
+        self, row: Sequence[float], raw: Sequence[float] | None = None, step: int | None = None
+    ) -> None:
         """Add the normalized returns on every task after one more phase.
 
         :param row: normalized return per task, length ``num_tasks``.
