@@ -1,0 +1,189 @@
+"""The ``psp-rl`` command: ``train``, ``eval`` and ``list``.
+
+Examples::
+
+    psp-rl train --agent ppo-psp --suite cartpole-permuted
+    psp-rl train --agent ppo-psp --suite cartpole-permuted --set hyperparams.learning_rate=3e-4 --seed 1
+    psp-rl train --resume runs/cartpole-permuted__ppo-psp__s0__20250101-120000
+    psp-rl eval runs/cartpole-permuted__ppo-psp__s0__20250101-120000 --episodes 20
+    psp-rl list
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """:return: the argument parser of ``psp-rl``."""
+    parser = argparse.ArgumentParser(
+        prog="psp-rl",
+        description="Multi-task / continual RL with Parameter Superposition on Stable-Baselines3.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{train,eval,list}")
+    sub.required = True
+
+    tr = sub.add_parser("train", help="train an agent preset on a task suite (or --resume a run)")
+    tr.add_argument(
+        "--agent", default=None, help="agent preset name in agents/ or a YAML path (default ppo-psp)"
+    )
+    tr.add_argument(
+        "--suite", default=None, help="task suite name in envs/ or a YAML path (default: the preset's)"
+    )
+    tr.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    tr.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default=None, help="torch device (default auto)"
+    )
+    tr.add_argument("--n-envs", type=int, default=None, help="parallel training envs (default: the preset's)")
+    tr.add_argument(
+        "--steps-per-task", type=int, default=None, help="env steps per task phase (default: the suite's)"
+    )
+    tr.add_argument(
+        "--num-tasks", type=int, default=None, help="number of task variants (default: the suite's)"
+    )
+    tr.add_argument("--run-dir", default=None, help="parent folder of run folders (default runs/)")
+    tr.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set hyperparams.learning_rate=1e-3 policy_kwargs.context=complex",
+    )
+    tr.add_argument(
+        "--reference", default=None, help="single-task reference run folder, for forward transfer"
+    )
+    tr.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run")
+    tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    ev = sub.add_parser("eval", help="per-task return table of a saved run's agent")
+    ev.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a run folder (runs/<suite>__<agent>__s<seed>__<time>)"
+    )
+    ev.add_argument(
+        "--episodes", type=int, default=None, help="episodes per task (default: the run's eval.episodes)"
+    )
+    ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="torch device")
+    ev.add_argument(
+        "--stochastic", action="store_true", help="sample actions instead of the deterministic policy"
+    )
+
+    sub.add_parser("list", help="agent presets and task suites, one line each")
+    return parser
+
+
+def _cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from psp_rl.config import resolve_config
+    from psp_rl.train import train
+
+    command = ["psp-rl", *argv]
+    if args.resume is not None:
+        given = [
+            name
+            for name in (
+                "agent",
+                "suite",
+                "seed",
+                "device",
+                "n_envs",
+                "steps_per_task",
+                "num_tasks",
+                "run_dir",
+                "reference",
+            )
+            if getattr(args, name) is not None
+        ]
+        if given or args.sets:
+            opts = ", ".join(f"--{n.replace('_', '-')}" for n in given) + (" --set" if args.sets else "")
+            raise ValueError(
+                f"--resume continues a run with its saved config.yaml; drop {opts.strip(', ')} "
+                "(or start a new run without --resume)."
+            )
+        train(resume=args.resume, progress_bar=not args.no_progress, command=command)
+        return 0
+    sets = [item for group in args.sets for item in group]
+    if args.reference is not None:
+        sets.append(f"reference={args.reference}")
+    cfg = resolve_config(
+        args.agent or "ppo-psp",
+        args.suite,
+        seed=args.seed,
+        device=args.device,
+        n_envs=args.n_envs,
+        steps_per_task=args.steps_per_task,
+        num_tasks=args.num_tasks,
+        run_dir=args.run_dir,
+        sets=sets,
+    )
+    train(cfg, progress_bar=not args.no_progress, command=command)
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from psp_rl.evaluation import evaluate_run
+
+    result = evaluate_run(
+        args.run_dir, episodes=args.episodes, device=args.device, deterministic=not args.stochastic
+    )
+    mode = "stochastic" if args.stochastic else "deterministic"
+    print(f"Per-task evaluation of {result['source']} ({result['episodes']} episodes per task, {mode}):")
+    print(result["table"])
+    print(f"average performance {result['avg_performance']:.3f}")
+    return 0
+
+
+def _one_line(data: dict, fallback: str) -> str:
+    text = str(data.get("description") or fallback).strip()
+    return text.splitlines()[0] if text else fallback
+
+
+def _cmd_list() -> int:
+    from psp_rl.resources import list_yaml, load_yaml
+
+    for folder, title in (("agents", "Agent presets (--agent)"), ("envs", "Task suites (--suite)")):
+        entries = list_yaml(folder)
+        print(f"{title}:")
+        if not entries:
+            print("  (none found)")
+        width = max((len(name) for name in entries), default=0)
+        for name, path in entries.items():
+            try:
+                data = load_yaml(path)
+            except ValueError as error:
+                line = f"(unreadable: {error})"
+            else:
+                fallback = data.get("algo") or data.get("env_id") or data.get("env") or ""
+                line = _one_line(data, str(fallback))
+            print(f"  {name:<{width}}  {line}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``psp-rl``; user errors print one line naming the fix and return 2.
+
+    :param argv: arguments (default ``sys.argv[1:]``).
+    :return: the exit status.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return _cmd_train(args, argv)
+        if args.command == "eval":
+            return _cmd_eval(args)
+        return _cmd_list()
+    except (ValueError, FileNotFoundError) as error:
+        print(f"psp-rl {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

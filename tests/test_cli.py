@@ -1,0 +1,106 @@
+"""The ``psp-rl`` command in-process: train -> eval, list, and user errors (exit status 2)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from psp_rl.cli import main
+
+TINY = [
+    "--num-tasks", "2", "--steps-per-task", "128", "--n-envs", "2", "--device", "cpu", "--no-progress",
+    "--set", "policy_kwargs.net_arch=[16]", "hyperparams.n_steps=32", "hyperparams.batch_size=64",
+    "hyperparams.n_epochs=1", "eval.episodes=1",
+]  # fmt: skip
+
+
+def test_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    assert main(["train", "--agent", "ppo-psp", "--suite", "cartpole-permuted", "--seed", "3",
+                 "--run-dir", str(runs), *TINY]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    (run,) = runs.iterdir()
+    assert run.name.startswith("cartpole-permuted__ppo-psp__s3__")
+    for name in (
+        "config.yaml",
+        "command.txt",
+        "versions.json",
+        "model.zip",
+        "metrics.json",
+        "perf_matrix.png",
+    ):
+        assert (run / name).is_file(), name
+    assert f"tensorboard --logdir {run}" in out
+    assert "average performance" in out
+    command = (run / "command.txt").read_text()
+    assert command.startswith("psp-rl train --agent ppo-psp") and "hyperparams.n_epochs=1" in command
+
+    assert main(["eval", str(run), "--episodes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 episodes per task" in out
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.strip().startswith("task"))
+    assert [line.split()[0] for line in lines[header + 1 : header + 3]] == ["0", "1"]
+
+    # --resume of a finished run is accepted and changes nothing
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    assert len((run / "command.txt").read_text().splitlines()) == 2
+
+
+def test_list_shows_presets_and_suites(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in (
+        "ppo-psp",
+        "a2c-psp",
+        "dqn-psp",
+        "sac-psp",
+        "td3-psp",
+        "cartpole-permuted",
+        "pendulum-physics",
+    ):
+        line = next(line for line in out.splitlines() if line.strip().startswith(name + " "))
+        assert len(line.split()) > 1  # one-line description
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["train", "--agent", "ppo-ps"], "Did you mean 'ppo-psp'"),
+        (["train", "--suite", "cartpole-permute"], "cartpole-permuted"),
+        (["train", "--set", "hyperparams.lerning_rate=1"], "Did you mean 'learning_rate'"),
+        (["train", "--set", "learning_rate"], "expected KEY=VALUE"),
+        (["train", "--resume", "nowhere"], "not a run folder"),
+        (["train", "--resume", "nowhere", "--seed", "2"], "drop --seed"),
+        (["eval", "nowhere"], "not a run folder"),
+    ],
+)
+def test_user_errors_exit_2_with_the_fix(
+    argv: list[str], match: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [a.replace("nowhere", str(tmp_path / "nowhere")) for a in argv]
+    if argv[0] == "train" and "--resume" not in argv:
+        argv += ["--run-dir", str(tmp_path / "runs"), "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"psp-rl {argv[0]}: error:")
+    assert match in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_argparse_rejects_bad_device() -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--device", "tpu"])
+    assert info.value.code == 2
+
+
+def test_console_script_help() -> None:
+    script = shutil.which("psp-rl") or str(Path(sys.executable).parent / "psp-rl")
+    cmd = [script, "--help"] if Path(script).exists() else [sys.executable, "-m", "psp_rl.cli", "--help"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    for word in ("train", "eval", "list"):
+        assert word in out
