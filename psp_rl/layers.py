@@ -100,9 +100,24 @@ def _orthogonal_(weight: torch.Tensor, gain: float) -> None:
 
 
 class TaskLayer(nn.Module):
-    """Base of the task-conditioned layers: ``forward(x, task)``; knows its number of tasks."""
+    """Base of the task-conditioned layers: ``forward(x, task)``; knows its number of tasks.
+
+    ``forward`` checks the task ids, then calls :meth:`compute`. A network that checked its task ids
+    once for all its layers calls :meth:`compute` directly.
+    """
 
     num_tasks: int
+
+    def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        """:param x: inputs, batch first
+        :param task: ``(B,)`` integer task ids in ``[0, K)``
+        """
+        check_task_ids(task, self.num_tasks, x.shape[0])
+        return self.compute(x, task)
+
+    def compute(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        """The layer's output for task ids already known to be valid."""
+        raise NotImplementedError
 
     def reset_parameters(self, gain: float | None = None) -> None:
         """Re-initialise the weights: ``gain=None`` uses PyTorch's ``nn.Linear`` default, a number
@@ -183,18 +198,18 @@ class SuperposedLinear(TaskLayer):
             return _per_sample_matmul(x, self.context, task)
         return x * _broadcast_rows(self.context.index_select(0, task), x)
 
-    def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+    def compute(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
         """:param x: ``(B, N)`` or ``(B, L, N)`` inputs
         :param task: ``(B,)`` integer task ids
         :return: ``(B, out)`` or ``(B, L, out)``; complex for the complex context
         """
-        check_task_ids(task, self.num_tasks, x.shape[0])
-        y = F.linear(self.bind(x, task).to(self.weight.dtype), self.weight)
-        if self.bias is None:
-            return y
-        if self.task_bias:
-            return y + _broadcast_rows(self.bias.index_select(0, task), y)
-        return y + self.bias
+        bound = self.bind(x, task).to(self.weight.dtype)
+        if not self.task_bias:
+            return F.linear(bound, self.weight, self.bias)
+        rows = self.bias.index_select(0, task)  # type: ignore[union-attr]
+        if bound.dim() == 2:
+            return torch.addmm(rows, bound, self.weight.T)  # one fused kernel
+        return F.linear(bound, self.weight) + rows.unsqueeze(1)
 
     def extra_repr(self) -> str:
         return (
@@ -239,11 +254,10 @@ class TaskLinear(TaskLayer):
                 else:
                     self.bias.zero_()
 
-    def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+    def compute(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
         """:param x: ``(B, N)`` or ``(B, L, N)`` inputs
         :param task: ``(B,)`` integer task ids
         """
-        check_task_ids(task, self.num_tasks, x.shape[0])
         y = _per_sample_matmul(x, self.weight, task)
         if self.bias is None:
             return y
@@ -291,13 +305,13 @@ class _PatchConv2d(TaskLayer):
         k, s, p = self.kernel_size, self.stride, self.padding
         return (height + 2 * p - k) // s + 1, (width + 2 * p - k) // s + 1
 
-    def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+    def compute(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
         """:param x: ``(B, C, H, W)`` images
         :param task: ``(B,)`` integer task ids
         :return: ``(B, out_channels, H', W')``
         """
         h, w = self.output_shape(x.shape[-2], x.shape[-1])
-        y = self.linear(_unfold(x, self.kernel_size, self.stride, self.padding), task)  # (B, L, out)
+        y = self.linear.compute(_unfold(x, self.kernel_size, self.stride, self.padding), task)  # (B, L, out)
         return y.transpose(1, 2).reshape(x.shape[0], self.out_channels, h, w)
 
 

@@ -28,16 +28,28 @@ import torch
 from torch import nn
 
 from psp_rl.contexts import check_context_kind, layer_id
-from psp_rl.layers import SuperposedConv2d, SuperposedLinear, TaskConv2d, TaskLayer, TaskLinear
+from psp_rl.layers import (
+    SuperposedConv2d,
+    SuperposedLinear,
+    TaskConv2d,
+    TaskLayer,
+    TaskLinear,
+    check_task_ids,
+)
 
 MODES: tuple[str, ...] = ("psp", "shared", "onehot", "multihead", "separate")
 
 
 class TaskBatch(NamedTuple):
-    """A batch of features with the task id of every sample."""
+    """A batch of features with the task id of every sample.
+
+    ``checked`` marks task ids known to be in range (e.g. decoded from a one-hot vector), so the layers
+    skip the range check.
+    """
 
     x: torch.Tensor
     task: torch.Tensor
+    checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,13 @@ class NetworkConfig:
         data = asdict(self)
         del data["num_tasks"]
         return data
+
+    def activation(self, activation_fn: type[nn.Module]) -> nn.Module:
+        """A hidden activation: split-complex (:class:`SplitComplex`) when activations are complex.
+
+        :param activation_fn: the real activation class
+        """
+        return SplitComplex(activation_fn()) if self.is_complex else activation_fn()
 
     def linear(self, name: str, in_features: int, out_features: int, head: bool = False) -> nn.Module:
         """A linear layer for this mode.
@@ -131,22 +150,25 @@ class SplitComplex(nn.Module):
         return self.activation(x)
 
 
-def _apply(layer: nn.Module, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
-    return layer(x, task) if isinstance(layer, TaskLayer) else layer(x)
-
-
 class TaskStack(nn.Module):
-    """Layers applied in order to a :class:`TaskBatch`; task-conditioned ones receive the task ids."""
+    """Layers applied in order to a :class:`TaskBatch`; task-conditioned ones receive the task ids.
+
+    The task ids are checked once for the whole stack.
+    """
 
     def __init__(self, layers: list[nn.Module]) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
+        self._task_aware = [isinstance(layer, TaskLayer) for layer in layers]
+        self.num_tasks = next((layer.num_tasks for layer in layers if isinstance(layer, TaskLayer)), None)
 
     def run(self, batch: TaskBatch) -> torch.Tensor:
         """Apply the layers and return the last output."""
-        x, task = batch
-        for layer in self.layers:
-            x = _apply(layer, x, task)
+        x, task, checked = batch
+        if self.num_tasks is not None and not checked:
+            check_task_ids(task, self.num_tasks, x.shape[0])
+        for layer, task_aware in zip(self.layers, self._task_aware):
+            x = layer.compute(x, task) if task_aware else layer(x)
         return x
 
 
@@ -175,7 +197,7 @@ class TaskMLP(TaskStack):
         layers: list[nn.Module] = []
         sizes = [in_dim, *hidden]
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layers += [config.linear(f"{name}/{i}", n_in, n_out), SplitComplex(activation_fn())]
+            layers += [config.linear(f"{name}/{i}", n_in, n_out), config.activation(activation_fn)]
         if out_dim is not None:
             layers.append(config.linear(f"{name}/{len(hidden)}", sizes[-1], out_dim, head=True))
         super().__init__(layers)
@@ -189,7 +211,7 @@ class TaskMLP(TaskStack):
         """
         y = self.run(batch)
         if not self.is_head:
-            return TaskBatch(y, batch.task)
+            return TaskBatch(y, batch.task, batch.checked)
         if y.is_complex():
             y = y.real
         return torch.tanh(y) if self.squash else y
@@ -216,19 +238,19 @@ class TaskCNN(TaskStack):
                     f"Images of {image_shape} are too small for the NatureCNN trunk (layer {i} needs "
                     f"{k}x{k}); use images of at least 36x36 or a vector observation."
                 )
-            layers += [config.conv(f"{name}/{i}", channels, out_c, k, s), SplitComplex(nn.ReLU())]
+            layers += [config.conv(f"{name}/{i}", channels, out_c, k, s), config.activation(nn.ReLU)]
             channels, height, width = out_c, (height - k) // s + 1, (width - k) // s + 1
         layers += [
             nn.Flatten(),
             config.linear(f"{name}/{len(convs)}", channels * height * width, features_dim),
         ]
-        layers.append(SplitComplex(nn.ReLU()))
+        layers.append(config.activation(nn.ReLU))
         super().__init__(layers)
         self.features_dim = features_dim
 
     def forward(self, batch: TaskBatch) -> TaskBatch:
         """:param batch: images (float, normalised) and task ids"""
-        return TaskBatch(self.run(batch), batch.task)
+        return TaskBatch(self.run(batch), batch.task, batch.checked)
 
 
 class TaskMlpExtractor(nn.Module):

@@ -73,9 +73,9 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
     def forward(self, observations: dict[str, torch.Tensor]) -> TaskBatch:  # type: ignore[override]
         """:param observations: preprocessed observations (task one-hot encoded)"""
         onehot = observations["task"].flatten(1)
-        task = onehot.argmax(dim=1)
+        task = onehot.argmax(dim=1)  # in [0, K) by construction: no range check needed downstream
         x = observations["obs"]
-        x = self.cnn(TaskBatch(x, task)).x if self.cnn is not None else x.flatten(1)
+        x = self.cnn(TaskBatch(x, task, True)).x if self.cnn is not None else x.flatten(1)
         if self.config.mode == "onehot":
             x = torch.cat([x, onehot.to(x.dtype)], dim=1)
-        return TaskBatch(x, task)
+        return TaskBatch(x, task, True)
