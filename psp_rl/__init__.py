@@ -51,10 +51,8 @@ def __getattr__(name: str) -> Any:
 
 def _register_suites() -> None:
     """Register the shipped suites with Gymnasium as ``psp_rl/<suite>-v0``."""
-    try:
-        from psp_rl.suites import register_suites
-    except ImportError:  # suites module not available in a partial checkout
-        return
+    from psp_rl.suites import register_suites
+
     register_suites()
 
 
