@@ -119,3 +119,29 @@ def action_dim_of(action_space: spaces.Space) -> int:
     raise ValueError(
         f"Unsupported action space {action_space}: use Discrete, MultiDiscrete, MultiBinary or Box."
     )
+
+
+class TaskSubNetwork:
+    """Mixed into SB3's sub-networks (Q-network, actors, critics): SB3 builds them as usual, then
+    :meth:`build_task_layers` replaces their MLPs by task-conditioned ones. Their ``forward`` methods
+    stay SB3's, since a task-conditioned MLP takes and gives what the SB3 code passes along.
+
+    :param network_config: the policy's network config
+    """
+
+    network_config: NetworkConfig
+
+    def __init__(self, *args: Any, network_config: NetworkConfig, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self.network_config = network_config
+        self.build_task_layers(kwargs)
+
+    def build_task_layers(self, kwargs: dict[str, Any]) -> None:
+        """Replace the SB3-built MLPs.
+
+        :param kwargs: the keyword arguments the sub-network was built with
+        """
+        raise NotImplementedError
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "network_config": self.network_config}  # type: ignore[misc]

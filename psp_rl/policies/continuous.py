@@ -10,11 +10,11 @@ from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs
 
-from psp_rl.networks import NetworkConfig, TaskBatch, TaskMLP
-from psp_rl.policies.common import PSPPolicyMixin
+from psp_rl.networks import TaskBatch, TaskMLP
+from psp_rl.policies.common import PSPPolicyMixin, TaskSubNetwork
 
 
-class PSPContinuousCritic(ContinuousCritic):
+class PSPContinuousCritic(TaskSubNetwork, ContinuousCritic):
     """SB3's ``ContinuousCritic`` with task-conditioned Q-networks.
 
     The Q input is ``[features, action]``; the task id travels beside it, never inside the numbers.
@@ -22,16 +22,14 @@ class PSPContinuousCritic(ContinuousCritic):
     :param network_config: the policy's network config
     """
 
-    def __init__(self, *args: Any, network_config: NetworkConfig, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.network_config = network_config
+    def build_task_layers(self, kwargs: dict[str, Any]) -> None:  # noqa: D102
         in_dim = kwargs["features_dim"] + get_action_dim(kwargs["action_space"])
-        arch: list[int] = kwargs["net_arch"]
         activation_fn = kwargs.get("activation_fn", torch.nn.ReLU)
         for idx in range(self.n_critics):
             q_net = TaskMLP(
-                in_dim, list(arch), network_config, f"qf{idx}", out_dim=1, activation_fn=activation_fn
-            )
+                in_dim, list(kwargs["net_arch"]), self.network_config, f"qf{idx}", out_dim=1,
+                activation_fn=activation_fn,
+            )  # fmt: skip
             self.add_module(f"qf{idx}", q_net)
             self.q_networks[idx] = q_net
 

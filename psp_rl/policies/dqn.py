@@ -6,26 +6,21 @@ from typing import Any
 
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 
-from psp_rl.networks import NetworkConfig, TaskMLP
-from psp_rl.policies.common import PSPPolicyMixin
+from psp_rl.networks import TaskMLP
+from psp_rl.policies.common import PSPPolicyMixin, TaskSubNetwork
 
 
-class PSPQNetwork(QNetwork):
+class PSPQNetwork(TaskSubNetwork, QNetwork):
     """SB3's ``QNetwork`` with a task-conditioned MLP (``forward`` and greedy ``_predict`` unchanged).
 
     :param network_config: the policy's network config
     """
 
-    def __init__(self, *args: Any, network_config: NetworkConfig, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.network_config = network_config
+    def build_task_layers(self, kwargs: dict[str, Any]) -> None:  # noqa: D102
         self.q_net = TaskMLP(  # type: ignore[assignment]
-            self.features_dim, list(self.net_arch), network_config, "q",
+            self.features_dim, list(self.net_arch), self.network_config, "q",
             out_dim=int(self.action_space.n), activation_fn=self.activation_fn,
         )  # fmt: skip
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "network_config": self.network_config}
 
 
 class PSPDQNPolicy(PSPPolicyMixin, DQNPolicy):

@@ -7,30 +7,24 @@ from typing import Any
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.sac.policies import Actor, SACPolicy
 
-from psp_rl.networks import NetworkConfig, TaskMLP
+from psp_rl.networks import TaskMLP
+from psp_rl.policies.common import TaskSubNetwork
 from psp_rl.policies.continuous import PSPOffPolicyMixin
 
 
-class PSPSACActor(Actor):
+class PSPSACActor(TaskSubNetwork, Actor):
     """SB3's SAC ``Actor`` with a task-conditioned trunk and mean / log-std heads.
 
     :param network_config: the policy's network config
     """
 
-    def __init__(self, *args: Any, network_config: NetworkConfig, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.network_config = network_config
-        arch = list(self.net_arch)
-        action_dim = int(self.action_space.shape[0])
+    def build_task_layers(self, kwargs: dict[str, Any]) -> None:  # noqa: D102
+        config, action_dim = self.network_config, int(self.action_space.shape[0])
         self.latent_pi = TaskMLP(
-            self.features_dim, arch, network_config, "actor", activation_fn=self.activation_fn
+            self.features_dim, list(self.net_arch), config, "actor", activation_fn=self.activation_fn
         )  # type: ignore[assignment]
-        latent_dim = self.latent_pi.output_dim
-        self.mu = TaskMLP(latent_dim, [], network_config, "mu", out_dim=action_dim)  # type: ignore[assignment]
-        self.log_std = TaskMLP(latent_dim, [], network_config, "log_std", out_dim=action_dim)  # type: ignore[assignment]
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "network_config": self.network_config}
+        self.mu = TaskMLP(self.latent_pi.output_dim, [], config, "mu", out_dim=action_dim)  # type: ignore[assignment]
+        self.log_std = TaskMLP(self.latent_pi.output_dim, [], config, "log_std", out_dim=action_dim)  # type: ignore[assignment]
 
 
 class PSPSACPolicy(PSPOffPolicyMixin, SACPolicy):

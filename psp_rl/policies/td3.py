@@ -8,26 +8,22 @@ from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.td3.policies import Actor, TD3Policy
 
-from psp_rl.networks import NetworkConfig, TaskMLP
+from psp_rl.networks import TaskMLP
+from psp_rl.policies.common import TaskSubNetwork
 from psp_rl.policies.continuous import PSPOffPolicyMixin
 
 
-class PSPTD3Actor(Actor):
+class PSPTD3Actor(TaskSubNetwork, Actor):
     """SB3's TD3 ``Actor`` with a task-conditioned network ending in ``tanh``.
 
     :param network_config: the policy's network config
     """
 
-    def __init__(self, *args: Any, network_config: NetworkConfig, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.network_config = network_config
+    def build_task_layers(self, kwargs: dict[str, Any]) -> None:  # noqa: D102
         self.mu = TaskMLP(  # type: ignore[assignment]
-            self.features_dim, list(self.net_arch), network_config, "actor",
+            self.features_dim, list(self.net_arch), self.network_config, "actor",
             out_dim=get_action_dim(self.action_space), activation_fn=self.activation_fn, squash=True,
         )  # fmt: skip
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "network_config": self.network_config}
 
 
 class PSPTD3Policy(PSPOffPolicyMixin, TD3Policy):
