@@ -1,0 +1,395 @@
+"""Elastic weight consolidation (EWC; Kirkpatrick et al., PNAS 2017) for PPO / A2C, as an SB3 callback.
+
+The baseline runs on a ``shared`` network (one set of weights, the task id ignored) and adds the penalty
+
+    L_EWC(θ) = λ/2 · Σ_t Σ_i F_t,i (θ_i − θ*_t,i)²
+
+summed over every consolidated task ``t`` (**one anchor per task**, not online EWC): ``θ*_t`` are the
+weights at the end of task ``t``'s phase and ``F_t`` the diagonal Fisher information estimated there.
+Its gradient ``λ Σ_t F_t (θ − θ*_t) = λ (F θ − b)`` needs only two running sums per parameter,
+``F = Σ_t F_t`` and ``b = Σ_t F_t θ*_t``, so memory does not grow with the number of tasks.
+
+No change to SB3's ``train()`` loops: a gradient hook on every policy parameter adds ``λ (F θ − b)`` to the
+gradient each time a loss backpropagates through it, which is exactly the gradient of ``loss + L_EWC``
+(before gradient clipping, as if the penalty were part of the loss).
+
+The Fisher of a finished task is estimated from that task's own samples in the last rollouts: for each
+observation ``s``, an action ``a ~ π(·|s)`` is sampled and ``(∂ log π(a|s)/∂θ)²`` accumulated (policy), plus
+``(∂V(s)/∂θ)²`` (the Fisher of a unit-variance Gaussian value head). Sampling uses a forked RNG, so
+consolidating leaves the training's random stream untouched: with ``λ = 0`` a run is bit-for-bit the
+``shared`` run of the same seed.
+
+Example::
+
+    from psp_rl.config import resolve_config
+    from psp_rl.ewc import ewc_callback_from_config
+    from psp_rl.train import train
+
+    cfg = resolve_config("ppo-psp", "cartpole-permuted", sets=["policy_kwargs.mode=shared"])
+    train(cfg, callbacks=[ewc_callback_from_config(cfg, ewc_lambda=100.0)])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import ActorCriticPolicy
+
+__all__ = ["EWCCallback", "ewc_callback_from_config"]
+
+
+class EWCCallback(BaseCallback):
+    """Consolidate the policy at the end of every task phase and penalise moving away from the anchors.
+
+    Works with PPO and A2C (any :class:`~stable_baselines3.common.policies.ActorCriticPolicy`, with
+    dict or plain observations). Phase ends come from the schedule's ``phase_boundaries()`` and are
+    detected at the end of the first rollout that crosses a boundary (before SB3 trains on it).
+    Logs ``ewc/penalty`` (the current value of ``L_EWC``) and ``ewc/tasks`` (anchors held).
+
+    :param ewc_lambda: penalty strength ``λ`` (``0`` gives exactly the unregularised run).
+    :param fisher_samples: observations of the finished task used to estimate its Fisher (the most
+        recent ones from the rollouts).
+    :param schedule: a :class:`~psp_rl.schedules.TaskSchedule` (gives the phase boundaries and tasks).
+    :param phase_boundaries: the env steps at which phases end, instead of ``schedule``.
+    :param phase_tasks: the task of each phase (``None``: several) when ``phase_boundaries`` is given;
+        samples of that task estimate its Fisher (all samples for a multi-task phase).
+    :param seed: seed of the action sampling inside the Fisher estimate.
+    :param verbose: 1 prints a line per consolidation.
+    """
+
+    def __init__(
+        self,
+        ewc_lambda: float,
+        fisher_samples: int = 512,
+        schedule: Any = None,
+        *,
+        phase_boundaries: Sequence[int] | None = None,
+        phase_tasks: Sequence[int | None] | None = None,
+        seed: int = 0,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        if not isinstance(ewc_lambda, (int, float)) or isinstance(ewc_lambda, bool) or ewc_lambda < 0:
+            raise ValueError(f"ewc_lambda must be a number >= 0, got {ewc_lambda!r}.")
+        if isinstance(fisher_samples, bool) or not isinstance(fisher_samples, int) or fisher_samples < 1:
+            raise ValueError(f"fisher_samples must be an integer >= 1, got {fisher_samples!r}.")
+        if (schedule is None) == (phase_boundaries is None):
+            raise ValueError(
+                "EWCCallback needs exactly one of schedule= (a TaskSchedule) or phase_boundaries= "
+                "(the env steps at which task phases end)."
+            )
+        if schedule is not None:
+            phase_boundaries = schedule.phase_boundaries()
+            phase_tasks = [schedule.phase_task(i) for i in range(len(phase_boundaries))]
+        assert phase_boundaries is not None
+        self.ewc_lambda = float(ewc_lambda)
+        self.fisher_samples = int(fisher_samples)
+        self.phase_boundaries = [int(b) for b in phase_boundaries]
+        self.phase_tasks: list[int | None] = (
+            list(phase_tasks) if phase_tasks is not None else list(range(len(self.phase_boundaries)))
+        )
+        if len(self.phase_tasks) != len(self.phase_boundaries):
+            raise ValueError(
+                f"phase_tasks has {len(self.phase_tasks)} entries for {len(self.phase_boundaries)} phases."
+            )
+        self.seed = int(seed)
+        self.next_phase = 0
+        self.num_consolidated = 0
+        self.names: list[str] = []
+        self.params: list[torch.nn.Parameter] = []
+        self.fisher: list[torch.Tensor] | None = None  # Σ_t F_t
+        self.fisher_anchor: list[torch.Tensor] | None = None  # Σ_t F_t θ*_t
+        self.anchor_const = 0.0  # Σ_t Σ_i F_t,i θ*_t,i²  (for the penalty value only)
+        self.last_anchor: list[torch.Tensor] | None = None  # θ* of the latest consolidation
+        self.last_fisher: list[torch.Tensor] | None = None  # F of the latest consolidation
+        self._hooks: list[Any] = []
+        self._stash: dict[str, np.ndarray] | np.ndarray | None = None
+        self._pending_state: Mapping[str, Any] | None = None
+
+    # ------------------------------------------------------------------ setup
+    def _init_callback(self) -> None:
+        policy = self.model.policy
+        if not isinstance(policy, ActorCriticPolicy) or not hasattr(self.model, "rollout_buffer"):
+            raise ValueError(
+                f"EWCCallback supports PPO and A2C (an ActorCriticPolicy with a rollout buffer), got "
+                f"{type(self.model).__name__} with {type(policy).__name__}: use algo ppo or a2c."
+            )
+        if self._hooks:  # learn() called again on the same model: the hooks are in place
+            return
+        named = [(n, p) for n, p in policy.named_parameters() if p.requires_grad]
+        self.names = [n for n, _ in named]
+        self.params = [p for _, p in named]
+        for param in self.params:
+            self._hooks.append(param.register_hook(self._make_hook(param)))
+        if self._pending_state is not None:
+            self._apply_state(self._pending_state)
+            self._pending_state = None
+
+    def _make_hook(self, param: torch.nn.Parameter) -> Any:
+        index = len(self._hooks)
+
+        def hook(grad: torch.Tensor) -> torch.Tensor | None:
+            if self.fisher is None or self.fisher_anchor is None:
+                return None
+            penalty_grad = self.fisher[index] * param.detach() - self.fisher_anchor[index]
+            return grad + self.ewc_lambda * penalty_grad
+
+        return hook
+
+    def remove_hooks(self) -> None:
+        """Detach the gradient hooks from the policy (the penalty stops applying)."""
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks = []
+
+    # ------------------------------------------------------------------ penalty
+    def penalty(self) -> float:
+        """:return: the current value of ``λ/2 Σ_t Σ_i F_t,i (θ_i − θ*_t,i)²`` (0 before any anchor)."""
+        if self.fisher is None or self.fisher_anchor is None:
+            return 0.0
+        with torch.no_grad():
+            total = self.anchor_const
+            for param, f, b in zip(self.params, self.fisher, self.fisher_anchor):
+                theta = param.detach()
+                total += float((f * theta * theta).sum() - 2.0 * (b * theta).sum())
+        return 0.5 * self.ewc_lambda * max(total, 0.0)
+
+    # ------------------------------------------------------------------ data
+    def _rollout_observations(self) -> dict[str, np.ndarray] | np.ndarray:
+        observations = self.model.rollout_buffer.observations
+        if isinstance(observations, dict):
+            return {k: v.reshape(-1, *v.shape[2:]).copy() for k, v in observations.items()}
+        return observations.reshape(-1, *observations.shape[2:]).copy()
+
+    def _add_to_stash(self, obs: dict[str, np.ndarray] | np.ndarray) -> None:
+        keep = 4 * self.fisher_samples
+        if self._stash is None:
+            self._stash = obs
+        elif isinstance(obs, dict):
+            assert isinstance(self._stash, dict)
+            self._stash = {k: np.concatenate([self._stash[k], v])[-keep:] for k, v in obs.items()}
+        else:
+            assert isinstance(self._stash, np.ndarray)
+            self._stash = np.concatenate([self._stash, obs])[-keep:]
+
+    def _samples_of(self, task: int | None) -> dict[str, np.ndarray] | np.ndarray | None:
+        stash = self._stash
+        if stash is None:
+            return None
+        if isinstance(stash, dict):
+            mask = np.ones(len(next(iter(stash.values()))), dtype=bool)
+            if task is not None and "task" in stash:
+                mask = stash["task"].reshape(len(mask), -1)[:, 0].astype(np.int64) == task
+            idx = np.flatnonzero(mask)[-self.fisher_samples :]
+            return {k: v[idx] for k, v in stash.items()} if idx.size else None
+        return stash[-self.fisher_samples :]
+
+    # ------------------------------------------------------------------ consolidation
+    def estimate_fisher(self, observations: dict[str, np.ndarray] | np.ndarray) -> list[torch.Tensor]:
+        """Diagonal Fisher of the current policy on buffer-format observations.
+
+        Per sample: ``(∂ log π(a|s)/∂θ)² + (∂V(s)/∂θ)²`` with ``a ~ π(·|s)``, averaged over the samples.
+        The action sampling runs on a forked RNG seeded from ``seed`` and the phase.
+
+        :param observations: observations as stored in a rollout buffer (dict of arrays, or an array).
+        :return: one tensor per policy parameter (shapes of the parameters).
+        """
+        policy = self.model.policy
+        device = policy.device
+        if isinstance(observations, dict):
+            tensors: Any = {k: torch.as_tensor(v, device=device) for k, v in observations.items()}
+            n = len(next(iter(observations.values())))
+        else:
+            tensors = torch.as_tensor(observations, device=device)
+            n = len(observations)
+        fisher = [torch.zeros_like(p) for p in self.params]
+        devices = [device] if device.type == "cuda" else []
+        was_training = policy.training
+        policy.set_training_mode(False)
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed * 100_003 + self.next_phase)
+            for i in range(n):
+                obs_i = (
+                    {k: v[i : i + 1] for k, v in tensors.items()}
+                    if isinstance(tensors, dict)
+                    else tensors[i : i + 1]
+                )
+                dist = policy.get_distribution(obs_i)
+                with torch.no_grad():
+                    action = dist.sample()
+                log_prob = dist.log_prob(action).sum()
+                value = policy.predict_values(obs_i).sum()
+                for output in (log_prob, value):
+                    grads = torch.autograd.grad(output, self.params, allow_unused=True)
+                    for f, g in zip(fisher, grads):
+                        if g is not None:
+                            f.add_(g.detach() ** 2)
+        policy.set_training_mode(was_training)
+        return [f / max(n, 1) for f in fisher]
+
+    def consolidate(self, task: int | None = None) -> None:
+        """Anchor the current weights with the Fisher estimated on ``task``'s recent samples.
+
+        :param task: the finished task (``None``: all recent samples).
+        :raises RuntimeError: when no sample of ``task`` has been seen in the recent rollouts.
+        """
+        samples = self._samples_of(task)
+        if samples is None:
+            raise RuntimeError(
+                f"EWC: no recent sample of task {task} to estimate its Fisher; the phase may be shorter "
+                "than one rollout (raise steps_per_task or lower n_steps)."
+            )
+        fisher = self.estimate_fisher(samples)
+        with torch.no_grad():
+            anchor = [p.detach().clone() for p in self.params]
+            if self.fisher is None or self.fisher_anchor is None:
+                self.fisher = [torch.zeros_like(p) for p in self.params]
+                self.fisher_anchor = [torch.zeros_like(p) for p in self.params]
+            for f_sum, b_sum, f, a in zip(self.fisher, self.fisher_anchor, fisher, anchor):
+                f_sum.add_(f)
+                b_sum.add_(f * a)
+                self.anchor_const += float((f * a * a).sum())
+        self.last_anchor = anchor
+        self.last_fisher = fisher
+        self.num_consolidated += 1
+
+    # ------------------------------------------------------------------ SB3 events
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self._add_to_stash(self._rollout_observations())
+        last_boundary = self.phase_boundaries[-1] if self.phase_boundaries else math.inf
+        while (
+            self.next_phase < len(self.phase_boundaries)
+            and self.num_timesteps >= self.phase_boundaries[self.next_phase]
+        ):
+            if self.phase_boundaries[self.next_phase] < last_boundary:  # nothing trains after the last
+                task = self.phase_tasks[self.next_phase]
+                self.consolidate(task)
+                if self.verbose >= 1:
+                    print(
+                        f"EWC: consolidated phase {self.next_phase} (task {task}) at step {self.num_timesteps}"
+                    )
+            self.next_phase += 1
+        self.logger.record("ewc/penalty", self.penalty())
+        self.logger.record("ewc/tasks", self.num_consolidated)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """The anchors, the Fisher sums and the position, as torch tensors (``torch.save``-able).
+
+        :return: ``{"fisher.<param>": ..., "fisher_anchor.<param>": ..., "last_anchor.<param>": ...,
+            "anchor_const", "num_consolidated", "next_phase", "ewc_lambda"}``.
+        """
+        state: dict[str, Any] = {
+            "anchor_const": torch.tensor(self.anchor_const, dtype=torch.float64),
+            "num_consolidated": torch.tensor(self.num_consolidated),
+            "next_phase": torch.tensor(self.next_phase),
+            "ewc_lambda": torch.tensor(self.ewc_lambda, dtype=torch.float64),
+        }
+        for prefix, tensors in (
+            ("fisher", self.fisher),
+            ("fisher_anchor", self.fisher_anchor),
+            ("last_anchor", self.last_anchor),
+            ("last_fisher", self.last_fisher),
+        ):
+            if tensors is not None:
+                for name, t in zip(self.names, tensors):
+                    state[f"{prefix}.{name}"] = t.detach().cpu().clone()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a state saved by :meth:`state_dict` (applied when the callback is attached to its
+        model if that has not happened yet). ``ewc_lambda`` stays the one given to the constructor.
+
+        :param state: the saved state.
+        """
+        if self.params:
+            self._apply_state(state)
+        else:
+            self._pending_state = dict(state)
+
+    def _apply_state(self, state: Mapping[str, Any]) -> None:
+        def collect(prefix: str) -> list[torch.Tensor] | None:
+            keys = [f"{prefix}.{name}" for name in self.names]
+            present = [k in state for k in keys]
+            if not any(present):
+                return None
+            if not all(present):
+                missing = keys[present.index(False)]
+                raise ValueError(f"EWC state lacks {missing!r}: it was saved from a different policy.")
+            return [torch.as_tensor(state[k]).to(p.device, p.dtype) for k, p in zip(keys, self.params)]
+
+        for prefix in ("fisher", "fisher_anchor", "last_anchor", "last_fisher"):
+            tensors = collect(prefix)
+            if tensors is not None:
+                for t, p, name in zip(tensors, self.params, self.names):
+                    if t.shape != p.shape:
+                        raise ValueError(
+                            f"EWC state {prefix}.{name} has shape {tuple(t.shape)}, the policy "
+                            f"{tuple(p.shape)}: it was saved from a different network."
+                        )
+            setattr(self, prefix, tensors)
+        self.anchor_const = float(state["anchor_const"])
+        self.num_consolidated = int(state["num_consolidated"])
+        self.next_phase = int(state["next_phase"])
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`state_dict` with ``torch.save`` (e.g. ``checkpoints/step_<n>/ewc.pt``).
+
+        :param path: output file.
+        :return: the path written.
+        """
+        path = Path(path)
+        torch.save(self.state_dict(), path)
+        return path
+
+    def load(self, path: str | Path) -> None:
+        """Read a file written by :meth:`save` into this callback.
+
+        :param path: the file.
+        """
+        self.load_state_dict(torch.load(Path(path), map_location="cpu", weights_only=True))
+
+
+def ewc_callback_from_config(
+    config: Any,
+    ewc_lambda: float,
+    fisher_samples: int = 512,
+    verbose: int = 0,
+) -> EWCCallback:
+    """An :class:`EWCCallback` following the task schedule of a training config.
+
+    :param config: a :class:`~psp_rl.config.TrainConfig` or a mapping of its fields (suite,
+        ``num_tasks``, ``steps_per_task``, ``suite_overrides``, ``seed``).
+    :param ewc_lambda: penalty strength ``λ``.
+    :param fisher_samples: observations per Fisher estimate.
+    :param verbose: 1 prints a line per consolidation.
+    :return: the callback, to pass as ``train(config, callbacks=[...])``.
+    """
+    from psp_rl.config import TrainConfig
+    from psp_rl.suites import load_suite
+
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    if cfg.algo not in ("ppo", "a2c"):
+        raise ValueError(f"EWC is implemented for PPO and A2C, got algo {cfg.algo!r}: use algo ppo or a2c.")
+    suite = load_suite(
+        cfg.suite,
+        num_tasks=cfg.num_tasks,
+        steps_per_task=cfg.steps_per_task,
+        overrides=cfg.suite_overrides or None,
+    )
+    return EWCCallback(
+        ewc_lambda,
+        fisher_samples=fisher_samples,
+        schedule=suite.make_schedule(),
+        seed=cfg.seed,
+        verbose=verbose,
+    )

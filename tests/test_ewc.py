@@ -1,0 +1,129 @@
+"""EWC baseline: λ = 0 is exactly `shared`, a huge λ pins the weights, state round-trips, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from stable_baselines3 import A2C, DQN, PPO
+
+from psp_rl.ewc import EWCCallback, ewc_callback_from_config
+from psp_rl.policies import PSPActorCriticPolicy, PSPDQNPolicy
+from psp_rl.schedules import TaskScheduleCallback
+from psp_rl.suites import load_suite
+
+N_ENVS, N_STEPS = 2, 64
+STEPS = 4 * N_ENVS * N_STEPS  # one phase = four rollouts, so a boundary falls on a rollout end
+
+
+def make_ppo(seed: int = 0) -> tuple[PPO, object]:
+    suite = load_suite("cartpole-permuted", num_tasks=2, steps_per_task=STEPS)
+    env = suite.make_vec_env(n_envs=N_ENVS, seed=seed)
+    model = PPO(
+        PSPActorCriticPolicy,
+        env,
+        policy_kwargs=dict(mode="shared", net_arch=[16, 16]),
+        n_steps=N_STEPS,
+        batch_size=64,
+        n_epochs=10,
+        learning_rate=1e-3,
+        seed=seed,
+    )
+    return model, suite.make_schedule()
+
+
+def params(model: PPO) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.policy.parameters()]
+
+
+def run(ewc_lambda: float | None, seed: int = 0) -> tuple[PPO, EWCCallback | None]:
+    model, schedule = make_ppo(seed)
+    callbacks: list = [TaskScheduleCallback(schedule)]
+    ewc = None
+    if ewc_lambda is not None:
+        ewc = EWCCallback(ewc_lambda, fisher_samples=64, schedule=schedule)
+        callbacks.append(ewc)
+    model.learn(schedule.total_timesteps, callback=callbacks)
+    return model, ewc
+
+
+def test_zero_lambda_equals_shared() -> None:
+    shared, _ = run(None)
+    ewc_model, ewc = run(0.0)
+    assert ewc is not None and ewc.num_consolidated == 1  # the Fisher was estimated and anchored
+    assert ewc.fisher is not None and sum(float(f.sum()) for f in ewc.fisher) > 0
+    for a, b in zip(params(shared), params(ewc_model)):
+        assert torch.equal(a, b)
+
+
+def test_huge_lambda_keeps_shared_weights_put() -> None:
+    shared, _ = run(None)
+    pinned, ewc = run(1e7)
+    assert ewc is not None and ewc.last_anchor is not None and ewc.last_fisher is not None
+    # up to the switch both runs are identical, so the anchor is the shared run's phase-0 weights
+    drift_shared, drift_pinned = [], []
+    for anchor, fisher, p_shared, p_pinned in zip(
+        ewc.last_anchor, ewc.last_fisher, params(shared), params(pinned)
+    ):
+        mask = fisher > 1e-6 * float(fisher.max()) if fisher.numel() else fisher > 0
+        drift_shared.append((p_shared - anchor)[mask].abs())
+        drift_pinned.append((p_pinned - anchor)[mask].abs())
+    moved_shared = torch.cat(drift_shared).mean()
+    moved_pinned = torch.cat(drift_pinned).mean()
+    assert moved_shared > 2e-2  # task 1 does move the unregularised weights
+    assert moved_pinned < 0.1 * moved_shared
+    assert ewc.penalty() >= 0.0
+
+
+def test_state_round_trip(tmp_path: Path) -> None:
+    model, ewc = run(10.0)
+    assert ewc is not None
+    path = ewc.save(tmp_path / "ewc.pt")
+    fresh = EWCCallback(10.0, fisher_samples=64, phase_boundaries=[STEPS, 2 * STEPS])
+    fresh.load(path)
+    fresh.init_callback(model)  # attaching applies the pending state
+    assert fresh.num_consolidated == 1 and fresh.next_phase == 2
+    assert fresh.fisher is not None and ewc.fisher is not None
+    for a, b in zip(ewc.fisher, fresh.fisher):
+        assert torch.equal(a, b)
+    assert fresh.penalty() == pytest.approx(ewc.penalty(), rel=1e-5)
+    ewc.remove_hooks()
+    fresh.remove_hooks()
+
+
+def test_from_config_follows_the_schedule() -> None:
+    cfg = dict(
+        algo="ppo",
+        suite="cartpole-permuted",
+        num_tasks=3,
+        steps_per_task=500,
+        policy_kwargs={"mode": "shared"},
+    )
+    cb = ewc_callback_from_config(cfg, ewc_lambda=5.0)
+    assert cb.phase_boundaries == [500, 1000, 1500] and cb.phase_tasks == [0, 1, 2]
+    with pytest.raises(ValueError, match="PPO and A2C"):
+        ewc_callback_from_config({**cfg, "algo": "dqn", "policy_kwargs": {}}, ewc_lambda=1.0)
+
+
+def test_a2c_consolidates() -> None:
+    suite = load_suite("cartpole-permuted", num_tasks=2, steps_per_task=80)
+    schedule = suite.make_schedule()
+    model = A2C(
+        PSPActorCriticPolicy, suite.make_vec_env(n_envs=2), n_steps=8, seed=0,
+        policy_kwargs=dict(mode="shared", net_arch=[8]),
+    )  # fmt: skip
+    ewc = EWCCallback(1.0, fisher_samples=16, schedule=schedule)
+    model.learn(schedule.total_timesteps, callback=[TaskScheduleCallback(schedule), ewc])
+    assert ewc.num_consolidated == 1
+
+
+def test_errors() -> None:
+    with pytest.raises(ValueError, match=">= 0"):
+        EWCCallback(-1.0, phase_boundaries=[10])
+    with pytest.raises(ValueError, match="exactly one"):
+        EWCCallback(1.0)
+    suite = load_suite("cartpole-permuted", num_tasks=2, steps_per_task=100)
+    model = DQN(PSPDQNPolicy, suite.make_vec_env(n_envs=1), learning_starts=10)
+    with pytest.raises(ValueError, match="PPO and A2C"):
+        EWCCallback(1.0, phase_boundaries=[100]).init_callback(model)
