@@ -177,6 +177,37 @@ def test_policy_isolation_one_step_on_task_j(context: str) -> None:
     assert moved_k / moved_j < 0.25, (context, float(moved_k / moved_j))
 
 
+class _RandomTaskEnv(gym.Env):
+    """Random observations with the task id inside; any action space."""
+
+    def __init__(self, action_space: spaces.Space) -> None:
+        self.action_space = action_space
+        self.observation_space = spaces.Dict({"obs": spaces.Box(-1, 1, (3,)), "task": spaces.Discrete(2)})
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, True, {}
+
+
+@pytest.mark.parametrize(
+    "action_space",
+    [spaces.MultiDiscrete([3, 4]), spaces.MultiBinary(3)],
+    ids=["multidiscrete", "multibinary"],
+)
+def test_actor_critic_supports_multi_action_spaces(action_space: spaces.Space) -> None:
+    model = PPO(
+        PSPActorCriticPolicy, DummyVecEnv([lambda: _RandomTaskEnv(action_space)]), n_steps=16, batch_size=16
+    )
+    model.learn(32)
+    obs = {"obs": np.zeros((2, 3), np.float32), "task": np.array([0, 1])}
+    actions = model.predict(obs, deterministic=True)[0]
+    assert actions.shape == (2, *action_space.shape)
+    assert all(action_space.contains(a.astype(action_space.dtype)) for a in actions)
+
+
 def test_image_observations_use_a_superposed_cnn() -> None:
     class TinyImages(gym.Env):
         observation_space = spaces.Dict(
