@@ -1,0 +1,453 @@
+"""The continual-learning benchmark: agents x suites x seeds, raw results as JSON, ``docs/results.md``.
+
+Experiments (``--experiment``, several allowed):
+
+1. ``cartpole-permuted``, K = 10, PPO, every mode (psp, shared, onehot, multihead, separate) and EWC:
+   average performance, forgetting, forward transfer, parameter count, wall time.
+2. Capacity: PSP binary / complex / rotation on ``cartpole-permuted``, K = 10, 50, 100 at width 256
+   and K = 10, 50 at width 64: final normalised performance and forgetting against K.
+3. Output interference: ``cartpole-actions`` (two action labellings, alternating), K = 10, PPO,
+   psp vs shared vs onehot.
+4. Continuous control: ``pendulum-physics`` with SAC, psp vs shared.
+5. Multi-task at once (``parallel`` schedule: sub-env i runs task i mod K): ``cartpole-permuted``,
+   K = 5 and 10, PPO, psp vs onehot vs multihead vs separate; mean normalised return against env steps.
+6. The overhead figures of ``benchmarks/overhead.py`` (run here, written into the same JSON).
+
+Every run is ``psp_rl.train.train(config)`` with the agent preset (``ppo-psp``, ``sac-psp``) and the
+mode / width / context set by overrides, so every agent of an experiment shares widths,
+hyper-parameters and seeds. Each finished run is merged into ``--out`` at once (atomic write), so an
+interrupted benchmark keeps what it finished; running the same command again skips the runs already
+there (``--force`` re-runs them). ``docs/results.md`` and its figures are rendered from the JSON.
+
+Forward transfer uses, for each task, the AUC of the ``separate`` agent (K independent networks, so
+every task is learned from scratch: a single-task reference) of the same experiment, K and seed.
+
+Run::
+
+    python benchmarks/continual.py --experiment 1 --seeds 0 1 2            # the full protocol
+    python benchmarks/continual.py --experiment 1 --quick --workers 2      # reduced budget
+    python benchmarks/continual.py --render-only --out results/continual.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as futures
+import copy
+import json
+import multiprocessing
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MODES_1 = ("psp", "shared", "onehot", "multihead", "separate", "ewc")
+
+#: the full protocol of every experiment
+EXPERIMENTS: dict[str, dict[str, Any]] = {
+    "1": {
+        "title": "Continual cartpole-permuted, K = 10, PPO, all modes",
+        "kind": "continual",
+        "suite": "cartpole-permuted",
+        "agent": "ppo-psp",
+        "agents": list(MODES_1),
+        "num_tasks": [10],
+        "widths": [64],
+        "steps_per_task": 50_000,
+        "seeds": [0, 1, 2],
+        "evals_per_phase": 4,
+        "eval_episodes": 10,
+    },
+    "2": {
+        "title": "Capacity: PSP contexts on cartpole-permuted against K",
+        "kind": "capacity",
+        "suite": "cartpole-permuted",
+        "agent": "ppo-psp",
+        "agents": ["psp-binary", "psp-complex", "psp-rotation"],
+        "num_tasks": [10, 50, 100],
+        "widths": [256, 64],
+        "width_max_tasks": {"64": 50},  # width 64 only up to K = 50
+        "steps_per_task": 50_000,
+        "seeds": [0],
+        "evals_per_phase": 0,
+        "eval_episodes": 5,
+    },
+    "3": {
+        "title": "Output interference: cartpole-actions, K = 10, PPO",
+        "kind": "continual",
+        "suite": "cartpole-actions",
+        "agent": "ppo-psp",
+        "agents": ["psp", "shared", "onehot"],
+        "num_tasks": [10],
+        "widths": [64],
+        "steps_per_task": 50_000,
+        "seeds": [0, 1, 2],
+        "evals_per_phase": 4,
+        "eval_episodes": 10,
+        "suite_overrides": {"schedule": {"cycles": 1}},
+    },
+    "4": {
+        "title": "Continuous control: pendulum-physics, SAC",
+        "kind": "continual",
+        "suite": "pendulum-physics",
+        "agent": "sac-psp",
+        "agents": ["psp", "shared"],
+        "num_tasks": [4],
+        "widths": [64],
+        "steps_per_task": 20_000,
+        "seeds": [0, 1, 2],
+        "evals_per_phase": 4,
+        "eval_episodes": 5,
+    },
+    "5": {
+        "title": "Multi-task at once (parallel schedule): cartpole-permuted, PPO",
+        "kind": "parallel",
+        "suite": "cartpole-permuted",
+        "agent": "ppo-psp",
+        "agents": ["psp", "onehot", "multihead", "separate"],
+        "num_tasks": [5, 10],
+        "widths": [64],
+        "steps_per_task": 50_000,  # a parallel run lasts K x steps_per_task env steps in all
+        "seeds": [0, 1, 2],
+        "evals_per_phase": 2,
+        "eval_episodes": 10,
+        "n_envs": 10,  # every sub-env keeps one task: n_envs >= K, same for K = 5 and 10
+        "suite_overrides": {"schedule": {"kind": "parallel"}},
+    },
+}
+
+#: the reduced budget of ``--quick`` (what fits on 2 shared CPU cores in about an hour)
+QUICK: dict[str, dict[str, Any]] = {
+    "1": {"steps_per_task": 30_000, "seeds": [0], "eval_episodes": 5},
+    "2": {"num_tasks": [10], "widths": [64], "steps_per_task": 30_000, "eval_episodes": 5},
+    "3": {"steps_per_task": 30_000, "seeds": [0], "eval_episodes": 5},
+    "4": {"steps_per_task": 10_000, "seeds": [0], "eval_episodes": 3},
+    "5": {"num_tasks": [5], "steps_per_task": 30_000, "seeds": [0], "eval_episodes": 5},
+}
+
+EWC_LAMBDA = 1000.0
+
+
+def experiment_spec(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The protocol of one experiment after ``--quick`` and the command-line overrides.
+
+    :param name: ``"1"`` ... ``"5"``.
+    :param args: the parsed command line.
+    :return: a copy of :data:`EXPERIMENTS` ``[name]`` with the budget actually used.
+    """
+    if name not in EXPERIMENTS:
+        raise ValueError(f"Unknown experiment {name!r}: use one of {', '.join([*EXPERIMENTS, '6'])}.")
+    spec = copy.deepcopy(EXPERIMENTS[name])
+    full = copy.deepcopy(spec)
+    if args.quick:
+        spec.update(copy.deepcopy(QUICK[name]))
+    for key, value in (
+        ("seeds", args.seeds),
+        ("steps_per_task", args.steps_per_task),
+        ("num_tasks", args.num_tasks),
+        ("widths", args.widths),
+        ("agents", args.agents),
+        ("eval_episodes", args.eval_episodes),
+    ):
+        if value is not None:
+            spec[key] = value
+    spec["ewc_lambda"] = args.ewc_lambda
+    budget_keys = ("steps_per_task", "seeds", "num_tasks", "widths", "agents", "eval_episodes")
+    spec["full_protocol"] = all(spec[k] == full[k] for k in budget_keys)
+    spec["protocol"] = {k: full[k] for k in budget_keys}
+    return spec
+
+
+def _agent_sets(
+    agent: str, algo_preset: str, width: int, ewc_lambda: float
+) -> tuple[list[str], float | None]:
+    """``--set`` overrides and the EWC strength of one agent label."""
+    arch = (
+        f"{{pi: [{width}, {width}], vf: [{width}, {width}]}}"
+        if algo_preset.startswith("ppo")
+        else f"[{width}, {width}]"
+    )
+    sets = [f"policy_kwargs.net_arch={arch}"]
+    ewc = None
+    if agent == "ewc" or agent.startswith("ewc-"):  # ewc-<lambda> sets the strength in the label
+        sets.append("policy_kwargs.mode=shared")
+        ewc = float(agent.removeprefix("ewc-")) if agent.startswith("ewc-") else ewc_lambda
+    elif agent.startswith("psp-"):
+        sets += ["policy_kwargs.mode=psp", f"policy_kwargs.context={agent.removeprefix('psp-')}"]
+    else:
+        sets.append(f"policy_kwargs.mode={agent}")
+    return sets, ewc
+
+
+def make_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str, Any]]:
+    """Every run of an experiment, as picklable job descriptions.
+
+    :param name: experiment name.
+    :param spec: from :func:`experiment_spec`.
+    :param run_dir: parent folder of the run folders.
+    :return: jobs with a unique ``key``.
+    """
+    jobs = []
+    limits = spec.get("width_max_tasks", {})
+    for width in spec["widths"]:
+        for k in spec["num_tasks"]:
+            if str(width) in limits and k > limits[str(width)]:
+                continue
+            for seed in spec["seeds"]:
+                for agent in spec["agents"]:
+                    sets, ewc = _agent_sets(agent, spec["agent"], width, spec["ewc_lambda"])
+                    steps = int(spec["steps_per_task"])
+                    per_phase = int(spec["evals_per_phase"])
+                    sets += [
+                        f"eval.episodes={spec['eval_episodes']}",
+                        f"eval.eval_freq={steps // per_phase if per_phase > 0 else 0}",
+                        "checkpoint.keep=1",
+                    ]
+                    if not spec["agent"].startswith(("ppo", "a2c")):
+                        sets.append("checkpoint.save_replay_buffer=false")
+                    for top, value in (spec.get("suite_overrides") or {}).items():
+                        for sub, v in value.items():
+                            sets.append(f"suite_overrides.{top}.{sub}={v}")
+                    jobs.append(
+                        {
+                            "key": f"{name}|{agent}|K{k}|w{width}|s{seed}",
+                            "experiment": name,
+                            "agent": agent,
+                            "num_tasks": k,
+                            "width": width,
+                            "seed": seed,
+                            "preset": spec["agent"],
+                            "suite": spec["suite"],
+                            "steps_per_task": steps,
+                            "n_envs": spec.get("n_envs"),
+                            "sets": sets,
+                            "ewc_lambda": ewc,
+                            "run_dir": str(Path(run_dir) / f"exp{name}"),
+                        }
+                    )
+    return jobs
+
+
+def _compact_history(history: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "step": [int(h["step"]) for h in history],
+        "phase_end": [bool(h["phase_end"]) for h in history],
+        "normalized": [[round(float(v), 4) for v in h["normalized"]] for h in history],
+    }
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Train one run and return its record (runs in a worker process).
+
+    :param job: from :func:`make_jobs`.
+    :return: the record written to the results JSON.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    from psp_rl.config import resolve_config
+    from psp_rl.train import train
+
+    cfg = resolve_config(
+        job["preset"],
+        job["suite"],
+        seed=job["seed"],
+        device="cpu",
+        n_envs=job["n_envs"],
+        steps_per_task=job["steps_per_task"],
+        num_tasks=job["num_tasks"],
+        run_dir=job["run_dir"],
+        sets=job["sets"],
+    )
+    callbacks = []
+    if job["ewc_lambda"] is not None:
+        from psp_rl.ewc import ewc_callback_from_config
+
+        callbacks.append(ewc_callback_from_config(cfg, ewc_lambda=job["ewc_lambda"]))
+    command = ["psp-rl", "train", "--agent", job["preset"], "--suite", job["suite"]]
+    command += ["--seed", str(job["seed"]), "--steps-per-task", str(job["steps_per_task"])]
+    command += ["--num-tasks", str(job["num_tasks"])]
+    for item in job["sets"]:
+        command += ["--set", item]
+    started = time.perf_counter()
+    result = train(cfg, progress_bar=False, verbose=0, callbacks=callbacks, command=command)
+    wall = time.perf_counter() - started
+    m = result.metrics
+    return {
+        **{k: job[k] for k in ("key", "experiment", "agent", "num_tasks", "width", "seed", "ewc_lambda")},
+        "algo": cfg.algo,
+        "suite": cfg.suite,
+        "steps_per_task": job["steps_per_task"],
+        "n_envs": cfg.n_envs,
+        "num_timesteps": m["num_timesteps"],
+        "param_count": int(sum(p.numel() for p in result.model.policy.parameters())),
+        "wall_time_s": round(wall, 2),
+        "avg_performance": m["avg_performance"],
+        "forgetting": m["forgetting"],
+        "forgetting_per_task": m["forgetting_per_task"],
+        "perf_matrix": m["perf_matrix"],
+        "phase_tasks": m["phase_tasks"],
+        "task_auc": m["task_auc"],
+        "final_normalized": m["final_normalized"],
+        "history": _compact_history(m["eval_history"]),
+        "run_path": str(result.run_path),
+    }
+
+
+# ---------------------------------------------------------------------- results file
+def load_results(path: Path) -> dict[str, Any]:
+    """Read the results JSON (an empty skeleton if it does not exist).
+
+    :param path: the file.
+    """
+    if path.is_file():
+        return json.loads(path.read_text())
+    return {"schema": 1, "experiments": {}, "overhead": None}
+
+
+def save_results(path: Path, results: dict[str, Any]) -> None:
+    """Write the results JSON atomically.
+
+    :param path: the file.
+    :param results: the content.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, path)
+
+
+def _experiment_entry(
+    results: dict[str, Any], name: str, spec: dict[str, Any], command: str
+) -> dict[str, Any]:
+    entry = results["experiments"].setdefault(name, {"runs": [], "commands": []})
+    entry.update(
+        {k: spec[k] for k in ("title", "kind", "suite", "agent", "protocol", "ewc_lambda") if k in spec}
+    )
+    entry["budget"] = {
+        k: spec[k] for k in ("steps_per_task", "seeds", "num_tasks", "widths", "agents", "eval_episodes")
+    }
+    entry["budget"]["evals_per_phase"] = spec["evals_per_phase"]
+    entry["full_protocol"] = spec["full_protocol"] and entry.get("full_protocol", True)
+    if command not in entry["commands"]:
+        entry["commands"].append(command)
+    return entry
+
+
+def run_overhead(results: dict[str, Any], args: argparse.Namespace, command: str) -> None:
+    """Run ``benchmarks/overhead.py`` and store its figures under ``results["overhead"]``."""
+    out = Path(args.out).with_suffix(".overhead.json")
+    extra = ["--steps", "4000", "--repeats", "1", "--iters", "50"] if args.quick else []
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "overhead.py"), *extra, "--json", str(out)], check=True
+    )
+    data = json.loads(out.read_text())
+    data["command"] = " ".join(["python", "benchmarks/overhead.py", *extra])
+    data["benchmark_command"] = command
+    data["wall_time_s"] = round(time.perf_counter() - started, 1)
+    results["overhead"] = data
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--experiment", nargs="+", default=[], help="experiments to run: 1 2 3 4 5 6")
+    parser.add_argument("--quick", action="store_true", help="the reduced budget (see QUICK)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="override the seeds")
+    parser.add_argument("--steps-per-task", type=int, help="override the env steps per task phase")
+    parser.add_argument("--num-tasks", type=int, nargs="+", help="override K (a list for experiments 2, 5)")
+    parser.add_argument("--widths", type=int, nargs="+", help="override the hidden widths")
+    parser.add_argument(
+        "--agents",
+        nargs="+",
+        help="override the agents: modes, ewc (--ewc-lambda), ewc-<lambda>, psp-<context>",
+    )
+    parser.add_argument("--eval-episodes", type=int, help="override the evaluation episodes per task")
+    parser.add_argument("--ewc-lambda", type=float, default=EWC_LAMBDA, help="EWC penalty strength")
+    parser.add_argument("--workers", type=int, default=1, help="runs in parallel (processes)")
+    parser.add_argument("--out", default="results/continual.json", help="raw results JSON (merged into)")
+    parser.add_argument("--run-dir", default="runs/bench", help="parent folder of the run folders")
+    parser.add_argument("--report", default="docs/results.md", help="markdown report to render")
+    parser.add_argument("--fig-dir", default="docs/figures", help="folder of the report's figures")
+    parser.add_argument("--no-report", action="store_true", help="do not render the report")
+    parser.add_argument("--render-only", action="store_true", help="only render the report from --out")
+    parser.add_argument("--force", action="store_true", help="re-run runs already in --out")
+    parser.add_argument("--dry-run", action="store_true", help="list the runs, train nothing")
+    args = parser.parse_args(argv)
+
+    command = " ".join(
+        ["python", "benchmarks/continual.py", *(shlex.quote(a) for a in (argv or sys.argv[1:]))]
+    )
+    out = Path(args.out)
+    results = load_results(out)
+    failed: list[str] = []
+    if not args.render_only:
+        names = [e for e in args.experiment if e != "6"]
+        jobs: list[dict[str, Any]] = []
+        for name in names:
+            spec = experiment_spec(name, args)
+            _experiment_entry(results, name, spec, command)
+            jobs += make_jobs(name, spec, args.run_dir)
+        done = {r["key"] for e in results["experiments"].values() for r in e["runs"]}
+        todo = [j for j in jobs if args.force or j["key"] not in done]
+        print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already in {out}, {len(todo)} to train")
+        if args.dry_run:
+            for job in todo:
+                print(" ", job["key"], " ".join(job["sets"]))
+            return results
+        save_results(out, results)
+        started = time.perf_counter()
+
+        def record_done(job: dict[str, Any], record: dict[str, Any]) -> None:
+            record["command"] = command
+            runs = results["experiments"][job["experiment"]]["runs"]
+            runs[:] = [r for r in runs if r["key"] != record["key"]] + [record]
+            save_results(out, results)
+            show = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+            print(
+                f"done {record['key']}: avg perf {show(record['avg_performance'])}, forgetting "
+                f"{show(record['forgetting'])}, params {record['param_count']}, {record['wall_time_s']:.0f}s "
+                f"[{time.perf_counter() - started:.0f}s total]",
+                flush=True,
+            )
+
+        if args.workers <= 1:  # in this process: no start-up cost, easy to debug
+            for job in todo:
+                try:
+                    record_done(job, run_job(job))
+                except Exception as error:  # keep the others going; report at the end
+                    print(f"FAILED {job['key']}: {error!r}", flush=True)
+                    failed.append(job["key"])
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with futures.ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx) as pool:
+                pending = {pool.submit(run_job, job): job for job in todo}
+                for future in futures.as_completed(pending):
+                    job = pending[future]
+                    try:
+                        record_done(job, future.result())
+                    except Exception as error:
+                        print(f"FAILED {job['key']}: {error!r}", flush=True)
+                        failed.append(job["key"])
+        if "6" in args.experiment:
+            run_overhead(results, args, command)
+            save_results(out, results)
+    if not args.no_report:
+        from psp_rl.report import render
+
+        render(out, out_md=args.report, fig_dir=args.fig_dir)
+        print(f"wrote {args.report} and figures in {args.fig_dir}")
+    if failed:
+        raise RuntimeError(f"{len(failed)} run(s) failed: {', '.join(failed)} (see the messages above).")
+    return results
+
+
+if __name__ == "__main__":
+    main()
