@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    tr.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small nets)"
+    )
 
     ev = sub.add_parser("eval", help="per-task return table of a saved run's agent")
     ev.add_argument(
@@ -72,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--stochastic", action="store_true", help="sample actions instead of the deterministic policy"
     )
+    ev.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
 
     sub.add_parser("list", help="agent presets and task suites, one line each")
     return parser
@@ -104,7 +108,9 @@ def _cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 f"--resume continues a run with its saved config.yaml; drop {opts.strip(', ')} "
                 "(or start a new run without --resume)."
             )
-        train(resume=args.resume, progress_bar=not args.no_progress, command=command)
+        train(
+            resume=args.resume, progress_bar=not args.no_progress, command=command, num_threads=args.threads
+        )
         return 0
     sets = [item for group in args.sets for item in group]
     if args.reference is not None:
@@ -120,13 +126,18 @@ def _cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         run_dir=args.run_dir,
         sets=sets,
     )
-    train(cfg, progress_bar=not args.no_progress, command=command)
+    train(cfg, progress_bar=not args.no_progress, command=command, num_threads=args.threads)
     return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from psp_rl.evaluation import evaluate_run
 
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}.")
+    import torch
+
+    torch.set_num_threads(args.threads)
     result = evaluate_run(
         args.run_dir, episodes=args.episodes, device=args.device, deterministic=not args.stochastic
     )
