@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as futures
+import contextlib
 import copy
 import json
 import multiprocessing
@@ -132,6 +133,33 @@ QUICK: dict[str, dict[str, Any]] = {
 
 EWC_LAMBDA = 1000.0
 
+#: a diagnostic agent, not a library mode: binary PSP whose first layer of every network is per-task
+#: (a ``TaskLinear``) whenever its fan-in is at most ``DIAGNOSTIC_MAX_FAN_IN``. With a 4-entry CartPole
+#: observation, binary keys of the first layer live in {-1, +1}^4 and several of K = 10 tasks draw the
+#: same key; this agent measures how much of PSP's forgetting that accounts for.
+DIAGNOSTIC_AGENT = "psp-taskin"
+DIAGNOSTIC_MAX_FAN_IN = 16
+
+
+@contextlib.contextmanager
+def _per_task_input_layers() -> Any:
+    """Patch :meth:`NetworkConfig.linear` (this process only) for :data:`DIAGNOSTIC_AGENT`."""
+    from psp_rl.layers import TaskLinear
+    from psp_rl.networks import NetworkConfig
+
+    original = NetworkConfig.linear
+
+    def linear(self: Any, name: str, in_features: int, out_features: int, head: bool = False) -> Any:
+        if self.mode == "psp" and name.endswith("/0") and in_features <= DIAGNOSTIC_MAX_FAN_IN:
+            return TaskLinear(in_features, out_features, self.num_tasks)
+        return original(self, name, in_features, out_features, head)
+
+    NetworkConfig.linear = linear  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        NetworkConfig.linear = original  # type: ignore[method-assign]
+
 
 def experiment_spec(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """The protocol of one experiment after ``--quick`` and the command-line overrides.
@@ -177,6 +205,8 @@ def _agent_sets(
     if agent == "ewc" or agent.startswith("ewc-"):  # ewc-<lambda> sets the strength in the label
         sets.append("policy_kwargs.mode=shared")
         ewc = float(agent.removeprefix("ewc-")) if agent.startswith("ewc-") else ewc_lambda
+    elif agent == DIAGNOSTIC_AGENT:
+        sets.append("policy_kwargs.mode=psp")
     elif agent.startswith("psp-"):
         sets += ["policy_kwargs.mode=psp", f"policy_kwargs.context={agent.removeprefix('psp-')}"]
     else:
@@ -275,7 +305,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     for item in job["sets"]:
         command += ["--set", item]
     started = time.perf_counter()
-    result = train(cfg, progress_bar=False, verbose=0, callbacks=callbacks, command=command)
+    patch = _per_task_input_layers() if job["agent"] == DIAGNOSTIC_AGENT else contextlib.nullcontext()
+    with patch:
+        result = train(cfg, progress_bar=False, verbose=0, callbacks=callbacks, command=command)
     wall = time.perf_counter() - started
     m = result.metrics
     return {
@@ -367,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--agents",
         nargs="+",
-        help="override the agents: modes, ewc (--ewc-lambda), ewc-<lambda>, psp-<context>",
+        help=f"override the agents: modes, ewc (--ewc-lambda), ewc-<lambda>, psp-<context>, {DIAGNOSTIC_AGENT}",
     )
     parser.add_argument("--eval-episodes", type=int, help="override the evaluation episodes per task")
     parser.add_argument("--ewc-lambda", type=float, default=EWC_LAMBDA, help="EWC penalty strength")

@@ -6,8 +6,9 @@ The baseline runs on a ``shared`` network (one set of weights, the task id ignor
 
 summed over every consolidated task ``t`` (**one anchor per task**, not online EWC): ``θ*_t`` are the
 weights at the end of task ``t``'s phase and ``F_t`` the diagonal Fisher information estimated there.
-Its gradient ``λ Σ_t F_t (θ − θ*_t) = λ (F θ − b)`` needs only two running sums per parameter,
-``F = Σ_t F_t`` and ``b = Σ_t F_t θ*_t``, so memory does not grow with the number of tasks.
+Its gradient ``λ Σ_t F_t (θ − θ*_t) = λ F (θ − θ̄)`` needs two tensors per parameter, ``F = Σ_t F_t`` and
+the Fisher-weighted mean anchor ``θ̄ = Σ_t F_t θ*_t / F``, so memory does not grow with the number of
+tasks (the form ``F (θ − θ̄)`` also avoids the cancellation of ``F θ − Σ_t F_t θ*_t`` in float32).
 
 No change to SB3's ``train()`` loops: a gradient hook on every policy parameter adds ``λ (F θ − b)`` to the
 gradient each time a loss backpropagates through it, which is exactly the gradient of ``loss + L_EWC``
@@ -103,9 +104,11 @@ class EWCCallback(BaseCallback):
         self.num_consolidated = 0
         self.names: list[str] = []
         self.params: list[torch.nn.Parameter] = []
-        self.fisher: list[torch.Tensor] | None = None  # Σ_t F_t
-        self.fisher_anchor: list[torch.Tensor] | None = None  # Σ_t F_t θ*_t
-        self.anchor_const = 0.0  # Σ_t Σ_i F_t,i θ*_t,i²  (for the penalty value only)
+        self.fisher: list[torch.Tensor] | None = None  # F = Σ_t F_t
+        self.anchor_mean: list[torch.Tensor] | None = (
+            None  # θ̄ = Σ_t F_t θ*_t / F (θ* of the last task where F = 0)
+        )
+        self.residual = 0.0  # the penalty's constant part Σ_t Σ_i F_t,i (θ*_t,i − θ̄_i)², at its minimum
         self.last_anchor: list[torch.Tensor] | None = None  # θ* of the latest consolidation
         self.last_fisher: list[torch.Tensor] | None = None  # F of the latest consolidation
         self._hooks: list[Any] = []
@@ -135,9 +138,9 @@ class EWCCallback(BaseCallback):
         index = len(self._hooks)
 
         def hook(grad: torch.Tensor) -> torch.Tensor | None:
-            if self.fisher is None or self.fisher_anchor is None:
+            if self.fisher is None or self.anchor_mean is None:
                 return None
-            penalty_grad = self.fisher[index] * param.detach() - self.fisher_anchor[index]
+            penalty_grad = self.fisher[index] * (param.detach() - self.anchor_mean[index])
             return grad + self.ewc_lambda * penalty_grad
 
         return hook
@@ -151,14 +154,13 @@ class EWCCallback(BaseCallback):
     # ------------------------------------------------------------------ penalty
     def penalty(self) -> float:
         """:return: the current value of ``λ/2 Σ_t Σ_i F_t,i (θ_i − θ*_t,i)²`` (0 before any anchor)."""
-        if self.fisher is None or self.fisher_anchor is None:
+        if self.fisher is None or self.anchor_mean is None:
             return 0.0
         with torch.no_grad():
-            total = self.anchor_const
-            for param, f, b in zip(self.params, self.fisher, self.fisher_anchor):
-                theta = param.detach()
-                total += float((f * theta * theta).sum() - 2.0 * (b * theta).sum())
-        return 0.5 * self.ewc_lambda * max(total, 0.0)
+            total = self.residual
+            for param, f, mean in zip(self.params, self.fisher, self.anchor_mean):
+                total += float((f.double() * (param.detach().double() - mean.double()) ** 2).sum())
+        return 0.5 * self.ewc_lambda * total
 
     # ------------------------------------------------------------------ data
     def _rollout_observations(self) -> dict[str, np.ndarray] | np.ndarray:
@@ -246,18 +248,32 @@ class EWCCallback(BaseCallback):
                 "than one rollout (raise steps_per_task or lower n_steps)."
             )
         fisher = self.estimate_fisher(samples)
+        if not all(bool(torch.isfinite(f).all()) for f in fisher):
+            raise RuntimeError(
+                "EWC: the Fisher estimate is not finite (the policy or value outputs diverged); "
+                "lower ewc_lambda or the learning rate."
+            )
         with torch.no_grad():
             anchor = [p.detach().clone() for p in self.params]
-            if self.fisher is None or self.fisher_anchor is None:
+            if self.fisher is None or self.anchor_mean is None:
                 self.fisher = [torch.zeros_like(p) for p in self.params]
-                self.fisher_anchor = [torch.zeros_like(p) for p in self.params]
-            for f_sum, b_sum, f, a in zip(self.fisher, self.fisher_anchor, fisher, anchor):
-                f_sum.add_(f)
-                b_sum.add_(f * a)
-                self.anchor_const += float((f * a * a).sum())
+                self.anchor_mean = [a.clone() for a in anchor]
+            for i, (f_old, mean_old, f, a) in enumerate(zip(self.fisher, self.anchor_mean, fisher, anchor)):
+                # merge two quadratics: F_old (θ − m_old)² + f (θ − a)² = F_new (θ − m_new)² + residual
+                f_new = f_old + f
+                safe = torch.where(f_new > 0, f_new, torch.ones_like(f_new))
+                mean_new = torch.where(f_new > 0, (f_old * mean_old + f * a) / safe, a)
+                self.residual += float(
+                    (f_old.double() * (mean_old.double() - mean_new.double()) ** 2).sum()
+                    + (f.double() * (a.double() - mean_new.double()) ** 2).sum()
+                )
+                self.fisher[i] = f_new
+                self.anchor_mean[i] = mean_new
         self.last_anchor = anchor
         self.last_fisher = fisher
         self.num_consolidated += 1
+        if self.verbose >= 1:
+            print(f"EWC: Fisher of task {task}: max {max(float(f.max()) for f in fisher):.3g}")
 
     # ------------------------------------------------------------------ SB3 events
     def _on_step(self) -> bool:
@@ -285,18 +301,18 @@ class EWCCallback(BaseCallback):
     def state_dict(self) -> dict[str, Any]:
         """The anchors, the Fisher sums and the position, as torch tensors (``torch.save``-able).
 
-        :return: ``{"fisher.<param>": ..., "fisher_anchor.<param>": ..., "last_anchor.<param>": ...,
-            "anchor_const", "num_consolidated", "next_phase", "ewc_lambda"}``.
+        :return: ``{"fisher.<param>": ..., "anchor_mean.<param>": ..., "last_anchor.<param>": ...,
+            "last_fisher.<param>": ..., "residual", "num_consolidated", "next_phase", "ewc_lambda"}``.
         """
         state: dict[str, Any] = {
-            "anchor_const": torch.tensor(self.anchor_const, dtype=torch.float64),
+            "residual": torch.tensor(self.residual, dtype=torch.float64),
             "num_consolidated": torch.tensor(self.num_consolidated),
             "next_phase": torch.tensor(self.next_phase),
             "ewc_lambda": torch.tensor(self.ewc_lambda, dtype=torch.float64),
         }
         for prefix, tensors in (
             ("fisher", self.fisher),
-            ("fisher_anchor", self.fisher_anchor),
+            ("anchor_mean", self.anchor_mean),
             ("last_anchor", self.last_anchor),
             ("last_fisher", self.last_fisher),
         ):
@@ -327,7 +343,7 @@ class EWCCallback(BaseCallback):
                 raise ValueError(f"EWC state lacks {missing!r}: it was saved from a different policy.")
             return [torch.as_tensor(state[k]).to(p.device, p.dtype) for k, p in zip(keys, self.params)]
 
-        for prefix in ("fisher", "fisher_anchor", "last_anchor", "last_fisher"):
+        for prefix in ("fisher", "anchor_mean", "last_anchor", "last_fisher"):
             tensors = collect(prefix)
             if tensors is not None:
                 for t, p, name in zip(tensors, self.params, self.names):
@@ -337,7 +353,7 @@ class EWCCallback(BaseCallback):
                             f"{tuple(p.shape)}: it was saved from a different network."
                         )
             setattr(self, prefix, tensors)
-        self.anchor_const = float(state["anchor_const"])
+        self.residual = float(state["residual"])
         self.num_consolidated = int(state["num_consolidated"])
         self.next_phase = int(state["next_phase"])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from stable_baselines3 import A2C, DQN, PPO
@@ -127,3 +128,42 @@ def test_errors() -> None:
     model = DQN(PSPDQNPolicy, suite.make_vec_env(n_envs=1), learning_starts=10)
     with pytest.raises(ValueError, match="PPO and A2C"):
         EWCCallback(1.0, phase_boundaries=[100]).init_callback(model)
+
+
+def test_two_anchors_penalty_and_gradient_match_the_explicit_sum() -> None:
+    """The merged (F, θ̄, residual) form equals λ/2 Σ_t F_t (θ − θ*_t)² and its gradient."""
+    model, schedule = make_ppo()
+    lam = 3.0
+    ewc = EWCCallback(lam, phase_boundaries=[1, 2])
+    ewc.init_callback(model)
+    ewc._stash = np.zeros((4, 1), dtype=np.float32)  # not read: the Fisher is given below
+    gen = torch.Generator().manual_seed(0)
+    anchors, fishers = [], []
+    for _ in range(2):
+        with torch.no_grad():
+            for p in ewc.params:
+                p.add_(torch.randn(p.shape, generator=gen))
+        fisher = [torch.rand(p.shape, generator=gen) for p in ewc.params]
+        ewc.estimate_fisher = lambda obs, fisher=fisher: fisher  # type: ignore[method-assign]
+        ewc.consolidate(None)
+        anchors.append([p.detach().clone() for p in ewc.params])
+        fishers.append(fisher)
+    with torch.no_grad():
+        for p in ewc.params:
+            p.add_(torch.randn(p.shape, generator=gen))
+    explicit = (
+        0.5
+        * lam
+        * sum(
+            float((f * (p.detach() - a) ** 2).sum())
+            for anchor, fisher in zip(anchors, fishers)
+            for p, a, f in zip(ewc.params, anchor, fisher)
+        )
+    )
+    assert ewc.penalty() == pytest.approx(explicit, rel=1e-5)
+    model.policy.zero_grad()
+    sum((p * 0.0).sum() for p in ewc.params).backward()
+    for i, p in enumerate(ewc.params):
+        expected = lam * sum(f[i] * (p.detach() - a[i]) for a, f in zip(anchors, fishers))
+        torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-4)
+    ewc.remove_hooks()
