@@ -255,3 +255,13 @@ def test_reference_run_gives_forward_transfer(finished_run: RunResult, tmp_path:
     metrics: dict[str, Any] = result.metrics
     assert metrics["reference_auc"] == finished_run.metrics["task_auc"]
     assert len(metrics["forward_transfer_per_task"]) == 2
+
+
+@pytest.mark.expensive
+def test_main_job_learns_and_keeps_the_tasks(tmp_path: Path) -> None:
+    """The README's main job (ppo-psp on cartpole-permuted, 5 x 50k steps; about a minute on one core)."""
+    result = train(
+        resolve_config("ppo-psp", "cartpole-permuted", run_dir=str(tmp_path)), progress_bar=False, verbose=0
+    )
+    assert result.metrics["avg_performance"] > 0.7
+    assert result.metrics["forgetting"] < 0.15
