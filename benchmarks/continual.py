@@ -217,11 +217,17 @@ def _agent_sets(
 def make_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str, Any]]:
     """Every run of an experiment, as picklable job descriptions.
 
+    The agent preset is read here, once, and travels with every job, so editing ``agents/`` while a
+    benchmark runs cannot mix two sets of hyper-parameters in one invocation.
+
     :param name: experiment name.
     :param spec: from :func:`experiment_spec`.
     :param run_dir: parent folder of the run folders.
     :return: jobs with a unique ``key``.
     """
+    from psp_rl.config import load_preset
+
+    preset_data = load_preset(spec["agent"])
     jobs = []
     limits = spec.get("width_max_tasks", {})
     for width in spec["widths"]:
@@ -252,6 +258,7 @@ def make_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str, A
                             "width": width,
                             "seed": seed,
                             "preset": spec["agent"],
+                            "preset_data": preset_data,
                             "suite": spec["suite"],
                             "steps_per_task": steps,
                             "n_envs": spec.get("n_envs"),
@@ -280,20 +287,20 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    from psp_rl.config import resolve_config
+    from psp_rl.config import TrainConfig, apply_overrides, parse_overrides
     from psp_rl.train import train
 
-    cfg = resolve_config(
-        job["preset"],
-        job["suite"],
-        seed=job["seed"],
-        device="cpu",
-        n_envs=job["n_envs"],
-        steps_per_task=job["steps_per_task"],
-        num_tasks=job["num_tasks"],
-        run_dir=job["run_dir"],
-        sets=job["sets"],
-    )
+    # the preset as read once when the benchmark started: every run of an invocation shares it
+    data = TrainConfig().to_dict()
+    for key, value in job["preset_data"].items():
+        data[key] = {**data[key], **value} if key in ("eval", "checkpoint") else copy.deepcopy(value)
+    explicit = {
+        "agent": job["preset"], "suite": job["suite"], "seed": job["seed"], "device": "cpu",
+        "n_envs": job["n_envs"], "steps_per_task": job["steps_per_task"], "num_tasks": job["num_tasks"],
+        "run_dir": job["run_dir"],
+    }  # fmt: skip
+    data.update({k: v for k, v in explicit.items() if v is not None})
+    cfg = TrainConfig.from_dict(apply_overrides(data, parse_overrides(job["sets"])))
     callbacks = []
     if job["ewc_lambda"] is not None:
         from psp_rl.ewc import ewc_callback_from_config
@@ -316,6 +323,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "suite": cfg.suite,
         "steps_per_task": job["steps_per_task"],
         "n_envs": cfg.n_envs,
+        "hyperparams": cfg.hyperparams,
+        "policy_kwargs": cfg.policy_kwargs,
         "num_timesteps": m["num_timesteps"],
         "param_count": int(sum(p.numel() for p in result.model.policy.parameters())),
         "wall_time_s": round(wall, 2),

@@ -348,6 +348,26 @@ def _budget_lines(entry: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _hyperparam_lines(entry: Mapping[str, Any]) -> list[str]:
+    """The algorithm hyper-parameters of the runs (one line), or a warning when they differ."""
+    seen: dict[str, Any] = {}
+    for run in entry.get("runs", []):
+        if run.get("hyperparams") is not None:
+            seen.setdefault(json.dumps(run["hyperparams"], sort_keys=True), run["hyperparams"])
+    if not seen:
+        return []
+    if len(seen) == 1:
+        (params,) = seen.values()
+        text = ", ".join(f"{k}={v}" for k, v in params.items())
+        return [f"Hyper-parameters (every agent): {text}.", ""]
+    return [
+        f"**Warning: the runs of this experiment use {len(seen)} different sets of hyper-parameters** "
+        "(the agent preset changed between invocations): "
+        + "; ".join(", ".join(f"{k}={v}" for k, v in p.items()) for p in seen.values()),
+        "",
+    ]
+
+
 def _commands(entry: Mapping[str, Any]) -> list[str]:
     commands = entry.get("commands") or []
     if not commands:
@@ -534,7 +554,7 @@ def render(
     for name in sorted(results["experiments"], key=lambda n: (len(n), n)):
         entry = results["experiments"][name]
         lines += [f"## {name}. {entry.get('title', '')}", ""]
-        lines += _budget_lines(entry) + [""] + _commands(entry)
+        lines += _budget_lines(entry) + [""] + _hyperparam_lines(entry) + _commands(entry)
         kind = entry.get("kind", "continual")
         if kind not in KIND_ORDER:
             raise ValueError(f"experiment {name}: unknown kind {kind!r}; use one of {', '.join(KIND_ORDER)}.")

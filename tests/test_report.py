@@ -28,7 +28,8 @@ def run(
         "key": f"x|{agent}|K{k}|w64|s{seed}", "agent": agent, "num_tasks": k, "width": 64, "seed": seed,
         "avg_performance": perf, "forgetting": forg, "perf_matrix": [[1.0, 0.0], [perf, perf]][:2],
         "phase_tasks": [0, 1], "task_auc": auc, "param_count": 1000 if agent != "separate" else 2000,
-        "wall_time_s": 12.5, "final_normalized": [perf] * k, "history": history(k, [perf] * k), **extra,
+        "wall_time_s": 12.5, "final_normalized": [perf] * k, "history": history(k, [perf] * k),
+        "hyperparams": {"learning_rate": 3e-4, "n_steps": 64}, **extra,
     }  # fmt: skip
 
 
@@ -108,6 +109,7 @@ def test_render_writes_tables_and_figures(tmp_path: Path) -> None:
     assert "| psp-binary | 64 | 4 | 0.800 | 0.100 |" in text
     assert "| psp | 2 | 64 | 0.900 |" in text and "AUC (sample efficiency)" in text
     assert "| psp-binary | 1700 | 0.850 | 0.944 |" in text
+    assert "Hyper-parameters (every agent): learning_rate=0.0003, n_steps=64." in text
     assert "PSP keeps every task." in text and "All targets met on the toy." in text
     figures = tmp_path / "docs" / "figures"
     for name in (
