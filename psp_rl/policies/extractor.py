@@ -8,7 +8,11 @@ from gymnasium import spaces
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
+from psp_rl.contexts import layer_id
 from psp_rl.networks import NetworkConfig, TaskBatch, TaskCNN
+
+# Vector observations with fewer dimensions are lifted to this many in psp mode (see TaskFeaturesExtractor).
+DEFAULT_LIFT_DIM = 64
 
 
 def num_tasks_of(observation_space: spaces.Space) -> int:
@@ -42,12 +46,23 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
     from the buffers); the id is recovered with ``argmax``. In ``onehot`` mode the one-hot vector is
     also appended to the features.
 
+    Input lifting (``psp`` mode, vector observations): superposition separates tasks by ~``1/sqrt(N)``
+    where ``N`` is a layer's fan-in, so a 4-dimensional CartPole observation would give the first layer
+    almost no isolation (4 random signs: some tasks even share a key up to sign). The observation is
+    therefore first mapped by a fixed random Gaussian matrix ``R`` (``lift_dim × obs_dim``, scaled by
+    ``1/sqrt(obs_dim)``, a persistent buffer seeded by ``context_seed``, never trained) into
+    ``lift_dim`` dimensions, where the first superposed layer's keys act. ``R`` is injective for
+    ``lift_dim ≥ obs_dim``, so no information is lost.
+
     :param observation_space: ``Dict({"obs": Box, "task": Discrete(K)})``
     :param mode: network mode (see :data:`psp_rl.networks.MODES`)
     :param context: context kind
     :param context_seed: context seed
     :param task_bias: per-task biases in superposed layers
     :param cnn_output_dim: feature size of the CNN trunk for image observations
+    :param lift_dim: dimension of the fixed random lifting of vector observations in ``psp`` mode;
+        ``None`` (default) lifts observations of fewer than :data:`DEFAULT_LIFT_DIM` dimensions to
+        that many, ``0`` disables lifting
     """
 
     def __init__(
@@ -58,17 +73,30 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         context_seed: int = 0,
         task_bias: bool = True,
         cnn_output_dim: int = 512,
+        lift_dim: int | None = None,
     ) -> None:
         num_tasks = num_tasks_of(observation_space)
         config = NetworkConfig(num_tasks, mode, context, context_seed, task_bias)
         obs_space = observation_space["obs"]
         is_image = is_image_space(obs_space, check_channels=False)
-        dim = cnn_output_dim if is_image else int(np.prod(obs_space.shape))
+        obs_dim = int(np.prod(obs_space.shape))
+        if lift_dim is None:
+            lift_dim = (
+                DEFAULT_LIFT_DIM if mode == "psp" and not is_image and obs_dim < DEFAULT_LIFT_DIM else 0
+            )
+        if lift_dim < 0 or (lift_dim and is_image):
+            raise ValueError(f"lift_dim must be >= 0 and only for vector observations, got {lift_dim}.")
+        dim = cnn_output_dim if is_image else (lift_dim or obs_dim)
         if mode == "onehot":
             dim += num_tasks
         super().__init__(observation_space, features_dim=dim)
         self.config = config
+        self.lift_dim = lift_dim
         self.cnn = TaskCNN(obs_space.shape, config, cnn_output_dim) if is_image else None
+        if lift_dim:
+            rng = np.random.default_rng(np.random.SeedSequence([context_seed, layer_id("lift")]))
+            lift = rng.standard_normal((lift_dim, obs_dim)) / np.sqrt(obs_dim)
+            self.register_buffer("lift", torch.as_tensor(lift, dtype=torch.float32))
 
     def forward(self, observations: dict[str, torch.Tensor]) -> TaskBatch:  # type: ignore[override]
         """:param observations: preprocessed observations (task one-hot encoded)"""
@@ -76,6 +104,8 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         task = onehot.argmax(dim=1)  # in [0, K) by construction: no range check needed downstream
         x = observations["obs"]
         x = self.cnn(TaskBatch(x, task, True)).x if self.cnn is not None else x.flatten(1)
+        if self.lift_dim:
+            x = x @ self.lift.T
         if self.config.mode == "onehot":
             x = torch.cat([x, onehot.to(x.dtype)], dim=1)
         return TaskBatch(x, task, True)
