@@ -136,10 +136,10 @@ def _mean_matrix(runs: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
 
 
 # ---------------------------------------------------------------------- figures
-def _new_figure(width: float, height: float) -> Any:
+def _new_figure(width: float, height: float, layout: str | None = None) -> Any:
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=100)
+    return Figure(figsize=(width, height), dpi=100, layout=layout)
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -203,7 +203,7 @@ def plot_matrices(groups: Mapping[str, Sequence[Mapping[str, Any]]], path: Path,
     :return: the path written.
     """
     rows, cols = _grid(len(groups))
-    fig = _new_figure(4.0 * cols, 3.6 * rows)
+    fig = _new_figure(4.0 * cols + 0.8, 3.8 * rows, layout="constrained")
     image = None
     for i, (agent, runs) in enumerate(groups.items()):
         ax = fig.add_subplot(rows, cols, i + 1)
@@ -220,7 +220,7 @@ def plot_matrices(groups: Mapping[str, Sequence[Mapping[str, Any]]], path: Path,
         ax.set_xlabel("evaluated task j")
         ax.set_ylabel("after phase i")
     if image is not None:
-        fig.colorbar(image, ax=fig.axes, fraction=0.02, pad=0.02)
+        fig.colorbar(image, ax=fig.axes, shrink=0.6)
     fig.suptitle(title, fontsize=11)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
