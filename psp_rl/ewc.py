@@ -50,7 +50,9 @@ class EWCCallback(BaseCallback):
 
     Works with PPO and A2C (any :class:`~stable_baselines3.common.policies.ActorCriticPolicy`, with
     dict or plain observations). Phase ends come from the schedule's ``phase_boundaries()`` and are
-    detected at the end of the first rollout that crosses a boundary (before SB3 trains on it).
+    detected in ``on_step`` at the first step past a boundary (no update can happen mid-rollout, so the
+    anchor is the phase's final policy). Placed before a checkpoint callback in the callback list, a
+    checkpoint written at a phase end already holds that phase's anchor.
     Logs ``ewc/penalty`` (the current value of ``L_EWC``) and ``ewc/tasks`` (anchors held).
 
     :param ewc_lambda: penalty strength ``λ`` (``0`` gives exactly the unregularised run).
@@ -163,25 +165,34 @@ class EWCCallback(BaseCallback):
         return 0.5 * self.ewc_lambda * total
 
     # ------------------------------------------------------------------ data
-    def _rollout_observations(self) -> dict[str, np.ndarray] | np.ndarray:
-        observations = self.model.rollout_buffer.observations
+    def _rollout_observations(self, upto: int | None = None) -> dict[str, np.ndarray] | np.ndarray:
+        """The rollout buffer's observations (its first ``upto`` steps), flattened over the envs."""
+        buffer = self.model.rollout_buffer
+        n = buffer.buffer_size if upto is None else upto
+        observations = buffer.observations
         if isinstance(observations, dict):
-            return {k: v.reshape(-1, *v.shape[2:]).copy() for k, v in observations.items()}
-        return observations.reshape(-1, *observations.shape[2:]).copy()
+            return {k: v[:n].reshape(-1, *v.shape[2:]).copy() for k, v in observations.items()}
+        return observations[:n].reshape(-1, *observations.shape[2:]).copy()
+
+    @staticmethod
+    def _concat(
+        a: dict[str, np.ndarray] | np.ndarray | None, b: dict[str, np.ndarray] | np.ndarray, keep: int
+    ) -> dict[str, np.ndarray] | np.ndarray:
+        if a is None:
+            return {k: v[-keep:] for k, v in b.items()} if isinstance(b, dict) else b[-keep:]
+        if isinstance(b, dict):
+            assert isinstance(a, dict)
+            return {k: np.concatenate([a[k], v])[-keep:] for k, v in b.items()}
+        assert isinstance(a, np.ndarray)
+        return np.concatenate([a, b])[-keep:]
 
     def _add_to_stash(self, obs: dict[str, np.ndarray] | np.ndarray) -> None:
-        keep = 4 * self.fisher_samples
-        if self._stash is None:
-            self._stash = obs
-        elif isinstance(obs, dict):
-            assert isinstance(self._stash, dict)
-            self._stash = {k: np.concatenate([self._stash[k], v])[-keep:] for k, v in obs.items()}
-        else:
-            assert isinstance(self._stash, np.ndarray)
-            self._stash = np.concatenate([self._stash, obs])[-keep:]
+        self._stash = self._concat(self._stash, obs, 4 * self.fisher_samples)
 
-    def _samples_of(self, task: int | None) -> dict[str, np.ndarray] | np.ndarray | None:
-        stash = self._stash
+    def _samples_of(
+        self, task: int | None, stash: dict[str, np.ndarray] | np.ndarray | None = None
+    ) -> dict[str, np.ndarray] | np.ndarray | None:
+        stash = self._stash if stash is None else stash
         if stash is None:
             return None
         if isinstance(stash, dict):
@@ -190,7 +201,7 @@ class EWCCallback(BaseCallback):
                 mask = stash["task"].reshape(len(mask), -1)[:, 0].astype(np.int64) == task
             idx = np.flatnonzero(mask)[-self.fisher_samples :]
             return {k: v[idx] for k, v in stash.items()} if idx.size else None
-        return stash[-self.fisher_samples :]
+        return stash[-self.fisher_samples :] if len(stash) else None
 
     # ------------------------------------------------------------------ consolidation
     def estimate_fisher(self, observations: dict[str, np.ndarray] | np.ndarray) -> list[torch.Tensor]:
@@ -236,12 +247,17 @@ class EWCCallback(BaseCallback):
         return [f / max(n, 1) for f in fisher]
 
     def consolidate(self, task: int | None = None) -> None:
-        """Anchor the current weights with the Fisher estimated on ``task``'s recent samples.
+        """Anchor the current weights with the Fisher estimated on ``task``'s recent samples (the
+        finished rollouts, plus the part of the current one collected so far).
 
         :param task: the finished task (``None``: all recent samples).
         :raises RuntimeError: when no sample of ``task`` has been seen in the recent rollouts.
         """
-        samples = self._samples_of(task)
+        stash = self._stash
+        buffer = getattr(self.model, "rollout_buffer", None) if self.model is not None else None
+        if buffer is not None and getattr(buffer, "pos", 0) > 0 and not buffer.full:
+            stash = self._concat(stash, self._rollout_observations(buffer.pos), 4 * self.fisher_samples)
+        samples = self._samples_of(task, stash)
         if samples is None:
             raise RuntimeError(
                 f"EWC: no recent sample of task {task} to estimate its Fisher; the phase may be shorter "
@@ -277,10 +293,8 @@ class EWCCallback(BaseCallback):
 
     # ------------------------------------------------------------------ SB3 events
     def _on_step(self) -> bool:
-        return True
-
-    def _on_rollout_end(self) -> None:
-        self._add_to_stash(self._rollout_observations())
+        # a phase ends: anchor now, at the same step as the phase-end evaluation and checkpoint (SB3
+        # calls on_step before storing the step, so no update has happened since the boundary)
         last_boundary = self.phase_boundaries[-1] if self.phase_boundaries else math.inf
         while (
             self.next_phase < len(self.phase_boundaries)
@@ -294,6 +308,10 @@ class EWCCallback(BaseCallback):
                         f"EWC: consolidated phase {self.next_phase} (task {task}) at step {self.num_timesteps}"
                     )
             self.next_phase += 1
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self._add_to_stash(self._rollout_observations())
         self.logger.record("ewc/penalty", self.penalty())
         self.logger.record("ewc/tasks", self.num_consolidated)
 

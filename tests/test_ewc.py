@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3 import A2C, DQN, PPO
+from stable_baselines3.common.callbacks import BaseCallback
 
 from psp_rl.ewc import EWCCallback, ewc_callback_from_config
 from psp_rl.policies import PSPActorCriticPolicy, PSPDQNPolicy
@@ -107,16 +108,27 @@ def test_from_config_follows_the_schedule() -> None:
         ewc_callback_from_config({**cfg, "algo": "dqn", "policy_kwargs": {}}, ewc_lambda=1.0)
 
 
-def test_a2c_consolidates() -> None:
-    suite = load_suite("cartpole-permuted", num_tasks=2, steps_per_task=80)
+def test_a2c_consolidates_mid_rollout() -> None:
+    """A phase end inside a rollout (84 is not a multiple of 2 envs x 8 steps) anchors right there."""
+    suite = load_suite("cartpole-permuted", num_tasks=2, steps_per_task=84)
     schedule = suite.make_schedule()
     model = A2C(
         PSPActorCriticPolicy, suite.make_vec_env(n_envs=2), n_steps=8, seed=0,
         policy_kwargs=dict(mode="shared", net_arch=[8]),
     )  # fmt: skip
     ewc = EWCCallback(1.0, fisher_samples=16, schedule=schedule)
-    model.learn(schedule.total_timesteps, callback=[TaskScheduleCallback(schedule), ewc])
-    assert ewc.num_consolidated == 1
+    anchors: dict[int, list[torch.Tensor]] = {}
+
+    class Spy(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps in (84, 86):  # the boundary step, and the step after
+                anchors[self.num_timesteps] = [p.detach().clone() for p in self.model.policy.parameters()]
+            return True
+
+    model.learn(schedule.total_timesteps, callback=[TaskScheduleCallback(schedule), ewc, Spy()])
+    assert ewc.num_consolidated == 1 and ewc.last_anchor is not None
+    for a, p in zip(ewc.last_anchor, anchors[86]):
+        assert torch.equal(a, p)
 
 
 def test_errors() -> None:
