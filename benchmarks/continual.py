@@ -133,10 +133,11 @@ QUICK: dict[str, dict[str, Any]] = {
 
 EWC_LAMBDA = 1000.0
 
-#: a diagnostic agent, not a library mode: binary PSP whose first layer of every network is per-task
-#: (a ``TaskLinear``) whenever its fan-in is at most ``DIAGNOSTIC_MAX_FAN_IN``. With a 4-entry CartPole
-#: observation, binary keys of the first layer live in {-1, +1}^4 and several of K = 10 tasks draw the
-#: same key; this agent measures how much of PSP's forgetting that accounts for.
+#: a diagnostic agent, not a library mode: binary PSP on the raw observation (no lifting) whose first
+#: layer of every network is per-task (a ``TaskLinear``) whenever its fan-in is at most
+#: ``DIAGNOSTIC_MAX_FAN_IN``. With a 4-entry CartPole observation, binary keys of the first layer live in
+#: {-1, +1}^4 and several of K = 10 tasks draw the same key; this agent measures how much of PSP's
+#: forgetting that accounts for (compare ``psp-nolift``, and ``psp``, which lifts the observation).
 DIAGNOSTIC_AGENT = "psp-taskin"
 DIAGNOSTIC_MAX_FAN_IN = 16
 
@@ -205,8 +206,10 @@ def _agent_sets(
     if agent == "ewc" or agent.startswith("ewc-"):  # ewc-<lambda> sets the strength in the label
         sets.append("policy_kwargs.mode=shared")
         ewc = float(agent.removeprefix("ewc-")) if agent.startswith("ewc-") else ewc_lambda
-    elif agent == DIAGNOSTIC_AGENT:
-        sets.append("policy_kwargs.mode=psp")
+    elif agent in (DIAGNOSTIC_AGENT, "psp-nolift"):
+        # binary PSP on the raw observation, without the random lifting of small observations (the
+        # diagnostic agent's patched first layer then sees the raw fan-in)
+        sets += ["policy_kwargs.mode=psp", "policy_kwargs.features_extractor_kwargs.lift_dim=0"]
     elif agent.startswith("psp-"):
         sets += ["policy_kwargs.mode=psp", f"policy_kwargs.context={agent.removeprefix('psp-')}"]
     else:
@@ -337,7 +340,16 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "final_normalized": m["final_normalized"],
         "history": _compact_history(m["eval_history"]),
         "run_path": str(result.run_path),
+        "git_commit": _git_commit(result.run_path),
     }
+
+
+def _git_commit(run_path: Path) -> str | None:
+    """The commit recorded in the run folder's ``versions.json`` (the code the run used)."""
+    try:
+        return json.loads((Path(run_path) / "versions.json").read_text()).get("git_commit")
+    except (OSError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------------- results file
@@ -408,7 +420,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--agents",
         nargs="+",
-        help=f"override the agents: modes, ewc (--ewc-lambda), ewc-<lambda>, psp-<context>, {DIAGNOSTIC_AGENT}",
+        help=f"override the agents: modes, ewc (--ewc-lambda), ewc-<lambda>, psp-<context>, psp-nolift, "
+        f"{DIAGNOSTIC_AGENT}",
     )
     parser.add_argument("--eval-episodes", type=int, help="override the evaluation episodes per task")
     parser.add_argument("--ewc-lambda", type=float, default=EWC_LAMBDA, help="EWC penalty strength")

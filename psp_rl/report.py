@@ -368,6 +368,22 @@ def _hyperparam_lines(entry: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _commit_lines(entry: Mapping[str, Any]) -> list[str]:
+    """The code version(s) the runs used (``git_commit`` of each run), with the runs of each."""
+    by_commit: dict[str, list[str]] = {}
+    for run in entry.get("runs", []):
+        commit = run.get("git_commit") or "unrecorded"
+        by_commit.setdefault(commit[:7], []).append(
+            f"{run.get('agent')} s{run.get('seed')} K{run.get('num_tasks')}"
+        )
+    if not by_commit:
+        return []
+    if len(by_commit) == 1:
+        return [f"Code: commit `{next(iter(by_commit))}`.", ""]
+    parts = [f"`{c}` ({', '.join(runs)})" for c, runs in by_commit.items()]
+    return [f"Code: the runs span {len(by_commit)} commits: " + "; ".join(parts) + ".", ""]
+
+
 def _commands(entry: Mapping[str, Any]) -> list[str]:
     commands = entry.get("commands") or []
     if not commands:
@@ -554,7 +570,8 @@ def render(
     for name in sorted(results["experiments"], key=lambda n: (len(n), n)):
         entry = results["experiments"][name]
         lines += [f"## {name}. {entry.get('title', '')}", ""]
-        lines += _budget_lines(entry) + [""] + _hyperparam_lines(entry) + _commands(entry)
+        lines += _budget_lines(entry) + [""] + _hyperparam_lines(entry) + _commit_lines(entry)
+        lines += _commands(entry)
         kind = entry.get("kind", "continual")
         if kind not in KIND_ORDER:
             raise ValueError(f"experiment {name}: unknown kind {kind!r}; use one of {', '.join(KIND_ORDER)}.")

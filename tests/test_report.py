@@ -29,7 +29,7 @@ def run(
         "avg_performance": perf, "forgetting": forg, "perf_matrix": [[1.0, 0.0], [perf, perf]][:2],
         "phase_tasks": [0, 1], "task_auc": auc, "param_count": 1000 if agent != "separate" else 2000,
         "wall_time_s": 12.5, "final_normalized": [perf] * k, "history": history(k, [perf] * k),
-        "hyperparams": {"learning_rate": 3e-4, "n_steps": 64}, **extra,
+        "hyperparams": {"learning_rate": 3e-4, "n_steps": 64}, "git_commit": "abcdef0123", **extra,
     }  # fmt: skip
 
 
@@ -110,6 +110,7 @@ def test_render_writes_tables_and_figures(tmp_path: Path) -> None:
     assert "| psp | 2 | 64 | 0.900 |" in text and "AUC (sample efficiency)" in text
     assert "| psp-binary | 1700 | 0.850 | 0.944 |" in text
     assert "Hyper-parameters (every agent): learning_rate=0.0003, n_steps=64." in text
+    assert "Code: commit `abcdef0`." in text
     assert "PSP keeps every task." in text and "All targets met on the toy." in text
     figures = tmp_path / "docs" / "figures"
     for name in (
