@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import HParam, Image
@@ -382,6 +383,8 @@ class AtomicCheckpointCallback(BaseCallback):
     :param keep: how many checkpoints to keep.
     :param save_replay_buffer: also save the replay buffer (off-policy algorithms).
     :param stateful: callbacks (or any objects with ``state_dict()``) whose state to save, by name.
+    :param tensor_stateful: objects whose ``state_dict()`` holds tensors, saved as ``<name>.pt``
+        (read back with ``torch.load(..., weights_only=True)``).
     :param extra_state: ``() -> dict`` of more state to save (e.g. accumulated wall time).
     :param verbose: 1 prints a line per checkpoint.
     """
@@ -396,6 +399,7 @@ class AtomicCheckpointCallback(BaseCallback):
         stateful: Mapping[str, Any] | None = None,
         extra_state: Callable[[], dict[str, Any]] | None = None,
         verbose: int = 0,
+        tensor_stateful: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(verbose)
         if keep < 1:
@@ -406,6 +410,7 @@ class AtomicCheckpointCallback(BaseCallback):
         self.keep = int(keep)
         self.save_replay_buffer = bool(save_replay_buffer)
         self.stateful = dict(stateful or {})
+        self.tensor_stateful = dict(tensor_stateful or {})
         self.extra_state = extra_state
         self.last_saved_step: int | None = None
 
@@ -450,6 +455,8 @@ class AtomicCheckpointCallback(BaseCallback):
                 "callbacks": {key: obj.state_dict() for key, obj in self.stateful.items()},
                 "extra": self.extra_state() if self.extra_state is not None else {},
             }
+            for key, obj in self.tensor_stateful.items():
+                torch.save(obj.state_dict(), tmp / f"{key}.pt")
             _write_json_atomic(tmp / _STATE, state)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

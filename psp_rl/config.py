@@ -91,6 +91,7 @@ PSP_MODES: tuple[str, ...] = ("psp", "shared", "onehot", "multihead", "separate"
 
 EVAL_DEFAULTS: dict[str, Any] = {"episodes": 10, "eval_freq": 0, "deterministic": True, "n_envs": None}
 CHECKPOINT_DEFAULTS: dict[str, Any] = {"freq": 0, "keep": 2, "save_replay_buffer": False}
+EWC_DEFAULTS: dict[str, Any] = {"lambda": 0.0, "fisher_samples": 512}
 
 #: keys a preset file may hold
 PRESET_KEYS: tuple[str, ...] = (
@@ -108,6 +109,7 @@ PRESET_KEYS: tuple[str, ...] = (
     "normalize",
     "suite_overrides",
     "reference",
+    "ewc",
 )
 
 # Algorithm arguments that the training loop sets itself.
@@ -184,6 +186,8 @@ class TrainConfig:
     :param suite_overrides: overrides passed to ``load_suite``.
     :param reference: single-task reference run (run folder or ``metrics.json``), or a list of AUCs
         per task, for forward transfer.
+    :param ewc: elastic weight consolidation (PPO/A2C, a baseline for ``policy_kwargs.mode: shared``):
+        ``lambda`` (penalty strength, 0 = off) and ``fisher_samples`` (observations per Fisher estimate).
     :param run_dir: parent folder of the run folders.
     :param description: one line shown by ``psp-rl list``.
     """
@@ -204,6 +208,7 @@ class TrainConfig:
     normalize: bool | dict[str, Any] = False
     suite_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     reference: str | list[float] | None = None
+    ewc: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(EWC_DEFAULTS))
     run_dir: str = "runs"
     description: str = ""
 
@@ -231,6 +236,7 @@ class TrainConfig:
         cfg = cls(**kwargs)
         cfg.eval = {**EVAL_DEFAULTS, **(cfg.eval or {})}
         cfg.checkpoint = {**CHECKPOINT_DEFAULTS, **(cfg.checkpoint or {})}
+        cfg.ewc = _coerce_tree({**EWC_DEFAULTS, **(cfg.ewc or {})})
         cfg.policy_kwargs = dict(cfg.policy_kwargs or {})
         cfg.hyperparams = _coerce_tree(dict(cfg.hyperparams or {}))
         cfg.suite_overrides = dict(cfg.suite_overrides or {})
@@ -413,6 +419,15 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     _check_keys("checkpoint", cfg.checkpoint, CHECKPOINT_DEFAULTS)
     _check_int("checkpoint.freq", cfg.checkpoint["freq"], 0)
     _check_int("checkpoint.keep", cfg.checkpoint["keep"], 1)
+    _check_keys("ewc", cfg.ewc, EWC_DEFAULTS)
+    _check_int("ewc.fisher_samples", cfg.ewc["fisher_samples"], 1)
+    ewc_lambda = cfg.ewc["lambda"]
+    if isinstance(ewc_lambda, bool) or not isinstance(ewc_lambda, (int, float)) or ewc_lambda < 0:
+        raise ValueError(f"ewc.lambda must be a number >= 0 (0 turns EWC off), got {ewc_lambda!r}.")
+    if ewc_lambda > 0 and cfg.algo not in ("ppo", "a2c"):
+        raise ValueError(
+            f"EWC is implemented for ppo and a2c, not {cfg.algo}: set ewc.lambda=0 or algo ppo/a2c."
+        )
 
     algo_cls = algo_class(cfg.algo)
     valid_hp = _init_params(algo_cls)

@@ -224,6 +224,7 @@ def train(
     :param verbose: 1 prints the final table; 0 prints nothing.
     :return: the run folder, the config, the metrics and the model.
     """
+    import torch
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.utils import set_random_seed
     from stable_baselines3.common.vec_env import VecNormalize
@@ -264,8 +265,6 @@ def train(
     if num_threads is not None:
         if num_threads < 1:
             raise ValueError(f"--threads must be >= 1, got {num_threads}.")
-        import torch
-
         torch.set_num_threads(num_threads)
 
     # ---- 2. seed
@@ -361,11 +360,22 @@ def train(
         stateful={"schedule": schedule_cb, "eval": eval_cb},
         extra_state=lambda: {"wall_time_s": wall_before + time.perf_counter() - started},
     )
+    ewc_cb = None
+    if cfg.ewc["lambda"] > 0:
+        from psp_rl.ewc import EWCCallback
+
+        ewc_cb = EWCCallback(
+            cfg.ewc["lambda"], fisher_samples=cfg.ewc["fisher_samples"], schedule=schedule, seed=cfg.seed
+        )
+        checkpoint_cb.tensor_stateful["ewc"] = ewc_cb
+        if checkpoint is not None and (checkpoint / "ewc.pt").is_file():
+            ewc_cb.load_state_dict(torch.load(checkpoint / "ewc.pt", weights_only=True))
     if "schedule" in cb_state:
         schedule_cb.load_state_dict(cb_state["schedule"])
     if "eval" in cb_state:
         eval_cb.load_state_dict(cb_state["eval"])
-    chain: list[Any] = [schedule_cb, eval_cb, checkpoint_cb]
+    # EWC consolidates at a phase end before the checkpoint of that step is written.
+    chain: list[Any] = [schedule_cb, eval_cb, *([ewc_cb] if ewc_cb is not None else []), checkpoint_cb]
     if progress_bar:
         chain.append(
             TaskProgressBarCallback(schedule_cb, num_phases=len(boundaries), total_timesteps=total_timesteps)

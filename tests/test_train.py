@@ -265,3 +265,33 @@ def test_main_job_learns_and_keeps_the_tasks(tmp_path: Path) -> None:
     )
     assert result.metrics["avg_performance"] > 0.7
     assert result.metrics["forgetting"] < 0.15
+
+
+def test_ewc_preset_key_consolidates_checkpoints_and_resumes(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, "policy_kwargs.mode=shared", "ewc.lambda=10.0", "ewc.fisher_samples=32")
+    with pytest.raises(RuntimeError, match="stopped"):
+        train(cfg, progress_bar=False, verbose=0, callbacks=[StopAt(STEPS + 96)])
+    (run,) = (tmp_path / "runs").iterdir()
+    checkpoint = find_latest_checkpoint(run)
+    assert checkpoint is not None and (checkpoint / "ewc.pt").is_file()
+    saved = torch.load(checkpoint / "ewc.pt", weights_only=True)
+    assert int(saved["num_consolidated"]) == 1  # task 0 consolidated at its phase end
+    assert any(key.startswith("fisher.") and float(value.abs().sum()) > 0 for key, value in saved.items())
+
+    result = train(resume=run, progress_bar=False, verbose=0)
+    final = torch.load(find_latest_checkpoint(run) / "ewc.pt", weights_only=True)
+    # The resumed run kept task 0's anchor (the last phase needs none: nothing trains after it).
+    assert int(final["num_consolidated"]) == 1
+    for key, value in saved.items():
+        if key.startswith("fisher."):
+            assert torch.equal(final[key], value), key
+    assert result.model.num_timesteps >= 2 * STEPS
+
+
+def test_ewc_config_errors_name_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="ewc.lambda must be a number >= 0"):
+        tiny_config(tmp_path, "ewc.lambda=-1")
+    with pytest.raises(ValueError, match="Did you mean 'lambda'"):
+        tiny_config(tmp_path, "ewc.lamda=1")
+    with pytest.raises(ValueError, match="ppo and a2c"):
+        resolve_config("dqn-psp", "cartpole-permuted", sets=["ewc.lambda=1"])
