@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,11 +37,10 @@ def vec_env(env_id: str) -> DummyVecEnv:
     )
 
 
-def make_model(algo: str, mode: str, width: int = 8) -> BaseAlgorithm:
+def make_model(algo: str, mode: str, width: int = 8, **policy_kwargs: Any) -> BaseAlgorithm:
     cls, policy, env_id, kwargs = ALGOS[algo]
-    return cls(
-        policy, vec_env(env_id), policy_kwargs=dict(mode=mode, net_arch=[width, width]), seed=0, **kwargs
-    )
+    policy_kwargs = dict(mode=mode, net_arch=[width, width], **policy_kwargs)
+    return cls(policy, vec_env(env_id), policy_kwargs=policy_kwargs, seed=0, **kwargs)
 
 
 def count(module: torch.nn.Module, skip: tuple[str, ...] = ()) -> int:
@@ -89,7 +89,10 @@ def test_parameter_counts(algo: str) -> None:
     assert heads > 0
     assert count(models["multihead"].policy, skip) == shared + (K - 1) * heads
     assert count(models["onehot"].policy, skip) > shared
-    assert shared < count(models["psp"].policy, skip) < K * shared  # per-task biases only
+    # Without the input lifting PSP adds per-task biases only; lifting widens each first layer's fan-in.
+    unlifted = make_model(algo, "psp", features_extractor_kwargs=dict(lift_dim=0))
+    assert shared < count(unlifted.policy, skip) < K * shared
+    assert count(models["psp"].policy, skip) > count(unlifted.policy, skip)
 
 
 def test_separate_tasks_do_not_share_weights() -> None:
