@@ -72,13 +72,18 @@ def ppo_throughput(steps: int, repeats: int, n_envs: int, device: str) -> dict[s
 
 
 def mlp_step_time(
-    context: str, num_tasks: int, device: str, iters: int, width: int = 256, batch: int = 256
+    context: str,
+    num_tasks: int,
+    device: str,
+    iters: int,
+    width: int = 256,
+    batch: int = 256,
+    task_bias: bool = True,
 ) -> float:
     """Median seconds of one forward + backward pass of a ``width``-wide 3-layer superposed MLP."""
     torch.manual_seed(0)
-    net = TaskMLP(width, [width, width], NetworkConfig(num_tasks, "psp", context), "bench", out_dim=width).to(
-        device
-    )
+    config = NetworkConfig(num_tasks, "psp", context, task_bias=task_bias)
+    net = TaskMLP(width, [width, width], config, "bench", out_dim=width).to(device)
     x = torch.randn(batch, width, device=device)
     task = torch.randint(0, num_tasks, (batch,), device=device)
     times = []
@@ -123,17 +128,27 @@ def main(argv: list[str] | None = None) -> dict:
             f"{variant:<18}{value:>10.0f}{value / sps['MlpPolicy']:>14.3f}{value / sps['MultiInputPolicy']:>15.3f}"
         )
 
-    kinds = {"binary": (1, 10, 100, 1000), "complex": (1, 10, 100, 1000), "rotation": (1, 10, 100)}
+    # "binary/shared-b": binary keys with one shared bias per layer, to separate the cost of the keys
+    # from that of the per-task bias table (K x out gradients every step).
+    kinds = {
+        "binary": (1, 10, 100, 1000),
+        "binary/shared-b": (1, 10, 100, 1000),
+        "complex": (1, 10, 100, 1000),
+        "rotation": (1, 10, 100),
+    }
     step_times: dict[str, dict[int, float]] = {}
     print(
         f"\n## forward+backward of a 256-wide superposed MLP (3 layers, batch 256, mixed tasks), {args.iters} passes"
     )
-    print(f"{'context':<10}" + "".join(f"{'K=' + str(k):>12}" for k in kinds["binary"]) + f"{'max/min':>10}")
+    print(f"{'context':<16}" + "".join(f"{'K=' + str(k):>12}" for k in kinds["binary"]) + f"{'max/min':>10}")
     for kind, ks in kinds.items():
-        step_times[kind] = {k: mlp_step_time(kind, k, args.device, args.iters) for k in ks}
+        context, _, bias = kind.partition("/")
+        step_times[kind] = {
+            k: mlp_step_time(context, k, args.device, args.iters, task_bias=not bias) for k in ks
+        }
         ms = [t * 1e3 for t in step_times[kind].values()]
         cells = "".join(f"{m:>10.3f}ms" for m in ms) + " " * 12 * (4 - len(ms))
-        print(f"{kind:<10}{cells}{max(ms) / min(ms):>10.3f}")
+        print(f"{kind:<16}{cells}{max(ms) / min(ms):>10.3f}")
     results = {"ppo_steps_per_s": sps, "mlp_step_seconds": step_times, "args": vars(args)}
     if args.json:
         with open(args.json, "w") as f:
