@@ -36,6 +36,34 @@ import numpy as np
 __all__ = ["forward_transfer_of", "group_runs", "mean_std", "render"]
 
 KIND_ORDER = ("continual", "capacity", "parallel")
+#: agents in tables and plots: PSP first, then the baselines from the weakest to the upper bound
+AGENT_ORDER = ("psp", "psp-binary", "psp-complex", "psp-rotation", "psp-nolift", "psp-taskin", "shared",
+               "onehot", "multihead", "ewc", "separate")  # fmt: skip
+
+
+def _agent_rank(agent: Any) -> tuple[int, str]:
+    name = str(agent)
+    if name in AGENT_ORDER:
+        return AGENT_ORDER.index(name), name
+    if name.startswith("ewc-"):
+        return AGENT_ORDER.index("ewc"), f"{float(name[4:]):020.6f}" if name[4:].replace(
+            ".", ""
+        ).isdigit() else name
+    return len(AGENT_ORDER), name
+
+
+def _sorted_groups(groups: Mapping[tuple, Any], agent_index: int) -> list[tuple[tuple, Any]]:
+    """Groups ordered by their other keys (as first seen) and then by :data:`AGENT_ORDER`."""
+    firsts: dict[tuple, int] = {}
+    for key in groups:
+        firsts.setdefault(key[:agent_index] + key[agent_index + 1 :], len(firsts))
+    return sorted(
+        groups.items(),
+        key=lambda kv: (
+            firsts[kv[0][:agent_index] + kv[0][agent_index + 1 :]],
+            _agent_rank(kv[0][agent_index]),
+        ),
+    )
 
 
 # ---------------------------------------------------------------------- numbers
@@ -295,7 +323,7 @@ def plot_parallel(runs: Sequence[Mapping[str, Any]], path: Path, title: str) -> 
     fig = _new_figure(4.8 * len(by_k), 3.4)
     for i, ((k, width), group) in enumerate(by_k.items()):
         ax = fig.add_subplot(1, len(by_k), i + 1)
-        for agent, agent_runs in group_runs(group, ("agent",)).items():
+        for agent, agent_runs in _sorted_groups(group_runs(group, ("agent",)), 0):
             curves = []
             steps = None
             for run in agent_runs:
@@ -402,7 +430,7 @@ def _continual_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_di
     header += ["forward transfer"] if has_ref else []
     header += ["parameters", "wall time (s)", "seeds"]
     rows = []
-    for (k, width, agent), group in group_runs(runs, ("num_tasks", "width", "agent")).items():
+    for (k, width, agent), group in _sorted_groups(group_runs(runs, ("num_tasks", "width", "agent")), 2):
         row = [str(agent), str(k), str(width), _fmt(r.get("avg_performance") for r in group)]
         row.append(_fmt(r.get("forgetting") for r in group))
         if has_ref:
@@ -412,7 +440,7 @@ def _continual_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_di
         rows.append(row)
     lines = _table(header, rows) + [""]
     for (k, width), group in group_runs(runs, ("num_tasks", "width")).items():
-        by_agent = {a: g for (a,), g in group_runs(group, ("agent",)).items()}
+        by_agent = {a: g for (a,), g in _sorted_groups(group_runs(group, ("agent",)), 0)}
         tag = f"exp{name}_K{k}_w{width}"
         label = f"{entry.get('suite')}, K = {k}, width {width}"
         curves = plot_task_curves(
@@ -465,7 +493,7 @@ def _capacity_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_dir
 def _parallel_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_dir: Path) -> list[str]:
     runs = entry.get("runs", [])
     rows = []
-    for (k, width, agent), group in group_runs(runs, ("num_tasks", "width", "agent")).items():
+    for (k, width, agent), group in _sorted_groups(group_runs(runs, ("num_tasks", "width", "agent")), 2):
         final, auc = [], []
         for run in group:
             steps, mean, _ = _mean_curve([run])
