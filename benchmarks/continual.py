@@ -204,8 +204,8 @@ def _agent_sets(
     sets = [f"policy_kwargs.net_arch={arch}"]
     ewc = None
     if agent == "ewc" or agent.startswith("ewc-"):  # ewc-<lambda> sets the strength in the label
-        sets.append("policy_kwargs.mode=shared")
         ewc = float(agent.removeprefix("ewc-")) if agent.startswith("ewc-") else ewc_lambda
+        sets += ["policy_kwargs.mode=shared", f"ewc.lambda={ewc}"]  # the preset key (train() adds EWC)
     elif agent in (DIAGNOSTIC_AGENT, "psp-nolift"):
         # binary PSP on the raw observation, without the random lifting of small observations (the
         # diagnostic agent's patched first layer then sees the raw fan-in)
@@ -304,11 +304,6 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
     data.update({k: v for k, v in explicit.items() if v is not None})
     cfg = TrainConfig.from_dict(apply_overrides(data, parse_overrides(job["sets"])))
-    callbacks = []
-    if job["ewc_lambda"] is not None:
-        from psp_rl.ewc import ewc_callback_from_config
-
-        callbacks.append(ewc_callback_from_config(cfg, ewc_lambda=job["ewc_lambda"]))
     command = ["psp-rl", "train", "--agent", job["preset"], "--suite", job["suite"]]
     command += ["--seed", str(job["seed"]), "--steps-per-task", str(job["steps_per_task"])]
     command += ["--num-tasks", str(job["num_tasks"])]
@@ -317,7 +312,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     patch = _per_task_input_layers() if job["agent"] == DIAGNOSTIC_AGENT else contextlib.nullcontext()
     with patch:
-        result = train(cfg, progress_bar=False, verbose=0, callbacks=callbacks, command=command)
+        result = train(cfg, progress_bar=False, verbose=0, command=command)
     wall = time.perf_counter() - started
     m = result.metrics
     return {
