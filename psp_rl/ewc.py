@@ -167,7 +167,7 @@ class EWCCallback(BaseCallback):
     # ------------------------------------------------------------------ data
     def _rollout_observations(self, upto: int | None = None) -> dict[str, np.ndarray] | np.ndarray:
         """The rollout buffer's observations (its first ``upto`` steps), flattened over the envs."""
-        buffer = self.model.rollout_buffer
+        buffer: Any = getattr(self.model, "rollout_buffer")  # noqa: B009 (PPO/A2C only, checked at init)
         n = buffer.buffer_size if upto is None else upto
         observations = buffer.observations
         if isinstance(observations, dict):
@@ -213,7 +213,7 @@ class EWCCallback(BaseCallback):
         :param observations: observations as stored in a rollout buffer (dict of arrays, or an array).
         :return: one tensor per policy parameter (shapes of the parameters).
         """
-        policy = self.model.policy
+        policy: Any = self.model.policy
         device = policy.device
         if isinstance(observations, dict):
             tensors: Any = {k: torch.as_tensor(v, device=device) for k, v in observations.items()}

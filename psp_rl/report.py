@@ -164,7 +164,7 @@ def _mean_matrix(runs: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
 
 
 # ---------------------------------------------------------------------- figures
-def _new_figure(width: float, height: float, layout: str | None = None) -> Any:
+def _new_figure(width: float, height: float, layout: Any = None) -> Any:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=100, layout=layout)
