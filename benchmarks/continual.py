@@ -426,6 +426,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--report", default="docs/results.md", help="markdown report to render")
     parser.add_argument("--fig-dir", default="docs/figures", help="folder of the report's figures")
     parser.add_argument("--no-report", action="store_true", help="do not render the report")
+    parser.add_argument(
+        "--notes", default="results/notes.json", help="findings shown in the report (JSON, if it exists)"
+    )
     parser.add_argument("--render-only", action="store_true", help="only render the report from --out")
     parser.add_argument("--force", action="store_true", help="re-run runs already in --out")
     parser.add_argument("--dry-run", action="store_true", help="list the runs, train nothing")
@@ -491,7 +494,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not args.no_report:
         from psp_rl.report import render
 
-        render(out, out_md=args.report, fig_dir=args.fig_dir)
+        notes = Path(args.notes) if args.notes and Path(args.notes).is_file() else None
+        render(out, out_md=args.report, fig_dir=args.fig_dir, notes=notes)
         print(f"wrote {args.report} and figures in {args.fig_dir}")
     if failed:
         raise RuntimeError(f"{len(failed)} run(s) failed: {', '.join(failed)} (see the messages above).")

@@ -556,12 +556,15 @@ def render(
     results_json: str | Path | Mapping[str, Any],
     out_md: str | Path = "docs/results.md",
     fig_dir: str | Path = "docs/figures",
+    notes: str | Path | Mapping[str, str] | None = None,
 ) -> Path:
     """Write the markdown report and its PNG figures from a results file.
 
     :param results_json: the results file written by ``benchmarks/continual.py`` (or its content).
     :param out_md: the markdown file to write.
     :param fig_dir: the folder of the figures (linked relative to ``out_md``).
+    :param notes: findings to show (``{"summary" | "<experiment>" | "remaining": markdown}``), as a
+        mapping or a JSON file; they override the results file's own ``notes``.
     :return: the markdown path.
     :raises ValueError: when the file is not a benchmark results file.
     """
@@ -580,7 +583,8 @@ def render(
     md_dir = out_md.parent
     md_dir.mkdir(parents=True, exist_ok=True)
     fig_dir.mkdir(parents=True, exist_ok=True)
-    notes = results.get("notes") or {}
+    extra = json.loads(Path(notes).read_text()) if isinstance(notes, (str, Path)) else (notes or {})
+    notes = {**(results.get("notes") or {}), **extra}
 
     lines = ["# psp_rl benchmark results", ""]
     lines += [

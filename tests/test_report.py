@@ -112,6 +112,11 @@ def test_render_writes_tables_and_figures(tmp_path: Path) -> None:
     assert "Hyper-parameters (every agent): learning_rate=0.0003, n_steps=64." in text
     assert "Code: commit `abcdef0`." in text
     assert "PSP keeps every task." in text and "All targets met on the toy." in text
+    notes = tmp_path / "notes.json"
+    notes.write_text(json.dumps({"1": "Overridden finding.", "remaining": "Seeds 3-9."}))
+    text2 = render(results, out_md=tmp_path / "r.md", fig_dir=tmp_path / "f", notes=notes).read_text()
+    assert "Overridden finding." in text2 and "PSP keeps every task." not in text2
+    assert "## Not run yet" in text2 and "Seeds 3-9." in text2
     figures = tmp_path / "docs" / "figures"
     for name in (
         "exp1_K2_w64_curves",
