@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -90,10 +90,9 @@ class EWCCallback(BaseCallback):
         if schedule is not None:
             phase_boundaries = schedule.phase_boundaries()
             phase_tasks = [schedule.phase_task(i) for i in range(len(phase_boundaries))]
-        assert phase_boundaries is not None
         self.ewc_lambda = float(ewc_lambda)
         self.fisher_samples = int(fisher_samples)
-        self.phase_boundaries = [int(b) for b in phase_boundaries]
+        self.phase_boundaries = [int(b) for b in (phase_boundaries or ())]
         self.phase_tasks: list[int | None] = (
             list(phase_tasks) if phase_tasks is not None else list(range(len(self.phase_boundaries)))
         )
@@ -181,10 +180,9 @@ class EWCCallback(BaseCallback):
         if a is None:
             return {k: v[-keep:] for k, v in b.items()} if isinstance(b, dict) else b[-keep:]
         if isinstance(b, dict):
-            assert isinstance(a, dict)
-            return {k: np.concatenate([a[k], v])[-keep:] for k, v in b.items()}
-        assert isinstance(a, np.ndarray)
-        return np.concatenate([a, b])[-keep:]
+            a_dict = cast(dict[str, np.ndarray], a)  # the stash has the shape of the observations
+            return {k: np.concatenate([a_dict[k], v])[-keep:] for k, v in b.items()}
+        return np.concatenate([cast(np.ndarray, a), b])[-keep:]
 
     def _add_to_stash(self, obs: dict[str, np.ndarray] | np.ndarray) -> None:
         self._stash = self._concat(self._stash, obs, 4 * self.fisher_samples)
