@@ -321,6 +321,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "suite": cfg.suite,
         "steps_per_task": job["steps_per_task"],
         "n_envs": cfg.n_envs,
+        "eval_episodes": cfg.eval["episodes"],
         "hyperparams": cfg.hyperparams,
         "policy_kwargs": cfg.policy_kwargs,
         "num_timesteps": m["num_timesteps"],

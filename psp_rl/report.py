@@ -356,22 +356,49 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
+def _ran(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """What the runs of an experiment actually cover (from the runs; the recorded budget as fallback)."""
+    runs = entry.get("runs", [])
+    budget = dict(entry.get("budget", {}))
+    if not runs:
+        return budget
+
+    def values(field: str, fallback: Any) -> Any:
+        found = sorted({r[field] for r in runs if r.get(field) is not None}, key=str)
+        if not found:
+            return fallback
+        return found[0] if field in ("steps_per_task", "eval_episodes") and len(found) == 1 else found
+
+    agents = sorted({str(r.get("agent")) for r in runs}, key=_agent_rank)
+    return {
+        "steps_per_task": values("steps_per_task", budget.get("steps_per_task")),
+        "num_tasks": sorted({int(r["num_tasks"]) for r in runs if r.get("num_tasks") is not None}),
+        "widths": sorted({int(r["width"]) for r in runs if r.get("width") is not None}),
+        "seeds": sorted({int(r["seed"]) for r in runs if r.get("seed") is not None}),
+        "agents": agents,
+        "eval_episodes": values("eval_episodes", budget.get("eval_episodes")),
+    }
+
+
 def _budget_lines(entry: Mapping[str, Any]) -> list[str]:
-    budget = entry.get("budget", {})
+    ran = _ran(entry)
     protocol = entry.get("protocol", {})
     desc = (
-        f"{budget.get('steps_per_task')} env steps per task phase, K = {budget.get('num_tasks')}, "
-        f"widths {budget.get('widths')}, seeds {budget.get('seeds')}, "
-        f"{budget.get('eval_episodes')} evaluation episodes per task"
+        f"{ran.get('steps_per_task')} env steps per task phase, K = {ran.get('num_tasks')}, "
+        f"widths {ran.get('widths')}, seeds {ran.get('seeds')} (per agent: the seeds column), "
+        f"{ran.get('eval_episodes')} evaluation episodes per task"
     )
-    if entry.get("full_protocol"):
+    covered = all(
+        set(protocol[k]) <= set(ran.get(k) or []) for k in ("num_tasks", "widths", "seeds") if k in protocol
+    ) and protocol.get("steps_per_task", ran.get("steps_per_task")) == ran.get("steps_per_task")
+    if entry.get("full_protocol") and covered:
         return [f"**Budget: the full protocol** ({desc})."]
     full = (
         f"{protocol.get('steps_per_task')} steps per task, K = {protocol.get('num_tasks')}, "
         f"widths {protocol.get('widths')}, seeds {protocol.get('seeds')}, agents {protocol.get('agents')}"
     )
     return [
-        f"**Budget: REDUCED, not the full protocol.** Ran: {desc}; agents {budget.get('agents')}.",
+        f"**Budget: REDUCED, not the full protocol.** Ran: {desc}; agents {ran.get('agents')}.",
         f"The full protocol is {full}.",
     ]
 
