@@ -51,6 +51,15 @@ __all__ = ["RunResult", "TB_LOG_NAME", "make_run_path", "train"]
 
 #: TensorBoard sub-folder prefix inside the run folder (SB3 appends ``_1``).
 TB_LOG_NAME = "tb"
+#: files every finished run folder holds (besides tb_1/ and checkpoints/)
+RUN_FILES: tuple[str, ...] = (
+    "config.yaml",
+    "command.txt",
+    "versions.json",
+    "model.zip",
+    "metrics.json",
+    "perf_matrix.png",
+)
 
 
 @dataclasses.dataclass

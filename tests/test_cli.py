@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from psp_rl.cli import main
+from psp_rl.train import RUN_FILES
 
 TINY = [
     "--num-tasks", "2", "--steps-per-task", "128", "--n-envs", "2", "--device", "cpu", "--no-progress",
@@ -25,14 +26,7 @@ def test_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr().out
     (run,) = runs.iterdir()
     assert run.name.startswith("cartpole-permuted__ppo-psp__s3__")
-    for name in (
-        "config.yaml",
-        "command.txt",
-        "versions.json",
-        "model.zip",
-        "metrics.json",
-        "perf_matrix.png",
-    ):
+    for name in RUN_FILES:
         assert (run / name).is_file(), name
     assert f"tensorboard --logdir {run}" in out
     assert "average performance" in out

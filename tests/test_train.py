@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from psp_rl.callbacks import find_latest_checkpoint
 from psp_rl.config import TrainConfig, resolve_config
-from psp_rl.train import RunResult, train
+from psp_rl.train import RUN_FILES, RunResult, train
 
 STEPS = 256  # per task
 TINY = [
@@ -88,14 +88,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
 def test_run_folder_has_every_file(finished_run: RunResult) -> None:
     run = finished_run.run_path
     assert run.name.startswith("cartpole-permuted__ppo-psp__s0__")
-    for name in (
-        "config.yaml",
-        "command.txt",
-        "versions.json",
-        "model.zip",
-        "metrics.json",
-        "perf_matrix.png",
-    ):
+    for name in RUN_FILES:
         assert (run / name).is_file(), name
     assert list((run / "tb_1").glob("events.out.tfevents.*"))
     checkpoint = find_latest_checkpoint(run)
