@@ -77,6 +77,7 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
         "seeds": [0],
         "evals_per_phase": 0,
         "eval_episodes": 5,
+        "eval_matrix": "diagonal",  # R[j, j] and the last row: 2K task evaluations instead of K^2
     },
     "3": {
         "title": "Output interference: cartpole-actions, K = 10, PPO",
@@ -247,6 +248,8 @@ def make_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str, A
                         f"eval.eval_freq={steps // per_phase if per_phase > 0 else 0}",
                         "checkpoint.keep=1",
                     ]
+                    if "eval_matrix" in spec:
+                        sets.append(f"eval.matrix={spec['eval_matrix']}")
                     if not spec["agent"].startswith(("ppo", "a2c")):
                         sets.append("checkpoint.save_replay_buffer=false")
                     for top, value in (spec.get("suite_overrides") or {}).items():
@@ -277,7 +280,7 @@ def _compact_history(history: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {
         "step": [int(h["step"]) for h in history],
         "phase_end": [bool(h["phase_end"]) for h in history],
-        "normalized": [[round(float(v), 4) for v in h["normalized"]] for h in history],
+        "normalized": [[None if v is None else round(float(v), 4) for v in h["normalized"]] for h in history],
     }
 
 
@@ -450,6 +453,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             jobs += make_jobs(name, spec, args.run_dir)
         done = {r["key"] for e in results["experiments"].values() for r in e["runs"]}
         todo = [j for j in jobs if args.force or j["key"] not in done]
+        # longest first (env steps in all), so parallel workers do not wait on one long run at the end
+        todo.sort(key=lambda j: -j["num_tasks"] * j["steps_per_task"] * (j["width"] / 64) ** 0.5)
         print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already in {out}, {len(todo)} to train")
         if args.dry_run:
             for job in todo:

@@ -30,6 +30,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import HParam, Image
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
+from psp_rl.config import EVAL_MATRIX
 from psp_rl.metrics import PerformanceMatrix, area_under_curve, forgetting, forward_transfer
 
 __all__ = [
@@ -45,6 +46,11 @@ _RICH_ONLY = ("stdout", "log", "json", "csv")
 
 def _none_if_nan(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def _nans_to_none(values: Sequence[float]) -> list[float | None]:
+    """JSON-friendly values: the tasks an evaluation skipped (``nan``) become ``null``."""
+    return [_none_if_nan(v) for v in values]
 
 
 def flatten_hparams(config: Mapping[str, Any], prefix: str = "") -> dict[str, bool | str | float | int]:
@@ -94,6 +100,11 @@ class ContinualEvalCallback(BaseCallback):
     :param n_eval_episodes: episodes per task and evaluation.
     :param eval_freq: evaluate every this many env steps as well (0: only at phase ends).
     :param deterministic: deterministic actions during evaluation.
+    :param matrix: ``"full"`` evaluates every task at every evaluation; ``"diagonal"`` evaluates only
+        the task(s) of the current phase, and every task at the last phase end, so the matrix holds
+        ``R[j, j]``, ``R[j, j+1]`` and the last row (enough for average performance, forgetting and
+        AUCs) for about 3K instead of K^2 task evaluations; the entries not measured are ``nan``.
+        For K = 50 or 100.
     :param reference_auc: per-task AUC of a single-task reference run, for forward transfer.
     :param hparams: the run's hyper-parameters, logged once at the start of a fresh run.
     :param evaluate_fn: ``evaluate_fn(model, env, n_episodes, deterministic) -> float`` mean return
@@ -110,6 +121,7 @@ class ContinualEvalCallback(BaseCallback):
         n_eval_episodes: int = 10,
         eval_freq: int = 0,
         deterministic: bool = True,
+        matrix: str = "full",
         reference_auc: Sequence[float] | None = None,
         hparams: Mapping[str, Any] | None = None,
         evaluate_fn: Callable[[Any, VecEnv, int, bool], float] | None = None,
@@ -132,6 +144,9 @@ class ContinualEvalCallback(BaseCallback):
         self.n_eval_episodes = int(n_eval_episodes)
         self.eval_freq = int(eval_freq)
         self.deterministic = bool(deterministic)
+        if matrix not in EVAL_MATRIX:
+            raise ValueError(f"Unknown evaluation matrix {matrix!r}: use one of {', '.join(EVAL_MATRIX)}.")
+        self.diagonal = matrix == "diagonal"
         self.reference_auc = None if reference_auc is None else [float(v) for v in reference_auc]
         self.hparams = dict(hparams) if hparams is not None else None
         self.evaluate_fn = evaluate_fn
@@ -155,14 +170,31 @@ class ContinualEvalCallback(BaseCallback):
         )
         return float(mean)
 
-    def evaluate(self) -> tuple[list[float], list[float]]:
-        """Evaluate the current model on every task.
+    def evaluate(self, tasks: Sequence[int] | None = None) -> tuple[list[float], list[float]]:
+        """Evaluate the current model on every task (or on ``tasks`` only).
 
-        :return: ``(raw mean returns, normalized returns)``, one entry per task.
+        :param tasks: the tasks to evaluate (default: all).
+        :return: ``(raw mean returns, normalized returns)``, one entry per task (``nan`` where not
+            evaluated).
         """
-        raw = [self._evaluate_task(env) for env in self.eval_envs]
-        normalized = [float(self.normalize(k, r)) for k, r in enumerate(raw)]
+        chosen = set(range(self.num_tasks) if tasks is None else tasks)
+        raw = [self._evaluate_task(env) if k in chosen else math.nan for k, env in enumerate(self.eval_envs)]
+        normalized = [float(self.normalize(k, r)) if k in chosen else math.nan for k, r in enumerate(raw)]
         return raw, normalized
+
+    def tasks_to_evaluate(self, phase: int, phase_end: bool = False) -> list[int] | None:
+        """The tasks an evaluation during (or at the end of) ``phase`` covers (``None``: all).
+
+        :param phase: the phase index (``-1``: before training).
+        :param phase_end: the evaluation closes ``phase``.
+        """
+        last = len(self.phase_boundaries) - 1
+        if not self.diagonal or (phase_end and phase >= last):
+            return None
+        # a phase end also measures the next phase's task: the start of its learning curve (AUC)
+        phases = [max(phase, 0), phase + 1] if phase_end else [max(phase, 0)]
+        tasks = [self.phase_tasks[p] for p in phases]
+        return None if None in tasks else sorted(set(tasks))  # type: ignore[type-var]
 
     def _record(self, phase: int, raw: list[float], normalized: list[float], phase_end: bool) -> None:
         step = int(self.num_timesteps)
@@ -170,9 +202,11 @@ class ContinualEvalCallback(BaseCallback):
             {"step": step, "phase": phase, "phase_end": phase_end, "returns": raw, "normalized": normalized}
         )
         for k in range(self.num_tasks):
-            self.logger.record(f"eval/task_{k}/return", raw[k])
-            self.logger.record(f"eval/task_{k}/normalized", normalized[k])
-        self.logger.record("continual/avg_performance", float(np.mean(normalized)))
+            if not math.isnan(normalized[k]):
+                self.logger.record(f"eval/task_{k}/return", raw[k])
+                self.logger.record(f"eval/task_{k}/normalized", normalized[k])
+        if not any(math.isnan(v) for v in normalized):
+            self.logger.record("continual/avg_performance", float(np.mean(normalized)))
         if len(self.matrix) > 0 and not phase_end:
             # online forgetting: matrix so far plus the current evaluation as the last row
             rows = np.vstack([self.matrix.R, np.asarray(normalized)[None, :]])
@@ -201,7 +235,7 @@ class ContinualEvalCallback(BaseCallback):
                 ),
                 exclude=_RICH_ONLY,
             )
-        raw, normalized = self.evaluate()
+        raw, normalized = self.evaluate(self.tasks_to_evaluate(-1))
         self._record(-1, raw, normalized, phase_end=False)
 
     def _on_step(self) -> bool:
@@ -210,8 +244,8 @@ class ContinualEvalCallback(BaseCallback):
             self.next_phase < len(self.phase_boundaries)
             and self.num_timesteps >= self.phase_boundaries[self.next_phase]
         ):
-            raw, normalized = self.evaluate()
             phase = self.next_phase
+            raw, normalized = self.evaluate(self.tasks_to_evaluate(phase, phase_end=True))
             self.matrix.append(normalized, raw=raw, step=int(self.num_timesteps))
             self.next_phase += 1
             self._record(phase, raw, normalized, phase_end=True)
@@ -223,7 +257,7 @@ class ContinualEvalCallback(BaseCallback):
             evaluated = True
         if self.num_timesteps >= self.next_eval_step:
             if not evaluated:
-                raw, normalized = self.evaluate()
+                raw, normalized = self.evaluate(self.tasks_to_evaluate(self.next_phase))
                 self._record(self.next_phase, raw, normalized, phase_end=False)
             while self.next_eval_step <= self.num_timesteps:
                 self.next_eval_step += self.eval_freq
@@ -246,6 +280,7 @@ class ContinualEvalCallback(BaseCallback):
                 continue
             before = [h for h in self.history if h["phase"] < phase]
             points = ([before[-1]] if before else []) + [h for h in self.history if h["phase"] == phase]
+            points = [h for h in points if not math.isnan(float(h["normalized"][task]))]  # diagonal
             steps = [h["step"] for h in points]
             values = [h["normalized"][task] for h in points]
             out.append(_none_if_nan(area_under_curve(steps, values)) if points else None)
@@ -302,7 +337,10 @@ class ContinualEvalCallback(BaseCallback):
             "final_returns": None if final is None else final["returns"],
             "final_normalized": None if final is None else final["normalized"],
             "eval_episodes": self.n_eval_episodes,
-            "eval_history": self.history,
+            "eval_history": [
+                {**h, "returns": _nans_to_none(h["returns"]), "normalized": _nans_to_none(h["normalized"])}
+                for h in self.history
+            ],
         }
 
     # ------------------------------------------------------------------ resume

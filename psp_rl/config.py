@@ -88,8 +88,16 @@ PSP_POLICY_KEYS: tuple[str, ...] = (
 )
 CONTEXT_KINDS: tuple[str, ...] = ("binary", "complex", "rotation")
 PSP_MODES: tuple[str, ...] = ("psp", "shared", "onehot", "multihead", "separate")
+#: what each evaluation covers (preset key ``eval.matrix``, see ``ContinualEvalCallback``)
+EVAL_MATRIX: tuple[str, ...] = ("full", "diagonal")
 
-EVAL_DEFAULTS: dict[str, Any] = {"episodes": 10, "eval_freq": 0, "deterministic": True, "n_envs": None}
+EVAL_DEFAULTS: dict[str, Any] = {
+    "episodes": 10,
+    "eval_freq": 0,
+    "deterministic": True,
+    "n_envs": None,
+    "matrix": "full",
+}
 CHECKPOINT_DEFAULTS: dict[str, Any] = {"freq": 0, "keep": 2, "save_replay_buffer": False}
 EWC_DEFAULTS: dict[str, Any] = {"lambda": 0.0, "fisher_samples": 512}
 
@@ -180,7 +188,9 @@ class TrainConfig:
     :param policy_kwargs: policy arguments; ``activation_fn`` is a name (``tanh``, ``relu``, ...).
     :param hyperparams: algorithm arguments (``learning_rate``, ``n_steps``, ...).
     :param eval: ``episodes``, ``eval_freq`` (env steps, 0 = only at phase ends), ``deterministic``,
-        ``n_envs`` (parallel evaluation envs per task; ``None``: ``min(episodes, 10)``).
+        ``n_envs`` (parallel evaluation envs per task; ``None``: ``min(episodes, 10)``), ``matrix``
+        (``full``: every task at every evaluation; ``diagonal``: the current task, and every task
+        at the last phase end, for large K).
     :param checkpoint: ``freq`` (env steps, 0 = only at phase ends), ``keep``, ``save_replay_buffer``.
     :param normalize: ``False``, ``True`` or VecNormalize arguments (observations under ``"obs"`` only).
     :param suite_overrides: overrides passed to ``load_suite``.
@@ -416,6 +426,10 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     _check_int("eval.episodes", cfg.eval["episodes"], 1)
     _check_int("eval.eval_freq", cfg.eval["eval_freq"], 0)
     _check_int("eval.n_envs", cfg.eval["n_envs"], 1, allow_none=True)
+    if cfg.eval["matrix"] not in EVAL_MATRIX:
+        raise ValueError(
+            f"Unknown eval.matrix {cfg.eval['matrix']!r}.{closest(str(cfg.eval['matrix']), EVAL_MATRIX)}"
+        )
     _check_keys("checkpoint", cfg.checkpoint, CHECKPOINT_DEFAULTS)
     _check_int("checkpoint.freq", cfg.checkpoint["freq"], 0)
     _check_int("checkpoint.keep", cfg.checkpoint["keep"], 1)

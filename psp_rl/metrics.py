@@ -209,6 +209,9 @@ class PerformanceMatrix:
         [[1.0, 0.1], [0.8, 1.0]]
     """
 
+    #: matrices up to this many tasks and phases are drawn with one labelled, annotated cell per entry
+    ANNOTATE_MAX = 20
+
     def __init__(
         self,
         num_tasks: int,
@@ -320,21 +323,26 @@ class PerformanceMatrix:
 
         R = self.R
         phases = max(len(self.rows), 1)
-        fig = Figure(figsize=(1.2 + 0.9 * self.num_tasks, 1.2 + 0.7 * phases), dpi=100)
+        # one cell per entry up to ANNOTATE_MAX; larger matrices (K = 50, 100) keep a bounded size
+        small = self.num_tasks <= self.ANNOTATE_MAX and phases <= self.ANNOTATE_MAX
+        width = 1.2 + 0.9 * min(self.num_tasks, self.ANNOTATE_MAX)
+        height = 1.2 + 0.7 * min(phases, self.ANNOTATE_MAX)
+        fig = Figure(figsize=(width, height), dpi=100)
         ax = fig.add_subplot(1, 1, 1)
         data = R if self.rows else np.full((1, self.num_tasks), np.nan)
         image = ax.imshow(data, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
-        for i in range(len(self.rows)):
-            for j in range(self.num_tasks):
-                value = R[i, j]
-                if not math.isnan(value):
-                    color = "black" if value > 0.6 else "white"
-                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", color=color, fontsize=8)
-        ax.set_xticks(range(self.num_tasks), labels=[str(k) for k in range(self.num_tasks)])
-        ax.set_yticks(
-            range(phases),
-            labels=[self._phase_label(i) for i in range(phases)],
-        )
+        if small:
+            for i in range(len(self.rows)):
+                for j in range(self.num_tasks):
+                    value = R[i, j]
+                    if not math.isnan(value):
+                        color = "black" if value > 0.6 else "white"
+                        ax.text(j, i, f"{value:.2f}", ha="center", va="center", color=color, fontsize=8)
+            ax.set_xticks(range(self.num_tasks), labels=[str(k) for k in range(self.num_tasks)])
+            ax.set_yticks(
+                range(phases),
+                labels=[self._phase_label(i) for i in range(phases)],
+            )
         ax.set_xlabel("evaluated task j")
         ax.set_ylabel("after phase i")
         ax.set_title(title or "performance matrix R[i, j] (normalized)")

@@ -355,6 +355,7 @@ def train(
         n_eval_episodes=cfg.eval["episodes"],
         eval_freq=cfg.eval["eval_freq"],
         deterministic=cfg.eval["deterministic"],
+        matrix=cfg.eval["matrix"],
         reference_auc=reference_auc,
         hparams={k: v for k, v in cfg.to_dict().items() if k not in ("run_dir", "description")},
     )

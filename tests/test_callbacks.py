@@ -149,6 +149,46 @@ def test_eval_fills_matrix_and_logs() -> None:
     assert dict(writer.values("continual/forgetting"))[300] == pytest.approx(0.15)
 
 
+def test_diagonal_matrix_evaluates_the_current_task_and_everything_at_the_end() -> None:
+    model = FakeModel()
+    calls: list[tuple[int, str]] = []
+    cb = make_eval_callback(model, matrix="diagonal")
+    inner = cb.evaluate_fn
+    assert inner is not None
+
+    def counting(m: FakeModel, env: str, n: int, deterministic: bool) -> float:
+        calls.append((m.num_timesteps, env))
+        return inner(m, env, n, deterministic)
+
+    cb.evaluate_fn = counting
+    run(model, [cb], until=300)
+    # step 0 and in-phase evaluations cover the phase's task, a phase end also the next one's, and
+    # the last phase end every task
+    assert calls == [
+        (0, "env0"), (50, "env0"), (100, "env0"), (100, "env1"), (150, "env1"), (200, "env1"),
+        (200, "env2"), (250, "env2"), (300, "env0"), (300, "env1"), (300, "env2"),
+    ]  # fmt: skip
+    R = cb.matrix.R
+    np.testing.assert_allclose(np.diag(R), [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(R[-1], [0.8, 0.9, 1.0])
+    assert np.isnan(R[0, 2]) and np.isnan(R[1, 0])
+    m = cb.metrics()  # the same average performance, forgetting and AUCs as the full matrix
+    assert m["avg_performance"] == pytest.approx(0.9)
+    assert m["forgetting"] == pytest.approx(0.15)
+    assert m["phase_auc"] == pytest.approx([0.5, 0.5, 0.5])
+    assert m["perf_matrix"][0][2] is None
+    assert m["eval_history"][1]["normalized"] == [0.5, None, None]
+    json.dumps(m, allow_nan=False)  # metrics.json stays strict JSON
+    logged = {step for step, _ in model.writer.values("continual/avg_performance")}
+    assert logged == {300}  # only when every task was evaluated
+    assert {s for s, _ in model.writer.values("eval/task_1/return")} == {100, 150, 200, 300}
+
+
+def test_unknown_matrix_kind_is_an_error() -> None:
+    with pytest.raises(ValueError, match="Unknown evaluation matrix 'diag'"):
+        ContinualEvalCallback(["e"], lambda k, r: r, [10], matrix="diag")  # type: ignore[list-item]
+
+
 def test_forward_transfer_with_reference() -> None:
     model = FakeModel()
     cb = make_eval_callback(model, reference_auc=[0.0, 0.5, 0.75])

@@ -57,7 +57,7 @@ def test_overrides_are_yaml_typed() -> None:
     assert isinstance(cfg.hyperparams["learning_rate"], float)
     assert cfg.policy_kwargs["net_arch"] == [32, 32]
     assert cfg.policy_kwargs["context"] == "complex"
-    assert cfg.eval == {"episodes": 3, "eval_freq": 0, "deterministic": True, "n_envs": None}
+    assert cfg.eval == {"episodes": 3, "eval_freq": 0, "deterministic": True, "n_envs": None, "matrix": "full"}
     assert cfg.normalize is True
     assert (cfg.seed, cfg.n_envs) == (3, 2)
 
@@ -86,6 +86,7 @@ def test_explicit_options_then_set_wins() -> None:
         ({"device": "gpu"}, "Did you mean 'cpu'"),
         ({"n_envs": 0}, "n_envs must be an integer >= 1"),
         ({"sets": ["eval.episodes=0"]}, "eval.episodes"),
+        ({"sets": ["eval.matrix=diagonl"]}, "Did you mean .diagonal."),
     ],
 )
 def test_config_errors_name_the_fix(kwargs: dict, match: str) -> None:

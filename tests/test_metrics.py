@@ -118,6 +118,22 @@ def test_performance_matrix_round_trip_and_plot(tmp_path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_large_diagonal_matrix_keeps_a_bounded_figure() -> None:
+    k = 60  # a diagonal matrix (eval.matrix=diagonal): R[j, j] and the last row only
+    m = PerformanceMatrix(k)
+    for j in range(k):
+        row = [math.nan] * k
+        row[j] = 1.0
+        m.append(row if j < k - 1 else [0.5] * (k - 1) + [1.0])
+    assert m.forgetting() == pytest.approx(0.5)
+    assert m.average_performance() == pytest.approx((0.5 * (k - 1) + 1.0) / k)
+    fig = m.figure()
+    width, height = fig.get_size_inches()
+    assert width <= 1.2 + 0.9 * PerformanceMatrix.ANNOTATE_MAX
+    assert height <= 1.2 + 0.7 * PerformanceMatrix.ANNOTATE_MAX
+    assert not fig.axes[0].texts  # no per-cell annotation at this size
+
+
 def test_performance_matrix_partial_rows() -> None:
     m = PerformanceMatrix(3)
     m.append(R3[0])
