@@ -8,7 +8,8 @@ Experiments (``--experiment``, several allowed):
    and K = 10, 50 at width 64: final normalised performance and forgetting against K.
 3. Output interference: ``cartpole-actions`` (two action labellings, alternating), K = 10, PPO,
    psp vs shared vs onehot.
-4. Continuous control: ``pendulum-physics`` with SAC, psp vs shared.
+4. Continuous control: ``pendulum-permuted`` (permuted observations, torque reversed in half the
+   variants) with SAC, psp vs shared.
 5. Multi-task at once (``parallel`` schedule: sub-env i runs task i mod K): ``cartpole-permuted``,
    K = 5 and 10, PPO, psp vs onehot vs multihead vs separate; mean normalised return against env steps.
 6. The overhead figures of ``benchmarks/overhead.py`` (run here, written into the same JSON).
@@ -94,14 +95,14 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
         "suite_overrides": {"schedule": {"cycles": 1}},
     },
     "4": {
-        "title": "Continuous control: pendulum-physics, SAC",
+        "title": "Continuous control: pendulum-permuted (torque reversed in half the variants), SAC",
         "kind": "continual",
-        "suite": "pendulum-physics",
+        "suite": "pendulum-permuted",
         "agent": "sac-psp",
         "agents": ["psp", "shared"],
         "num_tasks": [4],
         "widths": [64],
-        "steps_per_task": 20_000,
+        "steps_per_task": 15_000,
         "seeds": [0, 1, 2],
         "evals_per_phase": 4,
         "eval_episodes": 5,
@@ -128,7 +129,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "1": {"steps_per_task": 30_000, "seeds": [0], "eval_episodes": 5},
     "2": {"num_tasks": [10], "widths": [64], "steps_per_task": 30_000, "eval_episodes": 5},
     "3": {"steps_per_task": 30_000, "seeds": [0], "eval_episodes": 5},
-    "4": {"steps_per_task": 10_000, "seeds": [0], "eval_episodes": 3},
+    "4": {"steps_per_task": 10_000, "seeds": [0], "eval_episodes": 5},
     "5": {"num_tasks": [5], "steps_per_task": 30_000, "seeds": [0], "eval_episodes": 5},
 }
 

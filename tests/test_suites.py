@@ -22,6 +22,7 @@ SHIPPED = [
     "cartpole-actions",
     "cartpole-physics",
     "pendulum-physics",
+    "pendulum-permuted",
     "mountaincar-drift",
 ]
 
