@@ -486,6 +486,16 @@ def _continual_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_di
     return lines
 
 
+#: a variant counts as kept when its final normalized return is at least this
+KEPT_THRESHOLD = 0.9
+
+
+def _kept(run: Mapping[str, Any]) -> float | None:
+    """The fraction of variants whose final normalized return is at least :data:`KEPT_THRESHOLD`."""
+    final = [v for v in run.get("final_normalized") or [] if v is not None]
+    return sum(v >= KEPT_THRESHOLD for v in final) / len(final) if final else None
+
+
 def _capacity_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_dir: Path) -> list[str]:
     runs = entry.get("runs", [])
     rows = []
@@ -496,7 +506,8 @@ def _capacity_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_dir
         rows.append(
             [
                 str(agent), str(width), str(k), _fmt(r.get("avg_performance") for r in group),
-                _fmt(r.get("forgetting") for r in group), _fmt_int(r.get("param_count") for r in group),
+                _fmt(r.get("forgetting") for r in group), _fmt(_kept(r) for r in group),
+                _fmt_int(r.get("param_count") for r in group),
                 _fmt((r.get("wall_time_s") for r in group), 0), str(len(group)),
             ]
         )  # fmt: skip
@@ -506,6 +517,7 @@ def _capacity_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_dir
         "K",
         "average performance",
         "forgetting",
+        f"variants ≥ {KEPT_THRESHOLD} at the end",
         "parameters",
         "wall time (s)",
         "seeds",

@@ -106,7 +106,8 @@ def test_render_writes_tables_and_figures(tmp_path: Path) -> None:
     assert "| psp | 2 | 64 | 0.970 ± 0.010 | 0.020 ± 0.010 | 0.300 ± 0.000 | 1,000 |" in text
     assert "| shared | 2 | 64 | 0.500 | 0.600 | -0.300 |" in text
     # capacity, parallel and overhead tables; notes
-    assert "| psp-binary | 64 | 4 | 0.800 | 0.100 |" in text
+    assert "| psp-binary | 64 | 4 | 0.800 | 0.100 | 0.000 |" in text  # no variant at >= 0.9
+    assert "| psp-binary | 64 | 2 | 0.900 | 0.050 | 1.000 |" in text
     assert "| psp | 2 | 64 | 0.900 |" in text and "AUC (sample efficiency)" in text
     assert "| psp-binary | 1700 | 0.850 | 0.944 |" in text
     assert "Hyper-parameters (every agent): learning_rate=0.0003, n_steps=64." in text
