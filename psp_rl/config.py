@@ -99,7 +99,7 @@ EVAL_DEFAULTS: dict[str, Any] = {
     "matrix": "full",
 }
 CHECKPOINT_DEFAULTS: dict[str, Any] = {"freq": 0, "keep": 2, "save_replay_buffer": False}
-EWC_DEFAULTS: dict[str, Any] = {"lambda": 0.0, "fisher_samples": 512}
+EWC_DEFAULTS: dict[str, Any] = {"lambda": 0.0, "fisher_samples": 512, "critic": False}
 
 #: keys a preset file may hold
 PRESET_KEYS: tuple[str, ...] = (
@@ -197,7 +197,8 @@ class TrainConfig:
     :param reference: single-task reference run (run folder or ``metrics.json``), or a list of AUCs
         per task, for forward transfer.
     :param ewc: elastic weight consolidation (PPO/A2C, a baseline for ``policy_kwargs.mode: shared``):
-        ``lambda`` (penalty strength, 0 = off) and ``fisher_samples`` (observations per Fisher estimate).
+        ``lambda`` (penalty strength, 0 = off), ``fisher_samples`` (observations per Fisher estimate)
+        and ``critic`` (also consolidate the value network; default: the actor only).
     :param run_dir: parent folder of the run folders.
     :param description: one line shown by ``psp-rl list``.
     """
@@ -435,6 +436,8 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     _check_int("checkpoint.keep", cfg.checkpoint["keep"], 1)
     _check_keys("ewc", cfg.ewc, EWC_DEFAULTS)
     _check_int("ewc.fisher_samples", cfg.ewc["fisher_samples"], 1)
+    if not isinstance(cfg.ewc["critic"], bool):
+        raise ValueError(f"ewc.critic must be true or false, got {cfg.ewc['critic']!r}.")
     ewc_lambda = cfg.ewc["lambda"]
     if isinstance(ewc_lambda, bool) or not isinstance(ewc_lambda, (int, float)) or ewc_lambda < 0:
         raise ValueError(f"ewc.lambda must be a number >= 0 (0 turns EWC off), got {ewc_lambda!r}.")

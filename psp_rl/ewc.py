@@ -15,8 +15,13 @@ gradient each time a loss backpropagates through it, which is exactly the gradie
 (before gradient clipping, as if the penalty were part of the loss).
 
 The Fisher of a finished task is estimated from that task's own samples in the last rollouts: for each
-observation ``s``, an action ``a ~ π(·|s)`` is sampled and ``(∂ log π(a|s)/∂θ)²`` accumulated (policy), plus
-``(∂V(s)/∂θ)²`` (the Fisher of a unit-variance Gaussian value head). Sampling uses a forked RNG, so
+observation ``s``, an action ``a ~ π(·|s)`` is sampled and ``(∂ log π(a|s)/∂θ)²`` accumulated.
+
+By default only the actor is consolidated (every parameter except the value network's): what an old
+task keeps is its policy, and the critic must be free to fit the new task's returns or the new task
+cannot be learnt. ``critic=True`` also consolidates the value network, with ``(∂V(s)/∂θ)²`` (the Fisher
+of a unit-variance Gaussian value head). On CartPole that term is 100-1000 times the policy's (values
+of 10-70), so any λ that protects the policy freezes the critic and the next task is never learnt. Sampling uses a forked RNG, so
 consolidating leaves the training's random stream untouched: with ``λ = 0`` a run is bit-for-bit the
 ``shared`` run of the same seed.
 
@@ -63,8 +68,12 @@ class EWCCallback(BaseCallback):
     :param phase_tasks: the task of each phase (``None``: several) when ``phase_boundaries`` is given;
         samples of that task estimate its Fisher (all samples for a multi-task phase).
     :param seed: seed of the action sampling inside the Fisher estimate.
+    :param critic: also consolidate the value network (default: the actor only).
     :param verbose: 1 prints a line per consolidation.
     """
+
+    #: parameters used only by the critic (SB3 ``ActorCriticPolicy`` names)
+    CRITIC_PREFIXES: tuple[str, ...] = ("mlp_extractor.value_net.", "value_net.", "vf_features_extractor.")
 
     def __init__(
         self,
@@ -75,6 +84,7 @@ class EWCCallback(BaseCallback):
         phase_boundaries: Sequence[int] | None = None,
         phase_tasks: Sequence[int | None] | None = None,
         seed: int = 0,
+        critic: bool = False,
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
@@ -101,6 +111,7 @@ class EWCCallback(BaseCallback):
                 f"phase_tasks has {len(self.phase_tasks)} entries for {len(self.phase_boundaries)} phases."
             )
         self.seed = int(seed)
+        self.critic = bool(critic)
         self.next_phase = 0
         self.num_consolidated = 0
         self.names: list[str] = []
@@ -126,7 +137,11 @@ class EWCCallback(BaseCallback):
             )
         if self._hooks:  # learn() called again on the same model: the hooks are in place
             return
-        named = [(n, p) for n, p in policy.named_parameters() if p.requires_grad]
+        named = [
+            (n, p)
+            for n, p in policy.named_parameters()
+            if p.requires_grad and (self.critic or not n.startswith(self.CRITIC_PREFIXES))
+        ]
         self.names = [n for n, _ in named]
         self.params = [p for _, p in named]
         for param in self.params:
@@ -205,7 +220,8 @@ class EWCCallback(BaseCallback):
     def estimate_fisher(self, observations: dict[str, np.ndarray] | np.ndarray) -> list[torch.Tensor]:
         """Diagonal Fisher of the current policy on buffer-format observations.
 
-        Per sample: ``(∂ log π(a|s)/∂θ)² + (∂V(s)/∂θ)²`` with ``a ~ π(·|s)``, averaged over the samples.
+        Per sample: ``(∂ log π(a|s)/∂θ)²`` (plus ``(∂V(s)/∂θ)²`` with ``critic=True``) with
+        ``a ~ π(·|s)``, averaged over the samples.
         The action sampling runs on a forked RNG seeded from ``seed`` and the phase.
 
         :param observations: observations as stored in a rollout buffer (dict of arrays, or an array).
@@ -234,9 +250,10 @@ class EWCCallback(BaseCallback):
                 dist = policy.get_distribution(obs_i)
                 with torch.no_grad():
                     action = dist.sample()
-                log_prob = dist.log_prob(action).sum()
-                value = policy.predict_values(obs_i).sum()
-                for output in (log_prob, value):
+                outputs = [dist.log_prob(action).sum()]
+                if self.critic:
+                    outputs.append(policy.predict_values(obs_i).sum())
+                for output in outputs:
                     grads = torch.autograd.grad(output, self.params, allow_unused=True)
                     for f, g in zip(fisher, grads):
                         if g is not None:
@@ -395,6 +412,7 @@ def ewc_callback_from_config(
     config: Any,
     ewc_lambda: float,
     fisher_samples: int = 512,
+    critic: bool = False,
     verbose: int = 0,
 ) -> EWCCallback:
     """An :class:`EWCCallback` following the task schedule of a training config.
@@ -403,6 +421,7 @@ def ewc_callback_from_config(
         ``num_tasks``, ``steps_per_task``, ``suite_overrides``, ``seed``).
     :param ewc_lambda: penalty strength ``λ``.
     :param fisher_samples: observations per Fisher estimate.
+    :param critic: also consolidate the value network.
     :param verbose: 1 prints a line per consolidation.
     :return: the callback, to pass as ``train(config, callbacks=[...])``.
     """
@@ -423,5 +442,6 @@ def ewc_callback_from_config(
         fisher_samples=fisher_samples,
         schedule=suite.make_schedule(),
         seed=cfg.seed,
+        critic=critic,
         verbose=verbose,
     )

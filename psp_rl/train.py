@@ -375,7 +375,11 @@ def train(
         from psp_rl.ewc import EWCCallback
 
         ewc_cb = EWCCallback(
-            cfg.ewc["lambda"], fisher_samples=cfg.ewc["fisher_samples"], schedule=schedule, seed=cfg.seed
+            cfg.ewc["lambda"],
+            fisher_samples=cfg.ewc["fisher_samples"],
+            schedule=schedule,
+            seed=cfg.seed,
+            critic=cfg.ewc["critic"],
         )
         checkpoint_cb.tensor_stateful["ewc"] = ewc_cb
         if checkpoint is not None and (checkpoint / "ewc.pt").is_file():

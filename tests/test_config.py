@@ -87,6 +87,7 @@ def test_explicit_options_then_set_wins() -> None:
         ({"n_envs": 0}, "n_envs must be an integer >= 1"),
         ({"sets": ["eval.episodes=0"]}, "eval.episodes"),
         ({"sets": ["eval.matrix=diagonl"]}, "Did you mean .diagonal."),
+        ({"sets": ["ewc.critic=maybe"]}, "ewc.critic must be true or false"),
     ],
 )
 def test_config_errors_name_the_fix(kwargs: dict, match: str) -> None:

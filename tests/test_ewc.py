@@ -35,16 +35,17 @@ def make_ppo(seed: int = 0) -> tuple[PPO, object]:
     return model, suite.make_schedule()
 
 
-def params(model: PPO) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in model.policy.parameters()]
+def params(model: PPO, names: list[str] | None = None) -> list[torch.Tensor]:
+    named = dict(model.policy.named_parameters())
+    return [named[n].detach().clone() for n in (names if names is not None else named)]
 
 
-def run(ewc_lambda: float | None, seed: int = 0) -> tuple[PPO, EWCCallback | None]:
+def run(ewc_lambda: float | None, seed: int = 0, critic: bool = False) -> tuple[PPO, EWCCallback | None]:
     model, schedule = make_ppo(seed)
     callbacks: list = [TaskScheduleCallback(schedule)]
     ewc = None
     if ewc_lambda is not None:
-        ewc = EWCCallback(ewc_lambda, fisher_samples=64, schedule=schedule)
+        ewc = EWCCallback(ewc_lambda, fisher_samples=64, schedule=schedule, critic=critic)
         callbacks.append(ewc)
     model.learn(schedule.total_timesteps, callback=callbacks)
     return model, ewc
@@ -59,14 +60,18 @@ def test_zero_lambda_equals_shared() -> None:
         assert torch.equal(a, b)
 
 
-def test_huge_lambda_keeps_shared_weights_put() -> None:
+@pytest.mark.parametrize("critic", [False, True])
+def test_huge_lambda_keeps_shared_weights_put(critic: bool) -> None:
     shared, _ = run(None)
-    pinned, ewc = run(1e7)
+    pinned, ewc = run(1e7, critic=critic)
     assert ewc is not None and ewc.last_anchor is not None and ewc.last_fisher is not None
+    value_names = [n for n, _ in shared.policy.named_parameters() if "value_net" in n]
+    assert value_names and (set(value_names) <= set(ewc.names)) == critic  # the actor only by default
+    assert "action_net.layers.0.weight" in ewc.names
     # up to the switch both runs are identical, so the anchor is the shared run's phase-0 weights
     drift_shared, drift_pinned = [], []
     for anchor, fisher, p_shared, p_pinned in zip(
-        ewc.last_anchor, ewc.last_fisher, params(shared), params(pinned)
+        ewc.last_anchor, ewc.last_fisher, params(shared, ewc.names), params(pinned, ewc.names)
     ):
         mask = fisher > 1e-6 * float(fisher.max()) if fisher.numel() else fisher > 0
         drift_shared.append((p_shared - anchor)[mask].abs())
@@ -122,7 +127,8 @@ def test_a2c_consolidates_mid_rollout() -> None:
     class Spy(BaseCallback):
         def _on_step(self) -> bool:
             if self.num_timesteps in (84, 86):  # the boundary step, and the step after
-                anchors[self.num_timesteps] = [p.detach().clone() for p in self.model.policy.parameters()]
+                named = dict(self.model.policy.named_parameters())
+                anchors[self.num_timesteps] = [named[n].detach().clone() for n in ewc.names]
             return True
 
     model.learn(schedule.total_timesteps, callback=[TaskScheduleCallback(schedule), ewc, Spy()])
