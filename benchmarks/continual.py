@@ -392,6 +392,27 @@ def _experiment_entry(
     return entry
 
 
+def merge_results(results: dict[str, Any], other: dict[str, Any]) -> None:
+    """Merge another results file into ``results`` (runs by key, ``other`` wins; commands joined).
+
+    Lets several benchmark invocations (or machines) write separate files, merged afterwards.
+
+    :param results: the results to update in place.
+    :param other: the results to merge in.
+    """
+    for name, entry in other.get("experiments", {}).items():
+        mine = results["experiments"].setdefault(name, {"runs": [], "commands": []})
+        keys = {r["key"] for r in entry.get("runs", [])}
+        runs = [r for r in mine.get("runs", []) if r["key"] not in keys] + list(entry.get("runs", []))
+        commands = [*mine.get("commands", [])]
+        commands += [c for c in entry.get("commands", []) if c not in commands]
+        mine.update({k: v for k, v in entry.items() if k not in ("runs", "commands", "full_protocol")})
+        mine["full_protocol"] = bool(mine.get("full_protocol", True) and entry.get("full_protocol", True))
+        mine["runs"], mine["commands"] = runs, commands
+    if other.get("overhead") is not None:
+        results["overhead"] = other["overhead"]
+
+
 def run_overhead(results: dict[str, Any], args: argparse.Namespace, command: str) -> None:
     """Run ``benchmarks/overhead.py`` and store its figures under ``results["overhead"]``."""
     out = Path(args.out).with_suffix(".overhead.json")
@@ -435,6 +456,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--notes", default="results/notes.json", help="findings shown in the report (JSON, if it exists)"
     )
     parser.add_argument("--render-only", action="store_true", help="only render the report from --out")
+    parser.add_argument(
+        "--merge", nargs="+", default=[], metavar="JSON", help="merge these results files into --out first"
+    )
     parser.add_argument("--force", action="store_true", help="re-run runs already in --out")
     parser.add_argument("--dry-run", action="store_true", help="list the runs, train nothing")
     args = parser.parse_args(argv)
@@ -444,6 +468,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     out = Path(args.out)
     results = load_results(out)
+    for path in args.merge:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"--merge {path}: no such results file.")
+        merge_results(results, load_results(Path(path)))
+        save_results(out, results)
+        print(f"merged {path} into {out}")
     failed: list[str] = []
     if not args.render_only:
         names = [e for e in args.experiment if e != "6"]

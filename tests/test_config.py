@@ -57,7 +57,13 @@ def test_overrides_are_yaml_typed() -> None:
     assert isinstance(cfg.hyperparams["learning_rate"], float)
     assert cfg.policy_kwargs["net_arch"] == [32, 32]
     assert cfg.policy_kwargs["context"] == "complex"
-    assert cfg.eval == {"episodes": 3, "eval_freq": 0, "deterministic": True, "n_envs": None, "matrix": "full"}
+    assert cfg.eval == {
+        "episodes": 3,
+        "eval_freq": 0,
+        "deterministic": True,
+        "n_envs": None,
+        "matrix": "full",
+    }
     assert cfg.normalize is True
     assert (cfg.seed, cfg.n_envs) == (3, 2)
 
