@@ -194,10 +194,26 @@ def experiment_spec(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return spec
 
 
+#: short keys for agent-label overrides (``psp-binary@lr=7.5e-5``)
+LABEL_KEYS = {"lr": "hyperparams.learning_rate"}
+
+
 def _agent_sets(
     agent: str, algo_preset: str, width: int, ewc_lambda: float
 ) -> tuple[list[str], float | None]:
-    """``--set`` overrides and the EWC strength of one agent label."""
+    """``--set`` overrides and the EWC strength of one agent label.
+
+    A label is an agent (``psp``, ``shared``, ..., ``ewc-<lambda>``, ``psp-<context>``) optionally
+    followed by ``@key=value`` overrides, e.g. ``psp-binary@lr=7.5e-5`` (keys of :data:`LABEL_KEYS` or
+    any preset key such as ``hyperparams.n_epochs``).
+    """
+    agent, *extra = agent.split("@")
+    overrides = []
+    for item in extra:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"agent label override {item!r}: expected @KEY=VALUE, e.g. @lr=1e-4.")
+        overrides.append(f"{LABEL_KEYS.get(key, key)}={value}")
     arch = (
         f"{{pi: [{width}, {width}], vf: [{width}, {width}]}}"
         if algo_preset.startswith("ppo")
@@ -216,7 +232,7 @@ def _agent_sets(
         sets += ["policy_kwargs.mode=psp", f"policy_kwargs.context={agent.removeprefix('psp-')}"]
     else:
         sets.append(f"policy_kwargs.mode={agent}")
-    return sets, ewc
+    return sets + overrides, ewc
 
 
 def make_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str, Any]]:

@@ -42,7 +42,11 @@ AGENT_ORDER = ("psp", "psp-binary", "psp-complex", "psp-rotation", "psp-nolift",
 
 
 def _agent_rank(agent: Any) -> tuple[int, str]:
-    name = str(agent)
+    full = str(agent)
+    name = full.split("@")[0]  # a label with overrides (psp-binary@lr=7.5e-5) sorts after its agent
+    if name != full:
+        rank, key = _agent_rank(name)
+        return rank, f"{key}@{full}"
     if name in AGENT_ORDER:
         return AGENT_ORDER.index(name), name
     if name.startswith("ewc-"):

@@ -46,6 +46,11 @@ def test_experiment_1_agents_and_errors(bench: ModuleType) -> None:
     sets, ewc = bench._agent_sets("psp-complex", "ppo-psp", 256, 1000.0)
     assert ewc is None and "policy_kwargs.context=complex" in sets
     assert "policy_kwargs.net_arch={pi: [256, 256], vf: [256, 256]}" in sets
+    sets, _ = bench._agent_sets("psp-binary@lr=7.5e-5@hyperparams.n_epochs=5", "ppo-psp", 64, 1000.0)
+    assert sets[-2:] == ["hyperparams.learning_rate=7.5e-5", "hyperparams.n_epochs=5"]
+    assert "policy_kwargs.context=binary" in sets
+    with pytest.raises(ValueError, match="expected @KEY=VALUE"):
+        bench._agent_sets("psp@lr", "ppo-psp", 64, 1000.0)
     with pytest.raises(ValueError, match="Unknown experiment '7'"):
         bench.experiment_spec("7", None)
 
