@@ -444,7 +444,11 @@ def _commit_lines(entry: Mapping[str, Any]) -> list[str]:
 
 
 def _commands(entry: Mapping[str, Any]) -> list[str]:
+    """The invocations that produced the runs shown (an interrupted one that finished none is left out)."""
     commands = entry.get("commands") or []
+    used = {r.get("command") for r in entry.get("runs", []) if r.get("command")}
+    if used:
+        commands = [c for c in commands if c in used] + sorted(used - set(commands))
     if not commands:
         return []
     return ["Reproduce:", "", "```bash", *commands, "```", ""]

@@ -174,3 +174,14 @@ def test_benchmark_runs_a_tiny_experiment_and_renders(tmp_path: Path) -> None:
     assert "REDUCED" in (tmp_path / "results.md").read_text()
     again = module.main([*argv, "--dry-run"])  # everything is there: nothing to train
     assert len(again["experiments"]["1"]["runs"]) == 2
+
+
+def test_reproduce_lists_the_commands_that_produced_the_runs() -> None:
+    from psp_rl.report import _commands
+
+    entry = {
+        "commands": ["python a", "python interrupted", "python b"],
+        "runs": [{"command": "python b"}, {"command": "python a"}, {"command": "python a"}],
+    }
+    assert _commands(entry)[3:5] == ["python a", "python b"]
+    assert "python interrupted" in _commands({"commands": ["python interrupted"], "runs": [{}]})
