@@ -101,7 +101,8 @@ class ContinualEvalCallback(BaseCallback):
     :param eval_freq: evaluate every this many env steps as well (0: only at phase ends).
     :param deterministic: deterministic actions during evaluation.
     :param matrix: ``"full"`` evaluates every task at every evaluation; ``"diagonal"`` evaluates only
-        the task(s) of the current phase, and every task at the last phase end, so the matrix holds
+        the task of the current phase (at a phase end also the next phase's task), and every task at
+        the last phase end, so the matrix holds
         ``R[j, j]``, ``R[j, j+1]`` and the last row (enough for average performance, forgetting and
         AUCs) for about 3K instead of K^2 task evaluations; the entries not measured are ``nan``.
         For K = 50 or 100.

@@ -189,8 +189,8 @@ class TrainConfig:
     :param hyperparams: algorithm arguments (``learning_rate``, ``n_steps``, ...).
     :param eval: ``episodes``, ``eval_freq`` (env steps, 0 = only at phase ends), ``deterministic``,
         ``n_envs`` (parallel evaluation envs per task; ``None``: ``min(episodes, 10)``), ``matrix``
-        (``full``: every task at every evaluation; ``diagonal``: the current task, and every task
-        at the last phase end, for large K).
+        (``full``: every task at every evaluation; ``diagonal``: the current task, at phase ends
+        also the next one, and every task at the last phase end; for large K).
     :param checkpoint: ``freq`` (env steps, 0 = only at phase ends), ``keep``, ``save_replay_buffer``.
     :param normalize: ``False``, ``True`` or VecNormalize arguments (observations under ``"obs"`` only).
     :param suite_overrides: overrides passed to ``load_suite``.

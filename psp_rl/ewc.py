@@ -21,7 +21,9 @@ By default only the actor is consolidated (every parameter except the value netw
 task keeps is its policy, and the critic must be free to fit the new task's returns or the new task
 cannot be learnt. ``critic=True`` also consolidates the value network, with ``(∂V(s)/∂θ)²`` (the Fisher
 of a unit-variance Gaussian value head). On CartPole that term is 100-1000 times the policy's (values
-of 10-70), so any λ that protects the policy freezes the critic and the next task is never learnt. Sampling uses a forked RNG, so
+of 10-70), so any λ that protects the policy freezes the critic and the next task is never learnt.
+
+Sampling uses a forked RNG, so
 consolidating leaves the training's random stream untouched: with ``λ = 0`` a run is bit-for-bit the
 ``shared`` run of the same seed.
 
