@@ -120,19 +120,24 @@ def forward_transfer_of(run: Mapping[str, Any], runs: Sequence[Mapping[str, Any]
 
     The reference of task ``j`` is the AUC of task ``j`` in the ``separate`` run of the same seed, or the
     mean over the ``separate`` seeds when that seed is missing. Tasks whose reference AUC is 1 are skipped.
+    A label with overrides (``psp@lr=1.5e-4``) takes ``separate`` with the same overrides as its reference
+    when the experiment has it, and plain ``separate`` otherwise.
 
     :param run: the run.
     :param runs: every run of the experiment.
     :return: the mean forward transfer, ``None`` without a reference or AUCs.
     """
-    refs = [
-        r
-        for r in runs
-        if r.get("agent") == "separate"
-        and r.get("num_tasks") == run.get("num_tasks")
-        and r.get("width") == run.get("width")
-        and r.get("task_auc")
-    ]
+    _, at, overrides = str(run.get("agent", "")).partition("@")
+    refs: list[Mapping[str, Any]] = []
+    for reference in dict.fromkeys([f"separate{at}{overrides}", "separate"]):
+        refs = refs or [
+            r
+            for r in runs
+            if r.get("agent") == reference
+            and r.get("num_tasks") == run.get("num_tasks")
+            and r.get("width") == run.get("width")
+            and r.get("task_auc")
+        ]
     if not refs or not run.get("task_auc"):
         return None
     same_seed = [r for r in refs if r.get("seed") == run.get("seed")]

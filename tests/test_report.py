@@ -136,6 +136,11 @@ def test_forward_transfer_and_mean_std() -> None:
     assert forward_transfer_of(runs[0], runs) == pytest.approx(0.3)
     assert forward_transfer_of(runs[3], runs) == pytest.approx(0.0)
     assert forward_transfer_of(runs[0], [r for r in runs if r["agent"] != "separate"]) is None
+    # a label with overrides takes `separate` with the same overrides as its reference, when there is one
+    tuned = run("psp@lr=1e-4", 0, 0.99, 0.0, [0.6, 0.7])
+    assert forward_transfer_of(tuned, [*runs, tuned]) == pytest.approx(0.3)  # falls back to `separate`
+    tuned_ref = run("separate@lr=1e-4", 0, 0.99, 0.0, [0.2, 0.4])
+    assert forward_transfer_of(tuned, [*runs, tuned, tuned_ref]) == pytest.approx((0.5 + 0.5) / 2)
     mean, std, n = mean_std([None, float("nan")])
     assert n == 0 and math.isnan(mean) and math.isnan(std)
 
