@@ -413,23 +413,31 @@ def _budget_lines(entry: Mapping[str, Any]) -> list[str]:
 
 
 def _hyperparam_lines(entry: Mapping[str, Any]) -> list[str]:
-    """The algorithm hyper-parameters of the runs (one line), or a warning when they differ."""
-    seen: dict[str, Any] = {}
+    """The algorithm hyper-parameters of the runs, or a warning when runs of the same label set differ.
+
+    Runs are grouped by their label overrides (``psp@lr=1.5e-4`` → ``lr=1.5e-4``): the agents of one group
+    must share their hyper-parameters, and differing sets within a group mean the preset changed between
+    invocations.
+    """
+    groups: dict[str, dict[str, Any]] = {}
     for run in entry.get("runs", []):
         if run.get("hyperparams") is not None:
+            overrides = str(run.get("agent", "")).partition("@")[2]
+            seen = groups.setdefault(overrides, {})
             seen.setdefault(json.dumps(run["hyperparams"], sort_keys=True), run["hyperparams"])
-    if not seen:
-        return []
-    if len(seen) == 1:
-        (params,) = seen.values()
-        text = ", ".join(f"{k}={v}" for k, v in params.items())
-        return [f"Hyper-parameters (every agent): {text}.", ""]
-    return [
-        f"**Warning: the runs of this experiment use {len(seen)} different sets of hyper-parameters** "
-        "(the agent preset changed between invocations): "
-        + "; ".join(", ".join(f"{k}={v}" for k, v in p.items()) for p in seen.values()),
-        "",
-    ]
+    lines = []
+    for overrides, seen in sorted(groups.items()):
+        who = f"agents with `@{overrides}`" if overrides else "preset agents"
+        who = "every agent" if len(groups) == 1 else who
+        sets = "; ".join(", ".join(f"{k}={v}" for k, v in p.items()) for p in seen.values())
+        if len(seen) == 1:
+            lines.append(f"Hyper-parameters ({who}): {sets}.")
+        else:
+            lines.append(
+                f"**Warning: the runs of {who} use {len(seen)} different sets of hyper-parameters** "
+                f"(the agent preset changed between invocations): {sets}."
+            )
+    return [text for line in lines for text in (line, "")]
 
 
 def _commit_lines(entry: Mapping[str, Any]) -> list[str]:

@@ -190,3 +190,19 @@ def test_reproduce_lists_the_commands_that_produced_the_runs() -> None:
     }
     assert _commands(entry)[3:5] == ["python a", "python b"]
     assert "python interrupted" in _commands({"commands": ["python interrupted"], "runs": [{}]})
+
+
+def test_hyperparameter_line_groups_label_overrides(tmp_path: Path) -> None:
+    """Agents with `@` overrides form their own group; a preset change inside one group is flagged."""
+    results = json.loads(json.dumps(RESULTS))
+    runs = results["experiments"]["1"]["runs"]
+    tuned = run("psp@lr=1e-4", 0, 0.99, 0.0, [0.6, 0.7])
+    tuned["hyperparams"] = {"learning_rate": 1e-4, "n_steps": 64}
+    runs.append(tuned)
+    text = render(results, out_md=tmp_path / "a.md", fig_dir=tmp_path / "fa").read_text()
+    assert "Hyper-parameters (preset agents): learning_rate=0.0003, n_steps=64." in text
+    assert "Hyper-parameters (agents with `@lr=1e-4`): learning_rate=0.0001, n_steps=64." in text
+    assert "Warning" not in text
+    runs[1]["hyperparams"] = {"learning_rate": 1e-3, "n_steps": 64}  # the preset changed for one run
+    text = render(results, out_md=tmp_path / "b.md", fig_dir=tmp_path / "fb").read_text()
+    assert "**Warning: the runs of preset agents use 2 different sets of hyper-parameters**" in text
