@@ -127,17 +127,19 @@ def forward_transfer_of(run: Mapping[str, Any], runs: Sequence[Mapping[str, Any]
     :param runs: every run of the experiment.
     :return: the mean forward transfer, ``None`` without a reference or AUCs.
     """
-    _, at, overrides = str(run.get("agent", "")).partition("@")
-    refs: list[Mapping[str, Any]] = []
-    for reference in dict.fromkeys([f"separate{at}{overrides}", "separate"]):
-        refs = refs or [
+
+    def references(agent: str) -> list[Mapping[str, Any]]:
+        return [
             r
             for r in runs
-            if r.get("agent") == reference
+            if r.get("agent") == agent
             and r.get("num_tasks") == run.get("num_tasks")
             and r.get("width") == run.get("width")
             and r.get("task_auc")
         ]
+
+    overrides = str(run.get("agent", "")).partition("@")[2]
+    refs = (references(f"separate@{overrides}") if overrides else []) or references("separate")
     if not refs or not run.get("task_auc"):
         return None
     same_seed = [r for r in refs if r.get("seed") == run.get("seed")]
