@@ -32,8 +32,8 @@ from torch import nn
 
 from psp_rl.contexts import check_context_kind, make_context
 
-# Rotation keys are gathered per sample in chunks holding at most this many elements, so a batch never
-# materialises a B × N × N tensor at once.
+# On accelerators, per-task matrices (rotation keys, per-task weights) are gathered per sample in chunks
+# holding at most this many elements, so a batch never materialises a B × N × N tensor at once.
 ROTATION_CHUNK_ELEMENTS = 1 << 22
 
 
@@ -63,21 +63,56 @@ def check_task_ids(task: torch.Tensor, num_tasks: int, batch_size: int) -> None:
             )
 
 
-def _per_sample_matmul(x: torch.Tensor, mats: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+def _per_sample_matmul(
+    x: torch.Tensor, mats: torch.Tensor, task: torch.Tensor, grouped: bool | None = None
+) -> torch.Tensor:
     """``y[b] = x[b] @ mats[task[b]].T`` for ``x`` of shape ``(B, N)`` or ``(B, L, N)``.
 
-    Gathers ``mats[task]`` in chunks bounded by :data:`ROTATION_CHUNK_ELEMENTS`.
+    Two equivalent strategies:
+
+    * grouped (the default for CPU task ids): one matrix product per task present in the batch. A
+      batch from one task -- every continual-learning update and evaluation -- costs a single
+      ``(B, N) @ (N, N)`` product. Grouping reads the task ids on the host, which is free on CPU.
+    * gathered (the default elsewhere): ``mats[task]`` is gathered per sample, in chunks bounded by
+      :data:`ROTATION_CHUNK_ELEMENTS`, and multiplied with one batched product; no host
+      synchronisation, so it suits accelerators.
+
+    :param x: inputs
+    :param mats: ``(K, M, N)`` one matrix per task
+    :param task: ``(B,)`` task ids
+    :param grouped: force a strategy; ``None`` picks by the device of ``task``
     """
+    if grouped is None:
+        grouped = task.device.type == "cpu"
+    if grouped:
+        return _grouped_matmul(x, mats, task)
     squeeze = x.dim() == 2
     x3 = x.unsqueeze(1) if squeeze else x
     per_sample = mats.shape[-1] * mats.shape[-2]
     chunk = max(1, ROTATION_CHUNK_ELEMENTS // per_sample)
     outs = []
-    for start in range(0, x3.shape[0], chunk):
+    for start in range(0, max(1, x3.shape[0]), chunk):  # an empty batch still yields one (empty) product
         m = mats.index_select(0, task[start : start + chunk])
         outs.append(torch.bmm(x3[start : start + chunk], m.transpose(1, 2).to(x3.dtype)))
     y = outs[0] if len(outs) == 1 else torch.cat(outs)
     return y.squeeze(1) if squeeze else y
+
+
+def _grouped_matmul(x: torch.Tensor, mats: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+    """:func:`_per_sample_matmul` as one product per task present: sort, multiply, unsort."""
+    counts = torch.bincount(task, minlength=mats.shape[0])
+    present = counts.nonzero().flatten().tolist()
+    if len(present) <= 1:  # one task (or an empty batch): a single product
+        return x @ mats[present[0] if present else 0].T.to(x.dtype)
+    order = torch.argsort(task, stable=True)
+    pieces = x.index_select(0, order).split(counts[present].tolist())
+    # One gather and an unbind: their backward writes each task's gradient once, where indexing
+    # ``mats[k]`` per task would allocate a full ``(K, M, N)`` gradient for every task present.
+    used = mats.index_select(0, torch.tensor(present, device=mats.device)).unbind(0)
+    y = torch.cat([piece @ m.T.to(x.dtype) for piece, m in zip(pieces, used)])
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(len(order), device=order.device)
+    return y.index_select(0, inverse)
 
 
 def _broadcast_rows(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

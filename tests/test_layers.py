@@ -66,11 +66,38 @@ def test_complex_layer_computes_complex_weights_times_keyed_input() -> None:
 
 
 def test_rotation_in_chunks_equals_one_gather(monkeypatch: pytest.MonkeyPatch) -> None:
-    layer = SuperposedLinear(16, 4, 5, context="rotation")
+    mats = torch.randn(5, 4, 16)
     x, task = torch.randn(11, 16), torch.tensor([0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0])
-    whole = layer(x, task)
-    monkeypatch.setattr(layers, "ROTATION_CHUNK_ELEMENTS", 16 * 16 * 3)  # 3 samples per chunk
-    torch.testing.assert_close(layer(x, task), whole)
+    whole = layers._per_sample_matmul(x, mats, task, grouped=False)
+    monkeypatch.setattr(layers, "ROTATION_CHUNK_ELEMENTS", 16 * 4 * 3)  # 3 samples per chunk
+    torch.testing.assert_close(layers._per_sample_matmul(x, mats, task, grouped=False), whole)
+
+
+@pytest.mark.parametrize(
+    "task",
+    [[3, 0, 3, 1, 0, 3, 1], [2, 2, 2, 2, 2, 2, 2], []],
+    ids=["mixed", "one-task", "empty"],
+)
+@pytest.mark.parametrize("in_shape", [(7, 6), (7, 3, 6)], ids=["vector", "patches"])
+def test_grouped_and_gathered_products_agree_with_gradients(task: list[int], in_shape: tuple) -> None:
+    """The CPU strategy (one product per task present) matches the accelerator one (per-sample gather)."""
+    torch.manual_seed(0)
+    ids = torch.tensor(task, dtype=torch.long)
+    shape = (len(task), *in_shape[1:])
+    results = []
+    for grouped in (True, False):
+        torch.manual_seed(1)
+        mats = torch.randn(4, 5, 6, requires_grad=True)
+        x = torch.randn(shape, requires_grad=True)
+        y = layers._per_sample_matmul(x, mats, ids, grouped=grouped)
+        (y * torch.arange(y.numel()).reshape(y.shape)).sum().backward()
+        results.append((y, x.grad, mats.grad))
+    assert results[0][0].shape == (*shape[:-1], 5)
+    for a, b in zip(results[0], results[1]):
+        torch.testing.assert_close(a, b)
+    if task:  # only the tasks present receive a gradient
+        absent = sorted(set(range(4)) - set(task))
+        assert torch.all(results[0][2][absent] == 0)
 
 
 @pytest.mark.parametrize("kind", ["binary", "complex"])
