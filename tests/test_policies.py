@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
@@ -311,9 +312,16 @@ def test_single_task_psp_learns_cartpole_like_mlp_policy() -> None:
 
 
 def test_sequential_permuted_cartpole_psp_keeps_every_task_shared_forgets() -> None:
-    """3 permuted CartPole variants trained one after another, 30k steps each (about a minute)."""
+    """3 permuted CartPole variants trained one after another, 30k steps each (about a minute).
+
+    Forgetting is measured per variant, as its return right after its own phase minus its return at the
+    end, so a variant that was never learnt cannot pass as kept. One seeded run of RL amplifies
+    floating-point noise (with the same seed, the outcome changed with the tests run before it in the
+    process), so the bounds leave room: at the preset learning rate, over seeds 0-2 PSP's largest forgetting was 67 and ``shared`` lost at least 436
+    on the first variant.
+    """
     steps = 30_000
-    hyper = dict(n_steps=256, batch_size=64, learning_rate=1e-3, ent_coef=0.0, seed=0)
+    hyper = dict(n_steps=256, batch_size=64, learning_rate=3e-4, ent_coef=0.0, seed=0)
 
     def psp_env(k: int) -> gym.Env:
         return variant_env("CartPole-v1", k)
@@ -321,9 +329,16 @@ def test_sequential_permuted_cartpole_psp_keeps_every_task_shared_forgets() -> N
     def plain_env(k: int) -> gym.Env:  # the same variants without the task id
         return Monitor(PermuteObservation(gym.make("CartPole-v1"), num_tasks=K, seed=0, task=k))
 
+    def evaluate(model: PPO, make: Callable[[int], gym.Env], task: int) -> float:
+        eval_env = DummyVecEnv([lambda: make(task)])
+        eval_env.seed(123)
+        return float(evaluate_policy(model, eval_env, n_eval_episodes=10)[0])
+
+    after: dict[str, list[float]] = {}
     finals: dict[str, list[float]] = {}
     for name, make in (("psp", psp_env), ("shared", plain_env)):
         model = None
+        after[name] = []
         for k in range(K):
             env = DummyVecEnv([lambda k=k, make=make: make(k)] * 4)
             if model is None:
@@ -331,14 +346,14 @@ def test_sequential_permuted_cartpole_psp_keeps_every_task_shared_forgets() -> N
             else:
                 model.set_env(env)
             model.learn(steps, reset_num_timesteps=False)
-        finals[name] = []
-        for j in range(K):
-            eval_env = DummyVecEnv([lambda j=j, make=make: make(j)])
-            eval_env.seed(123)
-            finals[name].append(evaluate_policy(model, eval_env, n_eval_episodes=10)[0])
-    print("final mean returns per task:", finals)
-    assert min(finals["psp"]) >= 450, finals
-    assert min(finals["shared"]) < 200, finals
+            after[name].append(evaluate(model, make, k))
+        finals[name] = [evaluate(model, make, j) for j in range(K)]
+    print("return after each variant's phase:", after, "at the end:", finals)
+    # Every PSP variant, and the first variant of ``shared`` (the one whose loss is measured), was learnt.
+    assert min(after["psp"]) >= 450 and after["shared"][0] >= 450, ("a variant was not learnt", after)
+    forgetting = {name: [a - f for a, f in zip(after[name], finals[name])] for name in after}
+    assert max(forgetting["psp"]) <= 150, forgetting
+    assert forgetting["shared"][0] >= 300, forgetting
 
 
 @pytest.mark.cuda
