@@ -4,7 +4,8 @@
    plain env, SB3's ``MultiInputPolicy`` on the task-observation env, and ``PSPActorCriticPolicy`` with
    each context kind on the task-observation env. Ratios are against ``MlpPolicy`` (the whole cost of
    using psp_rl) and against ``MultiInputPolicy`` (the cost of the superposed layers alone).
-2. Forward + backward time of a 256-wide superposed MLP (batch 256, mixed tasks) for K = 1 ... 1000.
+2. Forward + backward time of a 256-wide superposed MLP (batch 256, mixed tasks; for rotation also one task
+   per batch) for K = 1 ... 1000.
 
 Run::
 
@@ -79,13 +80,20 @@ def mlp_step_time(
     width: int = 256,
     batch: int = 256,
     task_bias: bool = True,
+    one_task: bool = False,
 ) -> float:
-    """Median seconds of one forward + backward pass of a ``width``-wide 3-layer superposed MLP."""
+    """Median seconds of one forward + backward pass of a ``width``-wide 3-layer superposed MLP.
+
+    :param one_task: every sample from task 0 (the batches of continual training) instead of mixed tasks
+    """
     torch.manual_seed(0)
     config = NetworkConfig(num_tasks, "psp", context, task_bias=task_bias)
     net = TaskMLP(width, [width, width], config, "bench", out_dim=width).to(device)
     x = torch.randn(batch, width, device=device)
-    task = torch.randint(0, num_tasks, (batch,), device=device)
+    if one_task:
+        task = torch.zeros(batch, dtype=torch.long, device=device)
+    else:
+        task = torch.randint(0, num_tasks, (batch,), device=device)
     times = []
     for i in range(iters + 5):
         if device == "cuda":
@@ -129,25 +137,36 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
     # "binary/shared-b": binary keys with one shared bias per layer, to separate the cost of the keys
-    # from that of the per-task bias table (K x out gradients every step).
+    # from that of the per-task bias table (K x out gradients every step). "rotation/one-task": a batch
+    # from a single task, as in every update of continual training (one N x N product per layer).
     kinds = {
         "binary": (1, 10, 100, 1000),
         "binary/shared-b": (1, 10, 100, 1000),
         "complex": (1, 10, 100, 1000),
         "rotation": (1, 10, 100),
+        "rotation/one-task": (10, 100),
     }
     step_times: dict[str, dict[int, float]] = {}
     print(
-        f"\n## forward+backward of a 256-wide superposed MLP (3 layers, batch 256, mixed tasks), {args.iters} passes"
+        f"\n## forward+backward of a 256-wide superposed MLP (3 layers, batch 256, mixed tasks unless one-task), {args.iters} passes"
     )
     print(f"{'context':<16}" + "".join(f"{'K=' + str(k):>12}" for k in kinds["binary"]) + f"{'max/min':>10}")
     for kind, ks in kinds.items():
-        context, _, bias = kind.partition("/")
+        context, _, variant = kind.partition("/")
         step_times[kind] = {
-            k: mlp_step_time(context, k, args.device, args.iters, task_bias=not bias) for k in ks
+            k: mlp_step_time(
+                context,
+                k,
+                args.device,
+                args.iters,
+                task_bias=variant != "shared-b",
+                one_task=variant == "one-task",
+            )
+            for k in ks
         }
         ms = [t * 1e3 for t in step_times[kind].values()]
-        cells = "".join(f"{m:>10.3f}ms" for m in ms) + " " * 12 * (4 - len(ms))
+        per = step_times[kind]
+        cells = "".join(f"{per[k] * 1e3:>10.3f}ms" if k in per else " " * 12 for k in kinds["binary"])
         print(f"{kind:<16}{cells}{max(ms) / min(ms):>10.3f}")
     results = {"ppo_steps_per_s": sps, "mlp_step_seconds": step_times, "args": vars(args)}
     if args.json:

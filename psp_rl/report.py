@@ -604,7 +604,9 @@ def _overhead_section(data: Mapping[str, Any]) -> list[str]:
     times = data.get("mlp_step_seconds") or {}
     if times:
         ks = sorted({int(k) for per in times.values() for k in per})
-        lines.append("Forward + backward of a 256-wide 3-layer superposed MLP (batch 256, mixed tasks), ms:")
+        lines.append(
+            "Forward + backward of a 256-wide 3-layer superposed MLP (batch 256; tasks mixed unless the row says one-task), ms:"
+        )
         lines.append("")
         rows = []
         for kind, per in times.items():
