@@ -8,9 +8,9 @@ A batch may mix tasks: each sample uses its own key (or weights), and the result
 task alone. Forward passes never synchronise host and device (no ``.item()``, no loop over samples), so
 they run unchanged on CUDA. Per-task matrices (rotation keys, per-task weights) are the one place where
 the strategy depends on the device: on CPU one product per task present in the batch, elsewhere a
-per-sample gather (see :func:`_per_sample_matmul`). Task ids are range-checked where that is free (CPU tensors); on an
-accelerator the ids come from SB3's one-hot preprocessing of the ``Discrete`` task space, which cannot
-produce an id outside ``[0, K)``.
+per-sample gather (see :func:`_per_sample_matmul`). Task ids are range-checked where that is free (CPU
+tensors); on an accelerator the ids come from SB3's one-hot preprocessing of the ``Discrete`` task space,
+which cannot produce an id outside ``[0, K)``.
 
 Complex context (pspComplex): weights are complex, ``c_k = exp(iφ)``, and a hidden layer returns a
 complex tensor. Networks apply their nonlinearity to the real and imaginary parts separately

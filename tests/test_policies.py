@@ -317,8 +317,8 @@ def test_sequential_permuted_cartpole_psp_keeps_every_task_shared_forgets() -> N
     Forgetting is measured per variant, as its return right after its own phase minus its return at the
     end, so a variant that was never learnt cannot pass as kept. One seeded run of RL amplifies
     floating-point noise (with the same seed, the outcome changed with the tests run before it in the
-    process), so the bounds leave room: at the preset learning rate, over seeds 0-2 PSP's largest forgetting was 67 and ``shared`` lost at least 436
-    on the first variant.
+    process), so the bounds leave room: at the preset learning rate, over seeds 0-2 PSP's largest
+    forgetting was 67 and ``shared`` lost at least 436 on the first variant.
     """
     steps = 30_000
     hyper = dict(n_steps=256, batch_size=64, learning_rate=3e-4, ent_coef=0.0, seed=0)
