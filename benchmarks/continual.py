@@ -14,7 +14,7 @@ Experiments (``--experiment``, several allowed):
    K = 5 and 10, PPO, psp vs onehot vs multihead vs separate; mean normalised return against env steps.
 6. The overhead figures of ``benchmarks/overhead.py`` (run here, written into the same JSON).
 
-Every run is ``psp_rl.train.train(config)`` with the agent preset (``ppo-psp``, ``sac-psp``) and the
+Every run is ``psp_rl.training.train(config)`` with the agent preset (``ppo-psp``, ``sac-psp``) and the
 mode / width / context set by overrides, so every agent of an experiment shares widths,
 hyper-parameters and seeds. Each finished run is merged into ``--out`` at once (atomic write), so an
 interrupted benchmark keeps what it finished; running the same command again skips the runs already
@@ -34,11 +34,9 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as futures
-import contextlib
 import copy
 import json
 import multiprocessing
-import os
 import shlex
 import subprocess
 import sys
@@ -144,24 +142,21 @@ DIAGNOSTIC_AGENT = "psp-taskin"
 DIAGNOSTIC_MAX_FAN_IN = 16
 
 
-@contextlib.contextmanager
-def _per_task_input_layers() -> Any:
-    """Patch :meth:`NetworkConfig.linear` (this process only) for :data:`DIAGNOSTIC_AGENT`."""
-    from psp_rl.layers import TaskLinear
-    from psp_rl.networks import NetworkConfig
+def register_diagnostic_mode() -> None:
+    """Register :data:`DIAGNOSTIC_AGENT` as a network mode (``psp_rl.nn.register_mode``; idempotent):
+    superposed layers everywhere except a per-task first layer where the fan-in is small."""
+    from psp_rl.nn.layers import TaskLinear
+    from psp_rl.nn.networks import Mode, available_modes, register_mode, superposed_conv, superposed_linear
 
-    original = NetworkConfig.linear
+    if DIAGNOSTIC_AGENT in available_modes():
+        return
 
-    def linear(self: Any, name: str, in_features: int, out_features: int, head: bool = False) -> Any:
-        if self.mode == "psp" and name.endswith("/0") and in_features <= DIAGNOSTIC_MAX_FAN_IN:
-            return TaskLinear(in_features, out_features, self.num_tasks)
-        return original(self, name, in_features, out_features, head)
+    def linear(config: Any, name: str, n_in: int, n_out: int, head: bool) -> Any:
+        if name.endswith("/0") and n_in <= DIAGNOSTIC_MAX_FAN_IN:
+            return TaskLinear(n_in, n_out, config.num_tasks)
+        return superposed_linear(config, name, n_in, n_out, head)
 
-    NetworkConfig.linear = linear  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        NetworkConfig.linear = original  # type: ignore[method-assign]
+    register_mode(DIAGNOSTIC_AGENT, Mode(linear, superposed_conv, superposed=True))
 
 
 def experiment_spec(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -226,8 +221,9 @@ def _agent_sets(
         sets += ["policy_kwargs.mode=shared", f"ewc.lambda={ewc}"]  # the preset key (train() adds EWC)
     elif agent in (DIAGNOSTIC_AGENT, "psp-nolift"):
         # binary PSP on the raw observation, without the random lifting of small observations (the
-        # diagnostic agent's patched first layer then sees the raw fan-in)
-        sets += ["policy_kwargs.mode=psp", "policy_kwargs.features_extractor_kwargs.lift_dim=0"]
+        # diagnostic agent's per-task first layer then sees the raw fan-in)
+        mode = "psp" if agent == "psp-nolift" else DIAGNOSTIC_AGENT
+        sets += [f"policy_kwargs.mode={mode}", "policy_kwargs.features_extractor_kwargs.lift_dim=0"]
     elif agent.startswith("psp-"):
         sets += ["policy_kwargs.mode=psp", f"policy_kwargs.context={agent.removeprefix('psp-')}"]
     else:
@@ -246,7 +242,7 @@ def make_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str, A
     :param run_dir: parent folder of the run folders.
     :return: jobs with a unique ``key``.
     """
-    from psp_rl.config import load_preset
+    from psp_rl.training import load_preset
 
     preset_data = load_preset(spec["agent"])
     jobs = []
@@ -310,8 +306,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    from psp_rl.config import TrainConfig, apply_overrides, parse_overrides
-    from psp_rl.train import train
+    from psp_rl.training import TrainConfig, train
+    from psp_rl.training.config import apply_overrides, parse_overrides
+
+    register_diagnostic_mode()
 
     # the preset as read once when the benchmark started: every run of an invocation shares it
     data = TrainConfig().to_dict()
@@ -330,9 +328,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     for item in job["sets"]:
         command += ["--set", item]
     started = time.perf_counter()
-    patch = _per_task_input_layers() if job["agent"] == DIAGNOSTIC_AGENT else contextlib.nullcontext()
-    with patch:
-        result = train(cfg, progress_bar=False, verbose=0, command=command)
+    result = train(cfg, progress_bar=False, verbose=0, command=command)
     wall = time.perf_counter() - started
     m = result.metrics
     return {
@@ -385,10 +381,10 @@ def save_results(path: Path, results: dict[str, Any]) -> None:
     :param path: the file.
     :param results: the content.
     """
+    from psp_rl.utils import write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(results, indent=1))
 
 
 def _experiment_entry(
@@ -545,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             run_overhead(results, args, command)
             save_results(out, results)
     if not args.no_report:
-        from psp_rl.report import render
+        from report import render
 
         notes = Path(args.notes) if args.notes and Path(args.notes).is_file() else None
         render(out, out_md=args.report, fig_dir=args.fig_dir, notes=notes)

@@ -27,9 +27,9 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from psp_rl.networks import NetworkConfig, TaskBatch, TaskMLP
+from psp_rl.envs import make_variant_env
+from psp_rl.nn import NetworkConfig, TaskBatch, TaskMLP
 from psp_rl.policies import PSPActorCriticPolicy
-from psp_rl.wrappers import make_variant_env
 
 PPO_KWARGS = dict(n_steps=256, batch_size=64, n_epochs=10, learning_rate=1e-3, ent_coef=0.0)
 NET_ARCH = dict(pi=[64, 64], vf=[64, 64])

@@ -24,17 +24,33 @@ __version__ = "0.1.0"
 # Public names, imported on first use so that `import psp_rl` stays light (no torch for the CLI's
 # `list`, for example).
 _EXPORTS: dict[str, str] = {
-    "CONTEXT_KINDS": "psp_rl.contexts",
-    "make_context": "psp_rl.contexts",
-    "SuperposedLinear": "psp_rl.layers",
-    "SuperposedConv2d": "psp_rl.layers",
-    "TaskMLP": "psp_rl.networks",
+    # networks (torch only)
+    "CONTEXT_KINDS": "psp_rl.nn",
+    "make_context": "psp_rl.nn",
+    "SuperposedLinear": "psp_rl.nn",
+    "SuperposedConv2d": "psp_rl.nn",
+    "TaskMLP": "psp_rl.nn",
+    "NetworkConfig": "psp_rl.nn",
+    "register_mode": "psp_rl.nn",
+    # Stable-Baselines3 policies
     "PSPActorCriticPolicy": "psp_rl.policies",
     "PSPDQNPolicy": "psp_rl.policies",
     "PSPSACPolicy": "psp_rl.policies",
     "PSPTD3Policy": "psp_rl.policies",
-    "load_suite": "psp_rl.suites",
-    "Suite": "psp_rl.suites",
+    # environments: suites, your own variants, schedules
+    "load_suite": "psp_rl.envs",
+    "Suite": "psp_rl.envs",
+    "TaskObservation": "psp_rl.envs",
+    "make_task_env": "psp_rl.envs",
+    "make_task_vec_env": "psp_rl.envs",
+    "make_variant_env": "psp_rl.envs",
+    "TaskSchedule": "psp_rl.envs",
+    "make_schedule": "psp_rl.envs",
+    # training
+    "TaskScheduleCallback": "psp_rl.training",
+    "TrainConfig": "psp_rl.training",
+    "resolve_config": "psp_rl.training",
+    "train": "psp_rl.training",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -49,11 +65,13 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def _register_suites() -> None:
-    """Register the shipped suites with Gymnasium as ``psp_rl/<suite>-v0``."""
-    from psp_rl.suites import register_suites
+def _setup() -> None:
+    """Register the shipped suites with Gymnasium as ``psp_rl/<suite>-v0``; keep old module paths."""
+    from psp_rl import _legacy
+    from psp_rl.envs.suites import register_suites
 
+    _legacy.install()
     register_suites()
 
 
-_register_suites()
+_setup()

@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from psp_rl.config import resolve_config
-    from psp_rl.train import train
+    from psp_rl.training.config import resolve_config
+    from psp_rl.training.train import train
 
     command = ["psp-rl", *argv]
     if args.resume is not None:
@@ -131,7 +131,7 @@ def _cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from psp_rl.evaluation import evaluate_run
+    from psp_rl.training.evaluation import evaluate_run
 
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}.")

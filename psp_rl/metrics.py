@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,10 @@ import numpy as np
 __all__ = [
     "PerformanceMatrix",
     "area_under_curve",
+    "check_phase_tasks",
+    "nan_to_none",
+    "phase_auc",
+    "task_auc",
     "average_performance",
     "forgetting",
     "forgetting_per_task",
@@ -179,11 +183,83 @@ def forward_transfer(auc_task: Any, auc_ref: Any) -> np.ndarray | float:
     return float(out) if out.ndim == 0 else out
 
 
-def _nan_to_none(value: Any) -> Any:
+def check_phase_tasks(
+    phase_boundaries: Sequence[int], phase_tasks: Sequence[int | None] | None
+) -> list[int | None]:
+    """The task of each phase: as given (checked against the number of phases), else ``0, 1, ...``.
+
+    :param phase_boundaries: the env steps at which the phases end.
+    :param phase_tasks: the task trained in each phase (``None`` for a multi-task phase), or ``None``.
+    :return: one entry per phase.
+    :raises ValueError: when the two lengths differ.
+    """
+    if phase_tasks is None:
+        return list(range(len(phase_boundaries)))
+    tasks = list(phase_tasks)
+    if len(tasks) != len(phase_boundaries):
+        raise ValueError(
+            f"phase_tasks has {len(tasks)} entries for {len(phase_boundaries)} phases: give the task of "
+            "every phase (None for a multi-task phase)."
+        )
+    return tasks
+
+
+def phase_auc(
+    history: Sequence[Mapping[str, Any]], phase_tasks: Sequence[int | None], phases_done: int
+) -> list[float | None]:
+    """Normalized area under the trained task's evaluation curve during each finished phase.
+
+    Phase ``i`` uses the evaluations taken during it plus the last one before it (the previous phase
+    end, or the step-0 evaluation); evaluations that skipped the task (``nan``) are left out.
+    Multi-task phases give ``None``.
+
+    :param history: evaluations in order, each ``{"step", "phase", "normalized": [per task]}``.
+    :param phase_tasks: the task of each phase.
+    :param phases_done: how many phases have finished.
+    :return: one entry per finished phase.
+    """
+    out: list[float | None] = []
+    for phase in range(phases_done):
+        task = phase_tasks[phase]
+        if task is None:
+            out.append(None)
+            continue
+        before = [h for h in history if h["phase"] < phase]
+        points = ([before[-1]] if before else []) + [h for h in history if h["phase"] == phase]
+        points = [h for h in points if not math.isnan(float(h["normalized"][task]))]
+        auc = area_under_curve([h["step"] for h in points], [h["normalized"][task] for h in points])
+        out.append(None if not points or math.isnan(auc) else float(auc))
+    return out
+
+
+def task_auc(
+    history: Sequence[Mapping[str, Any]], phase_tasks: Sequence[int | None], phases_done: int, num_tasks: int
+) -> list[float | None]:
+    """AUC of each task during the first phase that trained it (``None`` if none has).
+
+    :param history: evaluations in order (see :func:`phase_auc`).
+    :param phase_tasks: the task of each phase.
+    :param phases_done: how many phases have finished.
+    :param num_tasks: number of tasks.
+    :return: one entry per task.
+    """
+    per_task: list[float | None] = [None] * num_tasks
+    for phase, auc in enumerate(phase_auc(history, phase_tasks, phases_done)):
+        task = phase_tasks[phase]
+        if task is not None and per_task[task] is None:
+            per_task[task] = auc
+    return per_task
+
+
+def nan_to_none(value: Any) -> Any:
+    """JSON-friendly values: ``nan`` (also inside lists) becomes ``None``.
+
+    :param value: a float, a list, or anything else (returned unchanged).
+    """
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, list):
-        return [_nan_to_none(v) for v in value]
+        return [nan_to_none(v) for v in value]
     return value
 
 
@@ -277,8 +353,8 @@ class PerformanceMatrix:
             "num_tasks": self.num_tasks,
             "phase_tasks": self.phase_tasks,
             "task_names": self.task_names,
-            "rows": _nan_to_none(self.rows),
-            "raw_rows": [None if r is None else _nan_to_none(r) for r in self.raw_rows],
+            "rows": nan_to_none(self.rows),
+            "raw_rows": [None if r is None else nan_to_none(r) for r in self.raw_rows],
             "steps": self.steps,
         }
 

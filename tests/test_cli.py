@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from psp_rl.cli import main
-from psp_rl.train import RUN_FILES
+from psp_rl.training import RUN_FILES
 
 TINY = [
     "--num-tasks", "2", "--steps-per-task", "128", "--n-envs", "2", "--device", "cpu", "--no-progress",

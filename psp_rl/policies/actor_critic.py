@@ -11,7 +11,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from psp_rl.networks import TaskBatch, TaskMLP, TaskMlpExtractor
+from psp_rl.nn.networks import TaskBatch, TaskMLP, TaskMlpExtractor
 from psp_rl.policies.common import PSPPolicyMixin, action_dim_of
 
 

@@ -10,8 +10,8 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
-from psp_rl.layers import TaskLayer
-from psp_rl.networks import NetworkConfig
+from psp_rl.nn.layers import TaskLayer
+from psp_rl.nn.networks import NetworkConfig
 from psp_rl.policies.extractor import TaskFeaturesExtractor, num_tasks_of
 
 
@@ -21,7 +21,7 @@ class PSPPolicyMixin:
     It takes the SB3 policy's arguments plus the PSP options below, checks the observation space,
     and hands SB3 the task-conditioned features extractor.
 
-    :param mode: ``"psp"`` (default) or a baseline mode (see :data:`psp_rl.networks.MODES`)
+    :param mode: ``"psp"`` (default) or a baseline mode (see :data:`psp_rl.nn.MODES`)
     :param context: ``"binary"`` (default), ``"complex"`` or ``"rotation"``
     :param context_seed: seed of the context keys
     :param task_bias: one bias per task in superposed layers (default; a shared bias is a path for interference between tasks)

@@ -10,7 +10,7 @@ from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs
 
-from psp_rl.networks import TaskBatch, TaskMLP
+from psp_rl.nn.networks import TaskBatch, TaskMLP
 from psp_rl.policies.common import PSPPolicyMixin, TaskSubNetwork
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 
-from psp_rl.networks import TaskMLP
+from psp_rl.nn.networks import TaskMLP
 from psp_rl.policies.common import PSPPolicyMixin, TaskSubNetwork
 
 

@@ -8,8 +8,8 @@ from gymnasium import spaces
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from psp_rl.contexts import layer_id
-from psp_rl.networks import NetworkConfig, TaskBatch, TaskCNN
+from psp_rl.nn.contexts import layer_id
+from psp_rl.nn.networks import NetworkConfig, TaskBatch, TaskCNN
 
 # Vector observations with fewer dimensions are lifted to this many in psp mode (see TaskFeaturesExtractor).
 DEFAULT_LIFT_DIM = 64
@@ -30,7 +30,7 @@ def num_tasks_of(observation_space: spaces.Space) -> int:
         raise ValueError(
             "PSP policies need the task id inside the observation: an observation space "
             "Dict({'obs': Box, 'task': Discrete(K)}), got "
-            f"{observation_space}. Wrap the env with psp_rl.wrappers.TaskObservation or build it "
+            f"{observation_space}. Wrap the env with psp_rl.TaskObservation or build it "
             "with psp_rl.load_suite(...).make_vec_env()."
         )
     if observation_space["task"].start != 0:
@@ -40,7 +40,7 @@ def num_tasks_of(observation_space: spaces.Space) -> int:
 
 class TaskFeaturesExtractor(BaseFeaturesExtractor):
     """Features of the ``"obs"`` entry (flattened vector, or a task-conditioned NatureCNN for images) and
-    the task id of every sample, returned together as a :class:`~psp_rl.networks.TaskBatch`.
+    the task id of every sample, returned together as a :class:`~psp_rl.nn.networks.TaskBatch`.
 
     SB3 one-hot encodes the ``Discrete`` task before this module (``(B, K)`` from a VecEnv, ``(B, 1, K)``
     from the buffers); the id is recovered with ``argmax``. In ``onehot`` mode the one-hot vector is
@@ -55,7 +55,7 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
     ``lift_dim ≥ obs_dim``, so no information is lost.
 
     :param observation_space: ``Dict({"obs": Box, "task": Discrete(K)})``
-    :param mode: network mode (see :data:`psp_rl.networks.MODES`)
+    :param mode: network mode (see :data:`psp_rl.nn.MODES`)
     :param context: context kind
     :param context_seed: context seed
     :param task_bias: per-task biases in superposed layers
@@ -81,13 +81,12 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         is_image = is_image_space(obs_space, check_channels=False)
         obs_dim = int(np.prod(obs_space.shape))
         if lift_dim is None:
-            lift_dim = (
-                DEFAULT_LIFT_DIM if mode == "psp" and not is_image and obs_dim < DEFAULT_LIFT_DIM else 0
-            )
+            lift = config.spec.lift_inputs and not is_image and obs_dim < DEFAULT_LIFT_DIM
+            lift_dim = DEFAULT_LIFT_DIM if lift else 0
         if lift_dim < 0 or (lift_dim and is_image):
             raise ValueError(f"lift_dim must be >= 0 and only for vector observations, got {lift_dim}.")
         dim = cnn_output_dim if is_image else (lift_dim or obs_dim)
-        if mode == "onehot":
+        if config.spec.onehot_inputs:
             dim += num_tasks
         super().__init__(observation_space, features_dim=dim)
         self.config = config
@@ -106,6 +105,6 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         x = self.cnn(TaskBatch(x, task, True)).x if self.cnn is not None else x.flatten(1)
         if self.lift_dim:
             x = x @ self.lift.T
-        if self.config.mode == "onehot":
+        if self.config.spec.onehot_inputs:
             x = torch.cat([x, onehot.to(x.dtype)], dim=1)
         return TaskBatch(x, task, True)

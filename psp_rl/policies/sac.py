@@ -7,7 +7,7 @@ from typing import Any
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.sac.policies import Actor, SACPolicy
 
-from psp_rl.networks import TaskMLP
+from psp_rl.nn.networks import TaskMLP
 from psp_rl.policies.common import TaskSubNetwork
 from psp_rl.policies.continuous import PSPOffPolicyMixin
 

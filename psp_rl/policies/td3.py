@@ -8,7 +8,7 @@ from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.td3.policies import Actor, TD3Policy
 
-from psp_rl.networks import TaskMLP
+from psp_rl.nn.networks import TaskMLP
 from psp_rl.policies.common import TaskSubNetwork
 from psp_rl.policies.continuous import PSPOffPolicyMixin
 

@@ -1,0 +1,42 @@
+"""Task-conditioned neural networks in plain PyTorch (no Stable-Baselines3, no Gymnasium).
+
+- :mod:`~psp_rl.nn.contexts` — context keys (binary, complex, rotation) and retrieval maths;
+- :mod:`~psp_rl.nn.layers` — superposed and per-task linear / convolution layers;
+- :mod:`~psp_rl.nn.networks` — MLP and CNN stacks, and the modes (``psp`` and the baselines) as
+  registered layer factories.
+"""
+
+from psp_rl.nn.contexts import CONTEXT_KINDS, check_context_kind, layer_id, make_context
+from psp_rl.nn.layers import SuperposedConv2d, SuperposedLinear, TaskConv2d, TaskLayer, TaskLinear
+from psp_rl.nn.networks import (
+    MODES,
+    NetworkConfig,
+    SplitComplex,
+    TaskBatch,
+    TaskCNN,
+    TaskMLP,
+    TaskMlpExtractor,
+    available_modes,
+    register_mode,
+)
+
+__all__ = [
+    "CONTEXT_KINDS",
+    "MODES",
+    "NetworkConfig",
+    "SplitComplex",
+    "SuperposedConv2d",
+    "SuperposedLinear",
+    "TaskBatch",
+    "TaskCNN",
+    "TaskConv2d",
+    "TaskLayer",
+    "TaskLinear",
+    "TaskMLP",
+    "TaskMlpExtractor",
+    "available_modes",
+    "check_context_kind",
+    "layer_id",
+    "make_context",
+    "register_mode",
+]

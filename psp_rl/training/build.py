@@ -1,0 +1,103 @@
+"""Turn a validated config into Stable-Baselines3 objects: algorithm and policy classes, their arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from psp_rl.training.config import ACTIVATIONS, ALGOS, coerce_number
+from psp_rl.utils import unknown
+
+__all__ = ["algo_class", "build_hyperparams", "build_policy_kwargs", "policy_class"]
+
+
+def algo_class(algo: str) -> type:
+    """The SB3 algorithm class of an algorithm name.
+
+    :param algo: ``ppo``, ``a2c``, ``dqn``, ``sac`` or ``td3``.
+    :return: the class, e.g. ``stable_baselines3.PPO``.
+    """
+    if algo not in ALGOS:
+        raise unknown("algo", algo, ALGOS)
+    import stable_baselines3
+
+    return getattr(stable_baselines3, ALGOS[algo][0])
+
+
+def policy_class(algo: str, policy: str = "psp") -> type | str:
+    """The policy to hand to the algorithm.
+
+    :param algo: algorithm name.
+    :param policy: ``psp`` for the PSP policy of ``algo``, else an SB3 alias (returned unchanged).
+    :return: a policy class, or the SB3 alias string.
+    """
+    if policy != "psp":
+        return policy
+    import psp_rl.policies as policies
+
+    return getattr(policies, ALGOS[algo][1])
+
+
+def build_policy_kwargs(policy_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn the YAML-level policy arguments into Python objects (``activation_fn`` name -> class).
+
+    :param policy_kwargs: arguments as in the config.
+    :return: arguments for the policy constructor.
+    """
+    import torch.nn as nn
+
+    out = dict(policy_kwargs)
+    if "activation_fn" in out:
+        name = out["activation_fn"]
+        if name not in ACTIVATIONS:
+            raise unknown("policy_kwargs.activation_fn", name, ACTIVATIONS)
+        out["activation_fn"] = getattr(nn, ACTIVATIONS[name])
+    return out
+
+
+def _schedule(value: Any, key: str) -> Any:
+    """``lin_3e-4`` -> a linear schedule from 3e-4 to 0 (zoo convention)."""
+    if isinstance(value, str) and value.startswith("lin_"):
+        from stable_baselines3.common.utils import LinearSchedule
+
+        start = coerce_number(value[len("lin_") :])
+        if not isinstance(start, (int, float)):
+            raise ValueError(f"hyperparams.{key}: {value!r} is not lin_<number>, e.g. lin_3e-4.")
+        return LinearSchedule(float(start), 0.0, 1.0)
+    return value
+
+
+def build_hyperparams(hyperparams: Mapping[str, Any], action_space: Any = None) -> dict[str, Any]:
+    """Turn YAML-level algorithm arguments into Python objects.
+
+    ``lin_<x>`` learning rates / clip ranges become linear schedules, ``train_freq: [1, episode]``
+    a tuple, ``action_noise: {type: normal|ornstein-uhlenbeck, sigma: 0.1}`` an SB3 action noise.
+
+    :param hyperparams: arguments as in the config.
+    :param action_space: the env's action space (needed for ``action_noise``).
+    :return: arguments for the algorithm constructor.
+    """
+    out = dict(hyperparams)
+    for key in ("learning_rate", "clip_range", "clip_range_vf"):
+        if key in out:
+            out[key] = _schedule(out[key], key)
+    if isinstance(out.get("train_freq"), list):
+        out["train_freq"] = tuple(out["train_freq"])
+    noise = out.get("action_noise")
+    if isinstance(noise, dict):
+        import numpy as np
+        from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+        for key in noise:
+            if key not in ("type", "sigma"):
+                raise unknown("hyperparams.action_noise key", key, ["type", "sigma"])
+        if action_space is None or not hasattr(action_space, "shape"):
+            raise ValueError("hyperparams.action_noise needs a continuous (Box) action space.")
+        kinds = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}
+        kind = noise.get("type", "normal")
+        if kind not in kinds:
+            raise unknown("hyperparams.action_noise.type", kind, kinds)
+        dim = int(np.prod(action_space.shape))
+        sigma = float(noise.get("sigma", 0.1))
+        out["action_noise"] = kinds[kind](mean=np.zeros(dim), sigma=sigma * np.ones(dim))
+    return out

@@ -1,0 +1,167 @@
+"""Atomic checkpoints of a training run, and finding the latest complete one to resume from.
+
+:class:`AtomicCheckpointCallback` writes ``checkpoints/step_<n>/`` (model, VecNormalize statistics,
+replay buffer, the callbacks' state) into a temporary folder and renames it into place, so the latest
+checkpoint is always complete. Every callback whose position matters on ``--resume`` offers
+``state_dict()`` / ``load_state_dict()``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+
+from psp_rl.utils import write_json_atomic
+
+__all__ = ["AtomicCheckpointCallback", "find_latest_checkpoint"]
+
+_LATEST = "latest.json"
+_STATE = "state.json"
+
+
+def _is_complete(folder: Path) -> bool:
+    return (folder / _STATE).is_file() and (folder / "model.zip").is_file()
+
+
+def find_latest_checkpoint(run_path: str | Path) -> Path | None:
+    """The newest *complete* checkpoint folder of a run, or ``None``.
+
+    ``checkpoints/latest.json`` names it; if that is missing or stale, the complete ``step_*``
+    folders are scanned. Temporary folders of an interrupted save are never returned.
+
+    :param run_path: the run folder.
+    :return: the checkpoint folder.
+    """
+    folder = Path(run_path) / "checkpoints"
+    if not folder.is_dir():
+        return None
+    try:
+        name = json.loads((folder / _LATEST).read_text())["checkpoint"]
+        if _is_complete(folder / name):
+            return folder / name
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    complete = [p for p in folder.glob("step_*") if p.is_dir() and _is_complete(p)]
+    return max(complete, key=lambda p: p.name) if complete else None
+
+
+class AtomicCheckpointCallback(BaseCallback):
+    """Save ``checkpoints/step_<n>/`` at every phase end and every ``save_freq`` env steps.
+
+    A checkpoint holds ``model.zip``, ``vecnormalize.pkl`` (when the training env is normalized),
+    ``replay_buffer.pkl`` (optional, off-policy algorithms) and ``state.json`` (step counter and the
+    state of every registered callback). It is written into ``checkpoints/.tmp-*`` and renamed into
+    place with ``os.replace``; ``latest.json`` is updated the same way afterwards. Older
+    checkpoints beyond ``keep`` are removed.
+
+    :param run_path: the run folder.
+    :param phase_boundaries: env steps at which each phase ends.
+    :param save_freq: also save every this many env steps (0: phase ends only).
+    :param keep: how many checkpoints to keep.
+    :param save_replay_buffer: also save the replay buffer (off-policy algorithms).
+    :param stateful: callbacks (or any objects with ``state_dict()``) whose state to save, by name.
+    :param tensor_stateful: objects whose ``state_dict()`` holds tensors, saved as ``<name>.pt``
+        (read back with ``torch.load(..., weights_only=True)``).
+    :param extra_state: ``() -> dict`` of more state to save (e.g. accumulated wall time).
+    :param verbose: 1 prints a line per checkpoint.
+    """
+
+    def __init__(
+        self,
+        run_path: str | Path,
+        phase_boundaries: Sequence[int] = (),
+        save_freq: int = 0,
+        keep: int = 2,
+        save_replay_buffer: bool = False,
+        stateful: Mapping[str, Any] | None = None,
+        extra_state: Callable[[], dict[str, Any]] | None = None,
+        verbose: int = 0,
+        tensor_stateful: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(verbose)
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}.")
+        self.folder = Path(run_path) / "checkpoints"
+        self.phase_boundaries = sorted(int(b) for b in phase_boundaries)
+        self.save_freq = int(save_freq)
+        self.keep = int(keep)
+        self.save_replay_buffer = bool(save_replay_buffer)
+        self.stateful = dict(stateful or {})
+        self.tensor_stateful = dict(tensor_stateful or {})
+        self.extra_state = extra_state
+        self.last_saved_step: int | None = None
+
+    def _on_training_start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.last_saved_step = int(self.num_timesteps)
+
+    def _due(self) -> bool:
+        last = self.last_saved_step if self.last_saved_step is not None else 0
+        now = int(self.num_timesteps)
+        if any(last < b <= now for b in self.phase_boundaries):
+            return True
+        return self.save_freq > 0 and now // self.save_freq > last // self.save_freq
+
+    def _on_step(self) -> bool:
+        if self._due():
+            self.save_checkpoint()
+        return True
+
+    def save_checkpoint(self) -> Path:
+        """Write a checkpoint of the current step now (atomically).
+
+        :return: the checkpoint folder.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        step = int(self.model.num_timesteps)
+        name = f"step_{step:012d}"
+        tmp = self.folder / f".tmp-{name}-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        try:
+            self.model.save(tmp / "model.zip")
+            env = self.model.get_vec_normalize_env()
+            if env is not None:
+                env.save(str(tmp / "vecnormalize.pkl"))
+            if self.save_replay_buffer and getattr(self.model, "replay_buffer", None) is not None:
+                self.model.save_replay_buffer(tmp / "replay_buffer.pkl")  # type: ignore[attr-defined]
+            state = {
+                "num_timesteps": step,
+                "saved_at": time.time(),
+                "callbacks": {key: obj.state_dict() for key, obj in self.stateful.items()},
+                "extra": self.extra_state() if self.extra_state is not None else {},
+            }
+            for key, obj in self.tensor_stateful.items():
+                torch.save(obj.state_dict(), tmp / f"{key}.pt")
+            write_json_atomic(tmp / _STATE, state)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        final = self.folder / name
+        if final.exists():  # same step saved before (e.g. an interrupt right at a phase end)
+            trash = self.folder / f".old-{name}-{os.getpid()}"
+            os.replace(final, trash)
+            os.replace(tmp, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        write_json_atomic(self.folder / _LATEST, {"checkpoint": name, "num_timesteps": step})
+        self.last_saved_step = step
+        self._prune()
+        if self.verbose >= 1:
+            print(f"checkpoint {final}")
+        return final
+
+    def _prune(self) -> None:
+        complete = sorted(p for p in self.folder.glob("step_*") if p.is_dir())
+        for old in complete[: -self.keep]:
+            shutil.rmtree(old, ignore_errors=True)

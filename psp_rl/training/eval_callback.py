@@ -1,0 +1,324 @@
+"""The evaluation callback of a continual run: every task at every phase end, the performance matrix,
+the continual-learning metrics and their TensorBoard curves.
+
+:class:`ContinualEvalCallback` logs ``eval/task_<k>/return``, ``eval/task_<k>/normalized``,
+``continual/avg_performance``, ``continual/forgetting``, the matrix as an image and the run's
+hyper-parameters; :meth:`~ContinualEvalCallback.metrics` is what ``metrics.json`` holds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import HParam, Image
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
+
+from psp_rl.metrics import (
+    PerformanceMatrix,
+    check_phase_tasks,
+    forgetting,
+    forward_transfer,
+    nan_to_none,
+    phase_auc,
+    task_auc,
+)
+from psp_rl.training.config import EVAL_MATRIX
+from psp_rl.utils import unknown
+
+__all__ = ["ContinualEvalCallback", "flatten_hparams"]
+
+_RICH_ONLY = ("stdout", "log", "json", "csv")
+
+
+def flatten_hparams(config: Mapping[str, Any], prefix: str = "") -> dict[str, bool | str | float | int]:
+    """Flatten a nested config into TensorBoard-HParams-friendly scalars (lists become strings).
+
+    :param config: nested mapping.
+    :param prefix: key prefix.
+    :return: flat ``{"a.b": value}`` mapping.
+
+    Example::
+
+        >>> flatten_hparams({"algo": "ppo", "hyperparams": {"n_steps": 32}, "net": [64, 64]})
+        {'algo': 'ppo', 'hyperparams.n_steps': 32, 'net': '[64, 64]'}
+    """
+    flat: dict[str, bool | str | float | int] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_hparams(value, prefix=f"{name}."))
+        elif isinstance(value, (bool, int, float, str)):
+            flat[name] = value
+        elif value is None:
+            flat[name] = "none"
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def _figure_to_rgb(fig: Any) -> np.ndarray:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+class ContinualEvalCallback(BaseCallback):
+    """Evaluate every task at the end of each schedule phase and every ``eval_freq`` env steps.
+
+    Phase ends give the rows of the performance matrix ``R`` (rows = phases, columns = tasks);
+    every evaluation (with one at step 0) goes to the history used for AUC / forward transfer.
+
+    :param eval_envs: one VecEnv per task (``suite.make_eval_envs()``).
+    :param normalize: ``normalize(task, raw_return) -> float`` (``suite.normalize``).
+    :param phase_boundaries: env steps at which each phase ends (``schedule.phase_boundaries()``).
+    :param phase_tasks: the task trained in each phase (``None`` for a phase training several).
+    :param n_eval_episodes: episodes per task and evaluation.
+    :param eval_freq: evaluate every this many env steps as well (0: only at phase ends).
+    :param deterministic: deterministic actions during evaluation.
+    :param matrix: ``"full"`` evaluates every task at every evaluation; ``"diagonal"`` evaluates only
+        the task of the current phase (at a phase end also the next phase's task), and every task at
+        the last phase end, so the matrix holds
+        ``R[j, j]``, ``R[j, j+1]`` and the last row (enough for average performance, forgetting and
+        AUCs) for about 3K instead of K^2 task evaluations; the entries not measured are ``nan``.
+        For K = 50 or 100.
+    :param reference_auc: per-task AUC of a single-task reference run, for forward transfer.
+    :param hparams: the run's hyper-parameters, logged once at the start of a fresh run.
+    :param evaluate_fn: ``evaluate_fn(model, env, n_episodes, deterministic) -> float`` mean return
+        (default: SB3 ``evaluate_policy``); a hook for tests.
+    :param verbose: 1 prints a line per phase-end evaluation.
+    """
+
+    def __init__(
+        self,
+        eval_envs: Sequence[VecEnv],
+        normalize: Callable[[int, float], float],
+        phase_boundaries: Sequence[int],
+        phase_tasks: Sequence[int | None] | None = None,
+        n_eval_episodes: int = 10,
+        eval_freq: int = 0,
+        deterministic: bool = True,
+        matrix: str = "full",
+        reference_auc: Sequence[float] | None = None,
+        hparams: Mapping[str, Any] | None = None,
+        evaluate_fn: Callable[[Any, VecEnv, int, bool], float] | None = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        if len(eval_envs) == 0:
+            raise ValueError("ContinualEvalCallback needs one eval env per task, got none.")
+        self.eval_envs = list(eval_envs)
+        self.num_tasks = len(self.eval_envs)
+        self.normalize = normalize
+        self.phase_boundaries = [int(b) for b in phase_boundaries]
+        self.phase_tasks = check_phase_tasks(self.phase_boundaries, phase_tasks)
+        self.n_eval_episodes = int(n_eval_episodes)
+        self.eval_freq = int(eval_freq)
+        self.deterministic = bool(deterministic)
+        if matrix not in EVAL_MATRIX:
+            raise unknown("evaluation matrix", matrix, EVAL_MATRIX)
+        self.diagonal = matrix == "diagonal"
+        self.reference_auc = None if reference_auc is None else [float(v) for v in reference_auc]
+        self.hparams = dict(hparams) if hparams is not None else None
+        self.evaluate_fn = evaluate_fn
+        self.matrix = PerformanceMatrix(self.num_tasks, phase_tasks=self.phase_tasks)
+        self.history: list[dict[str, Any]] = []
+        self.next_phase = 0
+        self.next_eval_step = self.eval_freq if self.eval_freq > 0 else math.inf
+
+    # ------------------------------------------------------------------ evaluation
+    def _evaluate_task(self, env: VecEnv) -> float:
+        if isinstance(env, VecNormalize) and self.training_env is not None:
+            sync_envs_normalization(self.training_env, env)
+        if self.evaluate_fn is not None:
+            return float(self.evaluate_fn(self.model, env, self.n_eval_episodes, self.deterministic))
+        mean, _ = evaluate_policy(
+            self.model,
+            env,
+            n_eval_episodes=self.n_eval_episodes,
+            deterministic=self.deterministic,
+            warn=False,
+        )
+        return float(mean)
+
+    def evaluate(self, tasks: Sequence[int] | None = None) -> tuple[list[float], list[float]]:
+        """Evaluate the current model on every task (or on ``tasks`` only).
+
+        :param tasks: the tasks to evaluate (default: all).
+        :return: ``(raw mean returns, normalized returns)``, one entry per task (``nan`` where not
+            evaluated).
+        """
+        chosen = set(range(self.num_tasks) if tasks is None else tasks)
+        raw = [self._evaluate_task(env) if k in chosen else math.nan for k, env in enumerate(self.eval_envs)]
+        normalized = [float(self.normalize(k, r)) if k in chosen else math.nan for k, r in enumerate(raw)]
+        return raw, normalized
+
+    def tasks_to_evaluate(self, phase: int, phase_end: bool = False) -> list[int] | None:
+        """The tasks an evaluation during (or at the end of) ``phase`` covers (``None``: all).
+
+        :param phase: the phase index (``-1``: before training).
+        :param phase_end: the evaluation closes ``phase``.
+        """
+        last = len(self.phase_boundaries) - 1
+        if not self.diagonal or (phase_end and phase >= last):
+            return None
+        # a phase end also measures the next phase's task: the start of its learning curve (AUC)
+        phases = [max(phase, 0), phase + 1] if phase_end else [max(phase, 0)]
+        tasks = [self.phase_tasks[p] for p in phases]
+        return None if None in tasks else sorted(set(tasks))  # type: ignore[type-var]
+
+    def _record(self, phase: int, raw: list[float], normalized: list[float], phase_end: bool) -> None:
+        step = int(self.num_timesteps)
+        self.history.append(
+            {"step": step, "phase": phase, "phase_end": phase_end, "returns": raw, "normalized": normalized}
+        )
+        for k in range(self.num_tasks):
+            if not math.isnan(normalized[k]):
+                self.logger.record(f"eval/task_{k}/return", raw[k])
+                self.logger.record(f"eval/task_{k}/normalized", normalized[k])
+        if not any(math.isnan(v) for v in normalized):
+            self.logger.record("continual/avg_performance", float(np.mean(normalized)))
+        if len(self.matrix) > 0 and not phase_end:
+            # online forgetting: matrix so far plus the current evaluation as the last row
+            rows = np.vstack([self.matrix.R, np.asarray(normalized)[None, :]])
+            value = forgetting(rows, [*self.phase_tasks[: len(self.matrix)], None])
+        else:
+            value = self.matrix.forgetting()
+        if not math.isnan(value):
+            self.logger.record("continual/forgetting", value)
+        if phase_end:
+            self.logger.record(
+                "continual/perf_matrix",
+                Image(_figure_to_rgb(self.matrix.figure()), "HWC"),
+                exclude=_RICH_ONLY,
+            )
+        self.logger.dump(step)
+
+    def _on_training_start(self) -> None:
+        if self.history:  # resumed: the start-of-run evaluation exists already
+            return
+        if self.hparams is not None:
+            self.logger.record(
+                "hparams",
+                HParam(
+                    flatten_hparams(self.hparams),
+                    {"continual/avg_performance": 0.0, "continual/forgetting": 0.0},
+                ),
+                exclude=_RICH_ONLY,
+            )
+        raw, normalized = self.evaluate(self.tasks_to_evaluate(-1))
+        self._record(-1, raw, normalized, phase_end=False)
+
+    def _on_step(self) -> bool:
+        evaluated = False
+        while (
+            self.next_phase < len(self.phase_boundaries)
+            and self.num_timesteps >= self.phase_boundaries[self.next_phase]
+        ):
+            phase = self.next_phase
+            raw, normalized = self.evaluate(self.tasks_to_evaluate(phase, phase_end=True))
+            self.matrix.append(normalized, raw=raw, step=int(self.num_timesteps))
+            self.next_phase += 1
+            self._record(phase, raw, normalized, phase_end=True)
+            if self.verbose >= 1:
+                print(
+                    f"phase {phase} done at step {self.num_timesteps}: normalized returns "
+                    + " ".join(f"{v:.2f}" for v in normalized)
+                )
+            evaluated = True
+        if self.num_timesteps >= self.next_eval_step:
+            if not evaluated:
+                raw, normalized = self.evaluate(self.tasks_to_evaluate(self.next_phase))
+                self._record(self.next_phase, raw, normalized, phase_end=False)
+            while self.next_eval_step <= self.num_timesteps:
+                self.next_eval_step += self.eval_freq
+        return True
+
+    # ------------------------------------------------------------------ metrics
+    def phase_auc(self) -> list[float | None]:
+        """Normalized area under the trained task's curve during each finished phase
+        (:func:`psp_rl.metrics.phase_auc`).
+
+        :return: one entry per finished phase.
+        """
+        return phase_auc(self.history, self.phase_tasks, self.next_phase)
+
+    def task_auc(self) -> list[float | None]:
+        """AUC of each task during the first phase that trained it (``None`` if none has).
+
+        :return: one entry per task.
+        """
+        return task_auc(self.history, self.phase_tasks, self.next_phase, self.num_tasks)
+
+    def metrics(self) -> dict[str, Any]:
+        """Everything ``metrics.json`` holds: the matrix, average performance, forgetting, AUCs,
+        forward transfer (with a reference), the evaluation history.
+
+        :return: a JSON-serialisable dict.
+        """
+        task_auc = self.task_auc()
+        ft_per_task: list[float | None] | None = None
+        ft_mean: float | None = None
+        if self.reference_auc is not None:
+            if len(self.reference_auc) != self.num_tasks:
+                raise ValueError(
+                    f"the reference run has {len(self.reference_auc)} task AUCs but this suite has "
+                    f"{self.num_tasks} tasks: give a reference trained on the same suite."
+                )
+            ft_per_task = []
+            for auc, ref in zip(task_auc, self.reference_auc):
+                ft_per_task.append(None if auc is None else nan_to_none(float(forward_transfer(auc, ref))))
+            finite = [v for v in ft_per_task if v is not None]
+            ft_mean = float(np.mean(finite)) if finite else None
+        final = self.history[-1] if self.history else None
+        return {
+            "num_tasks": self.num_tasks,
+            "phase_boundaries": self.phase_boundaries,
+            "phase_tasks": self.phase_tasks,
+            "phases_done": self.next_phase,
+            "perf_matrix": self.matrix.to_dict()["rows"],
+            "return_matrix": self.matrix.to_dict()["raw_rows"],
+            "avg_performance": nan_to_none(self.matrix.average_performance()),
+            "forgetting": nan_to_none(self.matrix.forgetting()),
+            "forgetting_per_task": [nan_to_none(v) for v in self.matrix.forgetting_per_task().tolist()],
+            "phase_auc": self.phase_auc(),
+            "task_auc": task_auc,
+            "reference_auc": self.reference_auc,
+            "forward_transfer": ft_mean,
+            "forward_transfer_per_task": ft_per_task,
+            "final_returns": None if final is None else final["returns"],
+            "final_normalized": None if final is None else final["normalized"],
+            "eval_episodes": self.n_eval_episodes,
+            "eval_history": [
+                {**h, "returns": nan_to_none(h["returns"]), "normalized": nan_to_none(h["normalized"])}
+                for h in self.history
+            ],
+        }
+
+    # ------------------------------------------------------------------ resume
+    def state_dict(self) -> dict[str, Any]:
+        """:return: the callback's position (matrix, history, next phase / eval step)."""
+        return {
+            "matrix": self.matrix.to_dict(),
+            "history": self.history,
+            "next_phase": self.next_phase,
+            "next_eval_step": None if math.isinf(self.next_eval_step) else int(self.next_eval_step),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a position saved by :meth:`state_dict`.
+
+        :param state: the saved state.
+        """
+        self.matrix = PerformanceMatrix.from_dict(state["matrix"])
+        self.matrix.phase_tasks = self.phase_tasks
+        self.history = list(state["history"])
+        self.next_phase = int(state["next_phase"])
+        nxt = state.get("next_eval_step")
+        self.next_eval_step = math.inf if nxt is None or self.eval_freq <= 0 else int(nxt)

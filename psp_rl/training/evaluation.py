@@ -1,0 +1,223 @@
+"""Per-task evaluation of an agent and of a saved run, and the per-task table the CLI prints.
+
+Example::
+
+    from psp_rl.training import evaluate_run
+
+    result = evaluate_run("runs/cartpole-permuted__ppo-psp__s0__20250101-120000", episodes=5)
+    print(result["table"])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "eval_envs_per_task",
+    "evaluate_tasks",
+    "evaluate_run",
+    "format_task_table",
+    "load_reference_auc",
+    "load_run_model",
+]
+
+
+def eval_envs_per_task(suite: Any, episodes: int, n_envs: int | None = None, seed: int = 0) -> list[Any]:
+    """One evaluation VecEnv per task; several sub-envs per task run the episodes in parallel.
+
+    SB3's ``evaluate_policy`` splits the episodes evenly over the sub-envs (no bias towards short
+    episodes), and batching the policy's forward passes makes evaluation several times faster.
+
+    :param suite: the task suite.
+    :param episodes: episodes per task and evaluation.
+    :param n_envs: sub-envs per task (default ``min(episodes, 10)``; 1 gives ``suite.make_eval_envs``).
+    :param seed: seed of the first resets.
+    :return: ``K`` VecEnvs, index = task.
+    """
+    n = int(n_envs) if n_envs is not None else max(1, min(int(episodes), 10))
+    if n == 1:
+        return list(suite.make_eval_envs(seed=seed))
+    return [suite.make_vec_env(n, seed=seed, initial_tasks=[k] * n) for k in range(suite.num_tasks)]
+
+
+def evaluate_tasks(
+    model: Any, eval_envs: Sequence[Any], n_episodes: int = 10, deterministic: bool = True
+) -> tuple[list[float], list[float]]:
+    """Mean and standard deviation of the episode return on every task.
+
+    :param model: an SB3 model.
+    :param eval_envs: one VecEnv per task (``suite.make_eval_envs()``).
+    :param n_episodes: episodes per task.
+    :param deterministic: deterministic actions.
+    :return: ``(means, stds)``, one entry per task.
+    """
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    means: list[float] = []
+    stds: list[float] = []
+    for env in eval_envs:
+        mean, std = evaluate_policy(
+            model, env, n_eval_episodes=n_episodes, deterministic=deterministic, warn=False
+        )
+        means.append(float(mean))
+        stds.append(float(std))
+    return means, stds
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+def format_task_table(
+    returns: Sequence[float],
+    normalized: Sequence[float],
+    stds: Sequence[float] | None = None,
+    after_own_phase: Sequence[float | None] | None = None,
+    forgetting: Sequence[float | None] | None = None,
+) -> str:
+    """A plain-text table with one line per task.
+
+    :param returns: mean raw return per task.
+    :param normalized: normalized return per task.
+    :param stds: standard deviation of the return per task (optional).
+    :param after_own_phase: normalized return right after the task's own phase (optional).
+    :param forgetting: forgetting per task (optional).
+    :return: the table, lines joined with ``\\n``.
+
+    Example::
+
+        >>> print(format_task_table([500.0, 20.0], [1.0, 0.04]))
+        task    return  normalized
+           0     500.0       1.000
+           1      20.0       0.040
+    """
+    header = f"{'task':>4}  {'return':>8}"
+    if stds is not None:
+        header += f"  {'± std':>7}"
+    header += f"  {'normalized':>10}"
+    if after_own_phase is not None:
+        header += f"  {'after own phase':>15}"
+    if forgetting is not None:
+        header += f"  {'forgetting':>10}"
+    lines = [header]
+    for k, (ret, norm) in enumerate(zip(returns, normalized)):
+        line = f"{k:>4}  {_fmt(ret, '.1f'):>8}"
+        if stds is not None:
+            line += f"  {_fmt(stds[k], '.1f'):>7}"
+        line += f"  {_fmt(norm, '.3f'):>10}"
+        if after_own_phase is not None:
+            line += f"  {_fmt(after_own_phase[k], '.3f'):>15}"
+        if forgetting is not None:
+            line += f"  {_fmt(forgetting[k], '+.3f'):>10}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def load_reference_auc(reference: str | Path | Sequence[float], num_tasks: int) -> list[float]:
+    """Per-task AUCs of a single-task reference run, for forward transfer.
+
+    :param reference: a run folder, its ``metrics.json``, or a list of ``num_tasks`` AUCs.
+    :param num_tasks: number of tasks of the current suite.
+    :return: one AUC per task.
+    :raises ValueError: when the reference cannot be read or does not match the suite.
+    """
+    if isinstance(reference, (list, tuple)):
+        values = [float(v) for v in reference]
+    else:
+        path = Path(reference)
+        if path.is_dir():
+            path = path / "metrics.json"
+        if not path.is_file():
+            raise ValueError(
+                f"reference {str(reference)!r}: no metrics.json there; give the folder of a finished "
+                "reference run (e.g. trained with --set policy_kwargs.mode=separate) or a list of AUCs."
+            )
+        data = json.loads(path.read_text())
+        task_auc = data.get("task_auc")
+        if not task_auc or any(v is None for v in task_auc):
+            raise ValueError(f"reference {str(path)!r} has no complete task_auc: it must be a finished run.")
+        values = [float(v) for v in task_auc]
+    if len(values) != num_tasks:
+        raise ValueError(
+            f"the reference has {len(values)} task AUCs but the suite has {num_tasks} tasks: "
+            "use a reference run of the same suite."
+        )
+    return values
+
+
+def load_run_model(run_path: str | Path, device: str = "auto") -> tuple[Any, Any, Path]:
+    """Load a run's config and agent: the final ``model.zip`` or, failing that, the latest checkpoint.
+
+    :param run_path: the run folder.
+    :param device: ``auto``, ``cpu`` or ``cuda``.
+    :return: ``(TrainConfig, model, folder the model came from)``.
+    :raises ValueError: when the folder is not a run folder or holds no model.
+    """
+    from psp_rl.resources import load_yaml
+    from psp_rl.training.build import algo_class
+    from psp_rl.training.checkpoint import find_latest_checkpoint
+    from psp_rl.training.config import TrainConfig
+
+    run_path = Path(run_path)
+    config_file = run_path / "config.yaml"
+    if not config_file.is_file():
+        raise ValueError(
+            f"{str(run_path)!r} is not a run folder (no config.yaml): give a folder under runs/."
+        )
+    cfg = TrainConfig.from_dict(load_yaml(config_file))
+    source = run_path
+    if not (run_path / "model.zip").is_file():
+        checkpoint = find_latest_checkpoint(run_path)
+        if checkpoint is None:
+            raise ValueError(f"{str(run_path)!r} holds no model.zip and no complete checkpoint to evaluate.")
+        source = checkpoint
+    model = algo_class(cfg.algo).load(source / "model.zip", device=device)
+    return cfg, model, source
+
+
+def evaluate_run(
+    run_path: str | Path, episodes: int | None = None, device: str = "auto", deterministic: bool = True
+) -> dict[str, Any]:
+    """Evaluate a saved run's agent on every task of its suite.
+
+    :param run_path: the run folder.
+    :param episodes: episodes per task (default: the run's ``eval.episodes``).
+    :param device: ``auto``, ``cpu`` or ``cuda``.
+    :param deterministic: deterministic actions.
+    :return: ``{"returns", "stds", "normalized", "avg_performance", "table", "source"}``.
+    """
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    cfg, model, source = load_run_model(run_path, device=device)
+    suite = cfg.load_suite()
+    n = int(episodes) if episodes is not None else int(cfg.eval["episodes"])
+    if n < 1:
+        raise ValueError(f"--episodes must be >= 1, got {n}.")
+    eval_envs = eval_envs_per_task(suite, n, cfg.eval.get("n_envs"), seed=cfg.seed + 20_000)
+    stats = source / "vecnormalize.pkl"
+    if stats.is_file():
+        eval_envs = [VecNormalize.load(str(stats), env) for env in eval_envs]
+        for env in eval_envs:
+            env.training = False
+            env.norm_reward = False
+    returns, stds = evaluate_tasks(model, eval_envs, n_episodes=n, deterministic=deterministic)
+    normalized = [float(suite.normalize(k, r)) for k, r in enumerate(returns)]
+    for env in eval_envs:
+        env.close()
+    return {
+        "returns": returns,
+        "stds": stds,
+        "normalized": normalized,
+        "avg_performance": float(np.mean(normalized)),
+        "episodes": n,
+        "source": str(source),
+        "table": format_task_table(returns, normalized, stds=stds),
+    }

@@ -1,0 +1,267 @@
+"""Train one agent on one task suite, continually; write a self-contained run folder.
+
+The flow reads top to bottom: config -> seed -> suite/envs -> model -> callbacks -> learn -> save.
+
+The run folder's layout is described in :mod:`psp_rl.training.run_folder`.
+
+Example::
+
+    from psp_rl.training import resolve_config, train
+
+    result = train(resolve_config("ppo-psp", "cartpole-permuted", steps_per_task=2048))
+    print(result.table())
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from psp_rl.training.build import algo_class, build_hyperparams, build_policy_kwargs, policy_class
+from psp_rl.training.config import TrainConfig
+from psp_rl.training.run_folder import TB_LOG_NAME, RunResult, command_line, make_run_path, stem, versions
+from psp_rl.utils import write_atomic, write_json_atomic
+
+__all__ = ["train"]
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was given but no CUDA device is available: use --device auto or cpu.")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def train(
+    config: TrainConfig | Mapping[str, Any] | None = None,
+    *,
+    resume: str | Path | None = None,
+    progress_bar: bool = True,
+    callbacks: Sequence[Any] = (),
+    command: Sequence[str] | str | None = None,
+    num_threads: int | None = 1,
+    verbose: int = 1,
+) -> RunResult:
+    """Train an agent on a task suite (or continue an interrupted run) and write its run folder.
+
+    :param config: the config (a :class:`TrainConfig` or a mapping of its fields); ignored on resume.
+    :param resume: a run folder to continue from its latest complete checkpoint: same step counter,
+        same TensorBoard curves, same position in the task schedule.
+    :param progress_bar: show a progress bar with the current task.
+    :param callbacks: extra SB3 callbacks, run after the built-in ones.
+    :param command: the command line to record in ``command.txt`` (default: ``sys.argv``).
+    :param num_threads: torch CPU threads (``torch.set_num_threads``). 1 is the fastest for these small
+        networks and avoids a drastic slow-down when the cores are shared; ``None`` keeps torch's setting.
+    :param verbose: 1 prints the final table; 0 prints nothing.
+    :return: the run folder, the config, the metrics and the model.
+    """
+    import torch
+    from stable_baselines3.common.callbacks import CallbackList
+    from stable_baselines3.common.utils import set_random_seed
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from psp_rl.resources import load_yaml
+    from psp_rl.training.checkpoint import AtomicCheckpointCallback, find_latest_checkpoint
+    from psp_rl.training.eval_callback import ContinualEvalCallback
+    from psp_rl.training.evaluation import eval_envs_per_task, load_reference_auc
+    from psp_rl.training.progress import TaskProgressBarCallback
+    from psp_rl.training.schedule_callback import TaskScheduleCallback
+
+    # ---- 1. config (from the caller, or from the run folder when resuming)
+    checkpoint: Path | None = None
+    state: dict[str, Any] = {}
+    if resume is not None:
+        run_path = Path(resume)
+        if not (run_path / "config.yaml").is_file():
+            raise ValueError(
+                f"--resume {str(run_path)!r}: not a run folder (no config.yaml); give a folder under runs/."
+            )
+        checkpoint = find_latest_checkpoint(run_path)
+        if checkpoint is None:
+            raise ValueError(
+                f"--resume {str(run_path)!r}: no complete checkpoint in {run_path / 'checkpoints'}; "
+                "the run stopped before its first checkpoint, so start it again without --resume."
+            )
+        cfg = TrainConfig.from_dict(load_yaml(run_path / "config.yaml"))
+        state = json.loads((checkpoint / "state.json").read_text())
+    elif config is None:
+        raise ValueError("train() needs a config (or resume=RUN_DIR).")
+    else:
+        cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    device = _resolve_device(cfg.device)
+    if num_threads is not None:
+        if num_threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {num_threads}.")
+        torch.set_num_threads(num_threads)
+
+    # ---- 2. seed
+    set_random_seed(cfg.seed, using_cuda=device == "cuda")
+
+    # ---- 3. suite, schedule, envs
+    suite = cfg.load_suite()
+    schedule = suite.make_schedule()
+    total_timesteps = int(schedule.total_timesteps)
+    boundaries = [int(b) for b in schedule.phase_boundaries()]
+    phase_tasks = [schedule.phase_task(i) for i in range(len(boundaries))]
+    reference_auc = load_reference_auc(cfg.reference, suite.num_tasks) if cfg.reference is not None else None
+
+    if resume is None:
+        run_path = make_run_path(cfg)
+        record = cfg.to_dict()
+        record.update(
+            num_tasks=int(suite.num_tasks),
+            steps_per_task=int(boundaries[0]) if boundaries else cfg.steps_per_task,
+            suite_spec=suite.spec,
+            total_timesteps=total_timesteps,
+            phase_boundaries=boundaries,
+            phase_tasks=phase_tasks,
+        )
+        write_atomic(run_path / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+        write_json_atomic(run_path / "versions.json", versions(device))
+    with (run_path / "command.txt").open("a", encoding="utf-8") as handle:
+        handle.write(command_line(command) + "\n")
+
+    start_step = int(state.get("num_timesteps", 0))
+    cb_state = state.get("callbacks", {})
+    initial_tasks = None
+    if resume is not None:
+        counts = cb_state.get("schedule", {}).get("episode_counts") or None
+        initial_tasks = schedule.initial_tasks(cfg.n_envs, start_step, counts)
+    env = suite.make_vec_env(n_envs=cfg.n_envs, seed=cfg.seed + start_step, initial_tasks=initial_tasks)
+    eval_envs = eval_envs_per_task(suite, cfg.eval["episodes"], cfg.eval["n_envs"], seed=cfg.seed + 10_000)
+    if cfg.normalize is not False:
+        norm_kwargs = cfg.normalize if isinstance(cfg.normalize, dict) else {}
+        stats = checkpoint / "vecnormalize.pkl" if checkpoint is not None else None
+        if stats is not None and stats.is_file():
+            env = VecNormalize.load(str(stats), env)
+        else:
+            env = VecNormalize(env, norm_obs_keys=["obs"], **norm_kwargs)
+        eval_envs = [
+            VecNormalize(e, norm_obs_keys=["obs"], training=False, norm_reward=False) for e in eval_envs
+        ]
+
+    # ---- 4. model
+    algo = algo_class(cfg.algo)
+    if checkpoint is not None:
+        model = algo.load(checkpoint / "model.zip", env=env, device=device, tensorboard_log=str(run_path))
+        if (checkpoint / "replay_buffer.pkl").is_file():
+            model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+    else:
+        model = algo(
+            policy_class(cfg.algo, cfg.policy),
+            env,
+            policy_kwargs=build_policy_kwargs(cfg.policy_kwargs),
+            tensorboard_log=str(run_path),
+            seed=cfg.seed,
+            device=device,
+            verbose=0,
+            **build_hyperparams(cfg.hyperparams, env.action_space),
+        )
+
+    # ---- 5. callbacks: schedule -> evaluation -> checkpoints -> progress bar -> extras
+    schedule_cb = TaskScheduleCallback(schedule)
+    eval_cb = ContinualEvalCallback(
+        eval_envs,
+        suite.normalize,
+        boundaries,
+        phase_tasks,
+        n_eval_episodes=cfg.eval["episodes"],
+        eval_freq=cfg.eval["eval_freq"],
+        deterministic=cfg.eval["deterministic"],
+        matrix=cfg.eval["matrix"],
+        reference_auc=reference_auc,
+        hparams={k: v for k, v in cfg.to_dict().items() if k not in ("run_dir", "description")},
+    )
+    wall_before = float(state.get("extra", {}).get("wall_time_s", 0.0))
+    started = time.perf_counter()
+    checkpoint_cb = AtomicCheckpointCallback(
+        run_path,
+        boundaries,
+        save_freq=cfg.checkpoint["freq"],
+        keep=cfg.checkpoint["keep"],
+        save_replay_buffer=cfg.checkpoint["save_replay_buffer"],
+        stateful={"schedule": schedule_cb, "eval": eval_cb},
+        extra_state=lambda: {"wall_time_s": wall_before + time.perf_counter() - started},
+    )
+    ewc_cb = None
+    if cfg.ewc["lambda"] > 0:
+        from psp_rl.training.ewc import EWCCallback
+
+        ewc_cb = EWCCallback(
+            cfg.ewc["lambda"],
+            fisher_samples=cfg.ewc["fisher_samples"],
+            schedule=schedule,
+            seed=cfg.seed,
+            critic=cfg.ewc["critic"],
+        )
+        checkpoint_cb.tensor_stateful["ewc"] = ewc_cb
+        if checkpoint is not None and (checkpoint / "ewc.pt").is_file():
+            ewc_cb.load_state_dict(torch.load(checkpoint / "ewc.pt", weights_only=True))
+    if "schedule" in cb_state:
+        schedule_cb.load_state_dict(cb_state["schedule"])
+    if "eval" in cb_state:
+        eval_cb.load_state_dict(cb_state["eval"])
+    # EWC consolidates at a phase end before the checkpoint of that step is written.
+    chain: list[Any] = [schedule_cb, eval_cb, *([ewc_cb] if ewc_cb is not None else []), checkpoint_cb]
+    if progress_bar:
+        chain.append(
+            TaskProgressBarCallback(schedule_cb, num_phases=len(boundaries), total_timesteps=total_timesteps)
+        )
+    chain.extend(callbacks)
+
+    # ---- 6. learn (SB3 adds num_timesteps to the target when reset_num_timesteps=False)
+    remaining = total_timesteps - int(model.num_timesteps)
+    if remaining > 0:
+        try:
+            model.learn(
+                remaining,
+                callback=CallbackList(chain),
+                tb_log_name=TB_LOG_NAME,
+                reset_num_timesteps=resume is None,
+            )
+        except KeyboardInterrupt:
+            if model.num_timesteps > start_step:
+                checkpoint_cb.save_checkpoint()
+            if verbose:
+                print(
+                    f"\nInterrupted at step {model.num_timesteps}. Continue with:\n"
+                    f"  psp-rl train --resume {run_path}",
+                    file=sys.stderr,
+                )
+            raise
+
+    # ---- 7. save: model, metrics, matrix plot
+    model.save(run_path / "model.zip")
+    vec_norm = model.get_vec_normalize_env()
+    if vec_norm is not None:
+        vec_norm.save(str(run_path / "vecnormalize.pkl"))
+    metrics = {
+        "suite": cfg.suite,
+        "agent": cfg.agent,
+        "algo": cfg.algo,
+        "seed": cfg.seed,
+        "total_timesteps": total_timesteps,
+        "num_timesteps": int(model.num_timesteps),
+        "wall_time_s": wall_before + time.perf_counter() - started,
+        **eval_cb.metrics(),
+    }
+    write_json_atomic(run_path / "metrics.json", metrics)
+    eval_cb.matrix.plot(
+        run_path / "perf_matrix.png", title=f"{stem(cfg.suite)} · {stem(cfg.agent)} · seed {cfg.seed}"
+    )
+    env.close()
+    for e in eval_envs:
+        e.close()
+    result = RunResult(run_path=run_path, config=cfg, metrics=metrics, model=model)
+    if verbose:
+        print(result.summary())
+    return result

@@ -1,0 +1,207 @@
+"""The report builder renders tables and figures from a small hand-written results file."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+from report import forward_transfer_of, mean_std, render
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def history(k: int, final: list[float]) -> dict:
+    steps = [0, 100, 200, 300]
+    rows = [[0.0] * k, [f / 2 for f in final], [f * 0.9 for f in final], final]
+    return {"step": steps, "phase_end": [False, True, False, True], "normalized": rows}
+
+
+def run(
+    agent: str, seed: int, perf: float, forg: float | None, auc: list[float], k: int = 2, **extra
+) -> dict:
+    return {
+        "key": f"x|{agent}|K{k}|w64|s{seed}", "agent": agent, "num_tasks": k, "width": 64, "seed": seed,
+        "avg_performance": perf, "forgetting": forg, "perf_matrix": [[1.0, 0.0], [perf, perf]][:2],
+        "phase_tasks": [0, 1], "task_auc": auc, "param_count": 1000 if agent != "separate" else 2000,
+        "wall_time_s": 12.5, "final_normalized": [perf] * k, "history": history(k, [perf] * k),
+        "hyperparams": {"learning_rate": 3e-4, "n_steps": 64}, "git_commit": "abcdef0123", **extra,
+    }  # fmt: skip
+
+
+RESULTS = {
+    "schema": 1,
+    "experiments": {
+        "1": {
+            "title": "Continual toy",
+            "kind": "continual",
+            "suite": "cartpole-permuted",
+            "budget": {
+                "steps_per_task": 100,
+                "seeds": [0, 1],
+                "num_tasks": [2],
+                "widths": [64],
+                "agents": ["psp", "shared", "separate"],
+                "eval_episodes": 2,
+            },  # fmt: skip
+            "protocol": {"steps_per_task": 50000, "seeds": [0, 1, 2], "num_tasks": [10], "widths": [64]},
+            "full_protocol": False,
+            "commands": ["python benchmarks/continual.py --experiment 1 --quick"],
+            "runs": [
+                run("psp", 0, 0.96, 0.01, [0.6, 0.7]),
+                run("psp", 1, 0.98, 0.03, [0.6, 0.7]),
+                run("shared", 0, 0.5, 0.6, [0.5, 0.2]),
+                run("separate", 0, 0.97, 0.0, [0.5, 0.5]),
+                run("separate", 1, 0.95, 0.0, [0.5, 0.5]),
+            ],
+        },
+        "2": {
+            "title": "Capacity toy",
+            "kind": "capacity",
+            "suite": "cartpole-permuted",
+            "budget": {"steps_per_task": 100, "seeds": [0], "num_tasks": [2, 4], "widths": [64]},
+            "full_protocol": True,
+            "commands": ["python benchmarks/continual.py --experiment 2"],
+            "runs": [
+                run("psp-binary", 0, 0.9, 0.05, [0.5, 0.5]),
+                run("psp-binary", 0, 0.8, 0.1, [0.5] * 4, k=4),
+                run("psp-complex", 0, 0.85, 0.02, [0.5, 0.5]),
+            ],
+        },
+        "5": {
+            "title": "Parallel toy",
+            "kind": "parallel",
+            "suite": "cartpole-permuted",
+            "budget": {"steps_per_task": 100, "seeds": [0], "num_tasks": [2], "widths": [64]},
+            "full_protocol": False,
+            "commands": ["python benchmarks/continual.py --experiment 5 --quick"],
+            "runs": [run("psp", 0, 0.9, None, [None, None]), run("onehot", 0, 0.7, None, [None, None])],
+        },
+    },
+    "overhead": {
+        "command": "python benchmarks/overhead.py",
+        "args": {"n_envs": 4, "steps": 1000, "repeats": 1, "device": "cpu", "threads": 1},
+        "ppo_steps_per_s": {"MlpPolicy": 2000.0, "MultiInputPolicy": 1800.0, "psp-binary": 1700.0},
+        "mlp_step_seconds": {"binary": {"1": 0.001, "10": 0.0011}, "rotation": {"1": 0.002}},
+    },
+    "notes": {"1": "PSP keeps every task.", "summary": "All targets met on the toy."},
+}
+
+
+def test_render_writes_tables_and_figures(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(RESULTS))
+    md = render(results, out_md=tmp_path / "docs" / "results.md", fig_dir=tmp_path / "docs" / "figures")
+    text = md.read_text()
+    # every experiment, its reproduce command and the budget statement
+    assert "## 1. Continual toy" in text and "## 2. Capacity toy" in text and "## 5. Parallel toy" in text
+    assert "python benchmarks/continual.py --experiment 1 --quick" in text
+    assert text.count("REDUCED, not the full protocol") == 2 and "the full protocol**" in text
+    # experiment 1 table: mean ± std over two seeds, forward transfer against `separate`
+    assert "| agent | K | width | average performance | forgetting | forward transfer |" in text
+    assert "| psp | 2 | 64 | 0.970 ± 0.010 | 0.020 ± 0.010 | 0.300 ± 0.000 | 1,000 |" in text
+    assert "| shared | 2 | 64 | 0.500 | 0.600 | -0.300 |" in text
+    # capacity, parallel and overhead tables; notes
+    assert "| psp-binary | 64 | 4 | 0.800 | 0.100 | 0.000 |" in text  # no variant at >= 0.9
+    assert "| psp-binary | 64 | 2 | 0.900 | 0.050 | 1.000 |" in text
+    assert "| psp | 2 | 64 | 0.900 |" in text and "AUC (sample efficiency)" in text
+    assert "| psp-binary | 1700 | 0.850 | 0.944 |" in text
+    assert "Hyper-parameters (every agent): learning_rate=0.0003, n_steps=64." in text
+    assert "Code: commit `abcdef0`." in text
+    assert "PSP keeps every task." in text and "All targets met on the toy." in text
+    notes = tmp_path / "notes.json"
+    notes.write_text(json.dumps({"1": "Overridden finding.", "remaining": "Seeds 3-9."}))
+    text2 = render(results, out_md=tmp_path / "r.md", fig_dir=tmp_path / "f", notes=notes).read_text()
+    assert "Overridden finding." in text2 and "PSP keeps every task." not in text2
+    assert "## Not run yet" in text2 and "Seeds 3-9." in text2
+    figures = tmp_path / "docs" / "figures"
+    for name in (
+        "exp1_K2_w64_curves",
+        "exp1_K2_w64_matrix",
+        "exp1_K2_w64_final",
+        "exp2_capacity",
+        "exp5_parallel",
+    ):
+        png = figures / f"{name}.png"
+        assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert f"(figures/{name}.png)" in text
+
+
+def test_forward_transfer_and_mean_std() -> None:
+    runs = RESULTS["experiments"]["1"]["runs"]
+    assert forward_transfer_of(runs[0], runs) == pytest.approx(0.3)
+    assert forward_transfer_of(runs[3], runs) == pytest.approx(0.0)
+    assert forward_transfer_of(runs[0], [r for r in runs if r["agent"] != "separate"]) is None
+    # a label with overrides takes `separate` with the same overrides as its reference, when there is one
+    tuned = run("psp@lr=1e-4", 0, 0.99, 0.0, [0.6, 0.7])
+    assert forward_transfer_of(tuned, [*runs, tuned]) == pytest.approx(0.3)  # falls back to `separate`
+    tuned_ref = run("separate@lr=1e-4", 0, 0.99, 0.0, [0.2, 0.4])
+    assert forward_transfer_of(tuned, [*runs, tuned, tuned_ref]) == pytest.approx((0.5 + 0.5) / 2)
+    mean, std, n = mean_std([None, float("nan")])
+    assert n == 0 and math.isnan(mean) and math.isnan(std)
+
+
+def test_render_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="run benchmarks/continual.py"):
+        render(tmp_path / "missing.json", out_md=tmp_path / "r.md", fig_dir=tmp_path / "f")
+    with pytest.raises(ValueError, match="experiments"):
+        render({"runs": []}, out_md=tmp_path / "r.md", fig_dir=tmp_path / "f")
+    bad = {"experiments": {"9": {"kind": "nope", "runs": []}}}
+    with pytest.raises(ValueError, match="unknown kind"):
+        render(bad, out_md=tmp_path / "r.md", fig_dir=tmp_path / "f")
+
+
+def test_benchmark_runs_a_tiny_experiment_and_renders(tmp_path: Path) -> None:
+    """benchmarks/continual.py end to end: two tiny runs, merged JSON, skip on re-run, report."""
+    spec = importlib.util.spec_from_file_location("continual_bench", ROOT / "benchmarks" / "continual.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["continual_bench"] = module
+    spec.loader.exec_module(module)
+    out = tmp_path / "res.json"
+    argv = [
+        "--experiment", "1", "--agents", "psp", "ewc", "--num-tasks", "2", "--steps-per-task", "512",
+        "--seeds", "0", "--eval-episodes", "1", "--widths", "8", "--out", str(out),
+        "--run-dir", str(tmp_path / "runs"), "--report", str(tmp_path / "results.md"),
+        "--fig-dir", str(tmp_path / "figures"),
+    ]  # fmt: skip
+    results = module.main(argv)
+    runs = results["experiments"]["1"]["runs"]
+    assert sorted(r["agent"] for r in runs) == ["ewc", "psp"]
+    assert all(len(r["perf_matrix"]) == 2 and r["param_count"] > 0 for r in runs)
+    assert results["experiments"]["1"]["full_protocol"] is False
+    saved = json.loads(out.read_text())
+    assert len(saved["experiments"]["1"]["runs"]) == 2
+    assert "REDUCED" in (tmp_path / "results.md").read_text()
+    again = module.main([*argv, "--dry-run"])  # everything is there: nothing to train
+    assert len(again["experiments"]["1"]["runs"]) == 2
+
+
+def test_reproduce_lists_the_commands_that_produced_the_runs() -> None:
+    from report import _commands
+
+    entry = {
+        "commands": ["python a", "python interrupted", "python b"],
+        "runs": [{"command": "python b"}, {"command": "python a"}, {"command": "python a"}],
+    }
+    assert _commands(entry)[3:5] == ["python a", "python b"]
+    assert "python interrupted" in _commands({"commands": ["python interrupted"], "runs": [{}]})
+
+
+def test_hyperparameter_line_groups_label_overrides(tmp_path: Path) -> None:
+    """Agents with `@` overrides form their own group; a preset change inside one group is flagged."""
+    results = json.loads(json.dumps(RESULTS))
+    runs = results["experiments"]["1"]["runs"]
+    tuned = run("psp@lr=1e-4", 0, 0.99, 0.0, [0.6, 0.7])
+    tuned["hyperparams"] = {"learning_rate": 1e-4, "n_steps": 64}
+    runs.append(tuned)
+    text = render(results, out_md=tmp_path / "a.md", fig_dir=tmp_path / "fa").read_text()
+    assert "Hyper-parameters (preset agents): learning_rate=0.0003, n_steps=64." in text
+    assert "Hyper-parameters (agents with `@lr=1e-4`): learning_rate=0.0001, n_steps=64." in text
+    assert "Warning" not in text
+    runs[1]["hyperparams"] = {"learning_rate": 1e-3, "n_steps": 64}  # the preset changed for one run
+    text = render(results, out_md=tmp_path / "b.md", fig_dir=tmp_path / "fb").read_text()
+    assert "**Warning: the runs of preset agents use 2 different sets of hyper-parameters**" in text

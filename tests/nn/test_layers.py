@@ -1,0 +1,175 @@
+"""Task-conditioned layers: per-sample tasks, conv semantics, isolation, errors, CUDA."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from psp_rl.nn import layers
+from psp_rl.nn.contexts import CONTEXT_KINDS
+from psp_rl.nn.layers import SuperposedConv2d, SuperposedLinear, TaskConv2d, TaskLinear
+
+TASKS = torch.tensor([0, 2, 1, 0, 2, 1, 1])
+
+
+def _layer_variants(in_shape: str) -> list[tuple[str, torch.nn.Module]]:
+    out = []
+    for kind in CONTEXT_KINDS:
+        for task_bias in (False, True):
+            if in_shape == "vector":
+                out.append(
+                    (f"{kind}-bias{task_bias}", SuperposedLinear(6, 5, 3, context=kind, task_bias=task_bias))
+                )
+            else:
+                layer = SuperposedConv2d(2, 4, 3, 3, stride=2, padding=1, context=kind, task_bias=task_bias)
+                out.append((f"{kind}-bias{task_bias}", layer))
+    out.append(
+        ("per-task", TaskLinear(6, 5, 3) if in_shape == "vector" else TaskConv2d(2, 4, 3, 3, stride=2))
+    )
+    return out
+
+
+@pytest.mark.parametrize("in_shape", ["vector", "image"])
+def test_mixed_task_batch_equals_each_task_alone(in_shape: str) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(len(TASKS), 6) if in_shape == "vector" else torch.randn(len(TASKS), 2, 9, 9)
+    for name, layer in _layer_variants(in_shape):
+        mixed = layer(x, TASKS)
+        for k in range(3):
+            idx = (k == TASKS).nonzero().flatten()
+            alone = layer(x[idx], torch.full((len(idx),), k))
+            torch.testing.assert_close(mixed[idx], alone, msg=name)
+        with pytest.raises(AssertionError):  # and the tasks really differ
+            torch.testing.assert_close(layer(x, torch.zeros_like(TASKS)), layer(x, torch.ones_like(TASKS)))
+
+
+@pytest.mark.parametrize("kind", CONTEXT_KINDS)
+def test_superposed_conv_applies_key_along_kernel_fan_in(kind: str) -> None:
+    torch.manual_seed(0)
+    conv = SuperposedConv2d(3, 4, 3, num_tasks=2, stride=2, padding=1, context=kind, task_bias=False)
+    x = torch.randn(2, 3, 8, 8)
+    y = conv(x, torch.tensor([0, 1]))
+    for k in range(2):
+        key = conv.linear.context[k]
+        weight = conv.linear.weight @ key if kind == "rotation" else conv.linear.weight * key
+        ref = F.conv2d(x[k : k + 1].to(weight.dtype), weight.reshape(4, 3, 3, 3), conv.linear.bias, 2, 1)
+        torch.testing.assert_close(y[k : k + 1], ref)
+
+
+def test_complex_layer_computes_complex_weights_times_keyed_input() -> None:
+    layer = SuperposedLinear(4, 3, 2, context="complex", task_bias=False)
+    x = torch.randn(2, 4)
+    y = layer(x, torch.tensor([1, 1]))
+    assert y.dtype == torch.complex64
+    torch.testing.assert_close(y, (x.to(torch.complex64) * layer.context[1]) @ layer.weight.T + layer.bias)
+
+
+def test_rotation_in_chunks_equals_one_gather(monkeypatch: pytest.MonkeyPatch) -> None:
+    mats = torch.randn(5, 4, 16)
+    x, task = torch.randn(11, 16), torch.tensor([0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0])
+    whole = layers._per_sample_matmul(x, mats, task, grouped=False)
+    monkeypatch.setattr(layers, "ROTATION_CHUNK_ELEMENTS", 16 * 4 * 3)  # 3 samples per chunk
+    torch.testing.assert_close(layers._per_sample_matmul(x, mats, task, grouped=False), whole)
+
+
+@pytest.mark.parametrize(
+    "task",
+    [[3, 0, 3, 1, 0, 3, 1], [2, 2, 2, 2, 2, 2, 2], []],
+    ids=["mixed", "one-task", "empty"],
+)
+@pytest.mark.parametrize("in_shape", [(7, 6), (7, 3, 6)], ids=["vector", "patches"])
+def test_grouped_and_gathered_products_agree_with_gradients(task: list[int], in_shape: tuple) -> None:
+    """The CPU strategy (one product per task present) matches the accelerator one (per-sample gather)."""
+    torch.manual_seed(0)
+    ids = torch.tensor(task, dtype=torch.long)
+    shape = (len(task), *in_shape[1:])
+    results = []
+    for grouped in (True, False):
+        torch.manual_seed(1)
+        mats = torch.randn(4, 5, 6, requires_grad=True)
+        x = torch.randn(shape, requires_grad=True)
+        y = layers._per_sample_matmul(x, mats, ids, grouped=grouped)
+        (y * torch.arange(y.numel()).reshape(y.shape)).sum().backward()
+        results.append((y, x.grad, mats.grad))
+    assert results[0][0].shape == (*shape[:-1], 5)
+    for a, b in zip(results[0], results[1]):
+        torch.testing.assert_close(a, b)
+    if task:  # only the tasks present receive a gradient
+        absent = sorted(set(range(4)) - set(task))
+        assert torch.all(results[0][2][absent] == 0)
+
+
+@pytest.mark.parametrize("kind", ["binary", "complex"])
+def test_training_one_task_barely_moves_the_others(kind: str) -> None:
+    torch.manual_seed(0)
+    net = torch.nn.ModuleList(
+        [SuperposedLinear(64, 64, 4, context=kind), SuperposedLinear(64, 2, 4, context=kind)]
+    )
+
+    def forward(x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        h = net[0](x, task)
+        h = torch.complex(torch.tanh(h.real), torch.tanh(h.imag)) if h.is_complex() else torch.tanh(h)
+        return net[1](h, task).real
+
+    x = torch.randn(256, 64)
+    task_j, task_k = torch.zeros(256, dtype=torch.long), torch.ones(256, dtype=torch.long)
+    with torch.no_grad():
+        before_j, before_k = forward(x, task_j), forward(x, task_k)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    ((forward(x, task_j) - 1.0) ** 2).mean().backward()
+    optimizer.step()
+    with torch.no_grad():
+        moved_j = (forward(x, task_j) - before_j).abs().mean()
+        moved_k = (forward(x, task_k) - before_k).abs().mean()
+    ratio = (moved_k / moved_j).item()
+    assert moved_j > 1e-3
+    assert ratio < 0.2, f"task {kind}: other task moved {ratio:.3f} of the trained task"
+
+
+def test_shared_bias_is_a_path_for_interference() -> None:
+    # The reason task_bias defaults to True: with one shared output bias the other tasks follow.
+    torch.manual_seed(0)
+    shared = SuperposedLinear(64, 2, 4, task_bias=False)
+    x = torch.randn(256, 64)
+    zeros, ones = torch.zeros(256, dtype=torch.long), torch.ones(256, dtype=torch.long)
+    before = shared(x, ones).detach()
+    optimizer = torch.optim.SGD(shared.parameters(), lr=0.05)
+    ((shared(x, zeros) - 1.0) ** 2).mean().backward()
+    optimizer.step()
+    assert (shared(x, ones).detach() - before).abs().mean() > 0.01
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [SuperposedLinear(4, 2, 3), TaskLinear(4, 2, 3), SuperposedConv2d(1, 2, 3, 3), TaskConv2d(1, 2, 3, 3)],
+    ids=["superposed", "per-task", "superposed-conv", "per-task-conv"],
+)
+def test_task_out_of_range_names_k(layer: torch.nn.Module) -> None:
+    x = torch.randn(2, 4) if isinstance(layer, (SuperposedLinear, TaskLinear)) else torch.randn(2, 1, 5, 5)
+    with pytest.raises(ValueError, match="K=3"):
+        layer(x, torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match="K=3"):
+        layer(x, torch.tensor([-1, 0]))
+    with pytest.raises(ValueError, match="integer"):
+        layer(x, torch.tensor([0.0, 1.0]))
+
+
+def test_keys_are_persistent_buffers_without_gradients() -> None:
+    layer = SuperposedLinear(4, 2, 3)
+    assert "context" in layer.state_dict()
+    assert all(name != "context" for name, _ in layer.named_parameters())
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("kind", CONTEXT_KINDS)
+def test_cuda_round_trip_matches_cpu(kind: str) -> None:
+    torch.manual_seed(0)
+    layer = SuperposedConv2d(2, 3, 3, 4, context=kind)
+    x, task = torch.randn(6, 2, 7, 7), torch.tensor([0, 1, 2, 3, 1, 0])
+    cpu = layer(x, task)
+    gpu = layer.to("cuda")(x.cuda(), task.cuda())
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=1e-4)
+    back = layer.to("cpu")(x, task)
+    torch.testing.assert_close(back, cpu)

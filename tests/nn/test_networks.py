@@ -1,0 +1,118 @@
+"""Task-conditioned networks: modes, parameter counts, complex heads, the CNN trunk."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from psp_rl.nn.layers import SuperposedConv2d, SuperposedLinear, TaskLinear
+from psp_rl.nn.networks import (
+    MODES,
+    Mode,
+    NetworkConfig,
+    TaskBatch,
+    TaskCNN,
+    TaskMLP,
+    TaskMlpExtractor,
+    register_mode,
+    superposed_conv,
+    superposed_linear,
+)
+
+K = 4
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_modes_pick_the_right_layers() -> None:
+    kinds = {}
+    for mode in MODES:
+        net = TaskMLP(8, [16], NetworkConfig(K, mode), "n", out_dim=3)
+        linears = [m for m in net.layers if hasattr(m, "weight")]
+        kinds[mode] = [type(m) for m in linears]
+    assert kinds["psp"] == [SuperposedLinear, SuperposedLinear]
+    assert kinds["shared"] == kinds["onehot"] == [nn.Linear, nn.Linear]
+    assert kinds["multihead"] == [nn.Linear, TaskLinear]
+    assert kinds["separate"] == [TaskLinear, TaskLinear]
+
+
+def test_separate_has_k_times_the_parameters_and_multihead_shares_the_trunk() -> None:
+    shared = _count(TaskMLP(8, [16, 16], NetworkConfig(K, "shared"), "n", out_dim=3))
+    separate = _count(TaskMLP(8, [16, 16], NetworkConfig(K, "separate"), "n", out_dim=3))
+    assert separate == K * shared
+    multihead = TaskMLP(8, [16, 16], NetworkConfig(K, "multihead"), "n", out_dim=3)
+    head = 16 * 3 + 3
+    assert _count(multihead) == shared + (K - 1) * head
+
+
+def test_psp_adds_only_per_task_biases() -> None:
+    shared = _count(TaskMLP(8, [16, 16], NetworkConfig(K, "shared"), "n", out_dim=3))
+    psp = _count(TaskMLP(8, [16, 16], NetworkConfig(K, "psp", task_bias=True), "n", out_dim=3))
+    assert psp == shared + (K - 1) * (16 + 16 + 3)
+    assert _count(TaskMLP(8, [16, 16], NetworkConfig(K, "psp", task_bias=False), "n", out_dim=3)) == shared
+
+
+def test_complex_networks_keep_hidden_complex_and_return_real() -> None:
+    cfg = NetworkConfig(K, "psp", "complex")
+    trunk = TaskMLP(8, [16], cfg, "t")
+    head = TaskMLP(16, [], cfg, "h", out_dim=2)
+    batch = TaskBatch(torch.randn(5, 8), torch.tensor([0, 1, 2, 3, 0]))
+    hidden = trunk(batch)
+    assert hidden.x.dtype == torch.complex64 and torch.equal(hidden.task, batch.task)
+    out = head(hidden)
+    assert out.dtype == torch.float32 and out.shape == (5, 2)
+
+
+def test_squashed_head_is_bounded() -> None:
+    head = TaskMLP(4, [8], NetworkConfig(K), "mu", out_dim=2, squash=True)
+    out = head(TaskBatch(100 * torch.randn(32, 4), torch.zeros(32, dtype=torch.long)))
+    assert out.abs().max() <= 1.0
+
+
+def test_layer_names_seed_different_keys() -> None:
+    extractor = TaskMlpExtractor(8, dict(pi=[16], vf=[16]), nn.Tanh, NetworkConfig(K))
+    pi_key = extractor.policy_net.layers[0].context
+    vf_key = extractor.value_net.layers[0].context
+    assert not torch.equal(pi_key, vf_key)
+
+
+@pytest.mark.parametrize("mode", ["psp", "separate", "shared"])
+def test_cnn_trunk_shapes(mode: str) -> None:
+    cnn = TaskCNN((3, 36, 36), NetworkConfig(K, mode), features_dim=32)
+    out = cnn(TaskBatch(torch.rand(2, 3, 36, 36), torch.tensor([0, 3])))
+    assert out.x.shape == (2, 32)
+    if mode == "psp":
+        assert isinstance(cnn.layers[0], SuperposedConv2d)
+
+
+def test_cnn_rejects_too_small_images() -> None:
+    with pytest.raises(ValueError, match="too small"):
+        TaskCNN((3, 20, 20), NetworkConfig(K))
+
+
+def test_bad_mode_names_the_modes() -> None:
+    with pytest.raises(ValueError, match="Unknown mode 'frozen'") as error:
+        NetworkConfig(K, mode="frozen")
+    assert all(mode in str(error.value) for mode in MODES)
+    with pytest.raises(ValueError, match="Did you mean 'shared'"):
+        NetworkConfig(K, mode="shard")
+
+
+def test_registered_mode_builds_every_layer() -> None:
+    def per_task_first(config: NetworkConfig, name: str, n_in: int, n_out: int, head: bool) -> nn.Module:
+        if name.endswith("/0"):
+            return TaskLinear(n_in, n_out, config.num_tasks)
+        return superposed_linear(config, name, n_in, n_out, head)
+
+    register_mode(
+        "test-per-task-first", Mode(per_task_first, superposed_conv, superposed=True), overwrite=True
+    )
+    net = TaskMLP(4, [8, 8], NetworkConfig(K, mode="test-per-task-first"), "q", out_dim=2)
+    layers = [m for m in net.layers if not isinstance(m, (nn.Tanh, nn.ReLU))]
+    assert isinstance(layers[0], TaskLinear)
+    assert all(isinstance(m, SuperposedLinear) for m in layers[1:])
+    with pytest.raises(ValueError, match="already registered"):
+        register_mode("test-per-task-first", Mode(per_task_first, superposed_conv))
