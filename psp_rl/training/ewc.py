@@ -15,7 +15,10 @@ gradient each time a loss backpropagates through it, which is exactly the gradie
 (before gradient clipping, as if the penalty were part of the loss).
 
 The Fisher of a finished task is estimated from that task's own samples in the last rollouts: for each
-observation ``s``, an action ``a ~ π(·|s)`` is sampled and ``(∂ log π(a|s)/∂θ)²`` accumulated.
+observation ``s``, an action ``a ~ π(·|s)`` is sampled and ``(∂ log π(a|s)/∂θ)²`` accumulated. Per-sample
+gradients: a loop of ``torch.autograd.grad`` w.r.t. hook-free detached copies of the weights, swapped in
+with ``torch.func.functional_call``, so the penalty hooks never touch the Fisher. (``torch.func.vmap``
+fails here: SB3's one-hot task preprocessing and the task layers' id check are data-dependent.)
 
 By default only the actor is consolidated (every parameter except the value network's): what an old
 task keeps is its policy, and the critic must be free to fit the new task's returns or the new task
@@ -23,9 +26,8 @@ cannot be learnt. ``critic=True`` also consolidates the value network, with ``(�
 of a unit-variance Gaussian value head). On CartPole that term is 100-1000 times the policy's (values
 of 10-70), so any λ that protects the policy freezes the critic and the next task is never learnt.
 
-Sampling uses a forked RNG, so
-consolidating leaves the training's random stream untouched: with ``λ = 0`` a run is bit-for-bit the
-``shared`` run of the same seed.
+Sampling uses a forked RNG, so consolidating leaves the training's random stream untouched: with
+``λ = 0`` a run is bit-for-bit the ``shared`` run of the same seed.
 
 Example::
 
@@ -47,8 +49,22 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.utils import obs_as_tensor
 
 from psp_rl.metrics import check_phase_tasks
+
+
+class _PolicyOutputs(torch.nn.Module):
+    """The policy's action distribution and value (``None`` without ``critic``) at ``obs``: a module to
+    run under :func:`torch.func.functional_call`."""
+
+    def __init__(self, policy: ActorCriticPolicy, critic: bool) -> None:
+        super().__init__()
+        self.policy, self.critic = policy, critic
+
+    def forward(self, obs: Any) -> tuple[Any, torch.Tensor | None]:
+        return self.policy.get_distribution(obs), self.policy.predict_values(obs) if self.critic else None
+
 
 __all__ = ["EWCCallback", "ewc_callback_from_config"]
 
@@ -114,9 +130,7 @@ class EWCCallback(BaseCallback):
         self.names: list[str] = []
         self.params: list[torch.nn.Parameter] = []
         self.fisher: list[torch.Tensor] | None = None  # F = Σ_t F_t
-        self.anchor_mean: list[torch.Tensor] | None = (
-            None  # θ̄ = Σ_t F_t θ*_t / F (θ* of the last task where F = 0)
-        )
+        self.anchor_mean: list[torch.Tensor] | None = None  # θ̄ = Σ_t F_t θ*_t / F (θ*_last where F = 0)
         self.residual = 0.0  # the penalty's constant part Σ_t Σ_i F_t,i (θ*_t,i − θ̄_i)², at its minimum
         self.last_anchor: list[torch.Tensor] | None = None  # θ* of the latest consolidation
         self.last_fisher: list[torch.Tensor] | None = None  # F of the latest consolidation
@@ -217,22 +231,21 @@ class EWCCallback(BaseCallback):
     def estimate_fisher(self, observations: dict[str, np.ndarray] | np.ndarray) -> list[torch.Tensor]:
         """Diagonal Fisher of the current policy on buffer-format observations.
 
-        Per sample: ``(∂ log π(a|s)/∂θ)²`` (plus ``(∂V(s)/∂θ)²`` with ``critic=True``) with
-        ``a ~ π(·|s)``, averaged over the samples.
-        The action sampling runs on a forked RNG seeded from ``seed`` and the phase.
+        Per sample ``(∂ log π(a|s)/∂θ)²`` (plus ``(∂V(s)/∂θ)²`` with ``critic=True``), ``a ~ π(·|s)`` drawn
+        on a forked RNG seeded from ``seed`` and the phase, averaged; the penalty's hooks take no part.
 
         :param observations: observations as stored in a rollout buffer (dict of arrays, or an array).
         :return: one tensor per policy parameter (shapes of the parameters).
         """
         policy: Any = self.model.policy
         device = policy.device
-        if isinstance(observations, dict):
-            tensors: Any = {k: torch.as_tensor(v, device=device) for k, v in observations.items()}
-            n = len(next(iter(observations.values())))
-        else:
-            tensors = torch.as_tensor(observations, device=device)
-            n = len(observations)
+        tensors: Any = obs_as_tensor(observations, device)
+        n = len(next(iter(observations.values()))) if isinstance(observations, dict) else len(observations)
         fisher = [torch.zeros_like(p) for p in self.params]
+        # leaves sharing the parameters' storage but not their hooks: no λ F (θ − θ̄) in these gradients
+        leaves = [p.detach().requires_grad_() for p in self.params]
+        weights = {f"policy.{name}": leaf for name, leaf in zip(self.names, leaves)}
+        outputs_of = _PolicyOutputs(policy, self.critic)
         devices = [device] if device.type == "cuda" else []
         was_training = policy.training
         policy.set_training_mode(False)
@@ -244,14 +257,12 @@ class EWCCallback(BaseCallback):
                     if isinstance(tensors, dict)
                     else tensors[i : i + 1]
                 )
-                dist = policy.get_distribution(obs_i)
+                dist, value = torch.func.functional_call(outputs_of, weights, (obs_i,))
                 with torch.no_grad():
                     action = dist.sample()
-                outputs = [dist.log_prob(action).sum()]
-                if self.critic:
-                    outputs.append(policy.predict_values(obs_i).sum())
+                outputs = [dist.log_prob(action).sum()] + ([value.sum()] if value is not None else [])
                 for output in outputs:
-                    grads = torch.autograd.grad(output, self.params, allow_unused=True)
+                    grads = torch.autograd.grad(output, leaves, retain_graph=True, allow_unused=True)
                     for f, g in zip(fisher, grads):
                         if g is not None:
                             f.add_(g.detach() ** 2)

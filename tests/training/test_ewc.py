@@ -1,4 +1,5 @@
-"""EWC baseline: λ = 0 is exactly `shared`, a huge λ pins the weights, state round-trips, errors."""
+"""EWC baseline: λ = 0 is exactly `shared`, a huge λ pins the weights, the Fisher is the squared
+log-likelihood gradient (the penalty hooks leave it alone), state round-trips, errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.distributions import CategoricalDistribution
 
 from psp_rl.envs.suites import load_suite
 from psp_rl.policies import PSPActorCriticPolicy, PSPDQNPolicy
@@ -19,8 +21,8 @@ N_ENVS, N_STEPS = 2, 64
 STEPS = 4 * N_ENVS * N_STEPS  # one phase = four rollouts, so a boundary falls on a rollout end
 
 
-def make_ppo(seed: int = 0) -> tuple[PPO, object]:
-    suite = load_suite("cartpole-permuted", num_tasks=2, steps_per_task=STEPS)
+def make_ppo(seed: int = 0, num_tasks: int = 2) -> tuple[PPO, object]:
+    suite = load_suite("cartpole-permuted", num_tasks=num_tasks, steps_per_task=STEPS)
     env = suite.make_vec_env(n_envs=N_ENVS, seed=seed)
     model = PPO(
         PSPActorCriticPolicy,
@@ -81,6 +83,79 @@ def test_huge_lambda_keeps_shared_weights_put(critic: bool) -> None:
     assert moved_shared > 2e-2  # task 1 does move the unregularised weights
     assert moved_pinned < 0.1 * moved_shared
     assert ewc.penalty() >= 0.0
+
+
+def reference_fisher(
+    model: PPO,
+    state: dict[str, torch.Tensor],
+    observations: dict,
+    actions: torch.Tensor,
+    names: list[str],
+    critic: bool = False,
+) -> list[torch.Tensor]:
+    """``mean_i (∂ log π(a_i|s_i)/∂θ)²`` (``+ (∂V(s_i)/∂θ)²`` with ``critic``) by plain autograd on a
+    fresh, hook-free copy of the policy."""
+    policy = type(model.policy)(**model.policy._get_constructor_parameters())
+    policy.load_state_dict(state)
+    policy.set_training_mode(False)
+    named = dict(policy.named_parameters())
+    wrt = [named[n] for n in names]
+    obs = {k: torch.as_tensor(v) for k, v in observations.items()}
+    fisher = [torch.zeros_like(p) for p in wrt]
+    for i in range(len(actions)):
+        obs_i = {k: v[i : i + 1] for k, v in obs.items()}
+        outputs = [policy.get_distribution(obs_i).log_prob(actions[i : i + 1]).sum()]
+        if critic:
+            outputs.append(policy.predict_values(obs_i).sum())
+        for output in outputs:
+            for f, g in zip(fisher, torch.autograd.grad(output, wrt, allow_unused=True)):
+                if g is not None:
+                    f.add_(g**2)
+    return [f / len(actions) for f in fisher]
+
+
+@pytest.mark.parametrize("critic", [False, True])
+def test_later_fishers_are_the_squared_log_likelihood_gradient(
+    monkeypatch: pytest.MonkeyPatch, critic: bool
+) -> None:
+    """From the second consolidation on, the penalty's gradient hooks must not leak into the Fisher."""
+    model, schedule = make_ppo(num_tasks=3)
+    ewc = EWCCallback(100.0, fisher_samples=64, schedule=schedule, critic=critic)
+    records: list[tuple] = []
+    sampled: list[torch.Tensor] | None = None
+    sample = CategoricalDistribution.sample
+
+    def recording_sample(self: CategoricalDistribution) -> torch.Tensor:
+        action = sample(self)
+        if sampled is not None:
+            sampled.append(action.detach().clone().reshape(-1))
+        return action
+
+    estimate = ewc.estimate_fisher
+
+    def recording_estimate(observations: dict) -> list[torch.Tensor]:
+        nonlocal sampled
+        state = {k: v.detach().clone() for k, v in model.policy.state_dict().items()}
+        sampled = []
+        fisher = estimate(observations)
+        records.append((observations, state, torch.cat(sampled), fisher))
+        sampled = None
+        return fisher
+
+    monkeypatch.setattr(CategoricalDistribution, "sample", recording_sample)
+    monkeypatch.setattr(ewc, "estimate_fisher", recording_estimate)
+    model.learn(schedule.total_timesteps, callback=[TaskScheduleCallback(schedule), ewc])
+    assert ewc.num_consolidated == 2 and len(records) == 2 and ewc.last_fisher is not None
+    assert ewc.penalty() > 0.0  # the second phase did move the weights: the hooks were active
+    for got, stored in zip(records[-1][3], ewc.last_fisher):
+        assert torch.equal(got, stored)
+    for observations, state, actions, fisher in records:
+        assert len(actions) == 64
+        expected = reference_fisher(model, state, observations, actions, ewc.names, critic)
+        assert sum(float(f.sum()) for f in expected) > 0
+        for got, want in zip(fisher, expected):
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-9)
+    ewc.remove_hooks()
 
 
 def test_state_round_trip(tmp_path: Path) -> None:
