@@ -98,3 +98,50 @@ def test_console_script_help() -> None:
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
     for word in ("train", "eval", "list"):
         assert word in out
+
+
+@pytest.mark.parametrize(
+    ("item", "words"),
+    [
+        (
+            "hyperparams.learning_rate=abc",
+            ["hyperparams.learning_rate", "'abc'", "a number or a lin_<number>"],
+        ),
+        ("hyperparams.n_steps=1.5", ["hyperparams.n_steps", "1.5", "an integer"]),
+        ("hyperparams.n_steps=true", ["hyperparams.n_steps", "True", "an integer"]),
+        ("policy_kwargs.net_arch=abc", ["policy_kwargs.net_arch", "'abc'", "a list of positive integers"]),
+        ("eval.episodes=x", ["eval.episodes", "'x'", "an integer >= 1"]),
+        ("hyperparams=abc", ["hyperparams", "'abc'", "a mapping"]),
+    ],
+)
+def test_bad_set_values_exit_2_with_one_line(
+    item: str, words: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--set", item, "--run-dir", str(tmp_path / "runs"), "--no-progress"]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err
+    assert err.startswith("psp-rl train: error: ") and err.endswith("\n")
+    assert err.count("\n") == 1, err  # one line, no traceback
+    assert "Traceback" not in err + captured.out
+    for word in words:  # the key, the value, the expected type
+        assert word in err, (word, err)
+    assert "--set" in err  # and the fix
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_set_value_from_the_console_script_exits_2() -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "psp_rl.cli",
+        "train",
+        "--set",
+        "hyperparams.learning_rate=abc",
+        "--no-progress",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "hyperparams.learning_rate must be a number or a lin_<number> schedule" in result.stderr
+    assert "got 'abc' (a string)" in result.stderr

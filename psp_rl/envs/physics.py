@@ -200,6 +200,16 @@ class PhysicsDrift(VariantWrapper):
     ``k / K`` (``phase_per_task=True``) so the variants differ. The current value is in
     ``info["drift"][attribute]``.
 
+    The drift clock ``t`` (attribute ``drift_step``) runs across episodes and task switches and is
+    not reset by ``reset``; a rebuilt environment starts it at 0. :meth:`get_drift_step` and
+    :meth:`set_drift_step` read and set it, also through outer wrappers
+    (``vec_env.env_method("get_drift_step")``). ``psp_rl.training.train`` saves the clock of every
+    training sub-env with each checkpoint and sets it back on ``--resume``, so a resumed run sees the
+    same drift as an uninterrupted one. Evaluation convention: every evaluation (the continual
+    evaluation of a run and ``psp-rl eval``) restarts the clock of each evaluation env at 0 when it
+    starts (it then runs on across that evaluation's episodes), so every evaluation of a task sees the
+    same drift, whatever the phase, and before or after a resume.
+
     Example::
 
         env = PhysicsDrift(gym.make("MountainCar-v0"), num_tasks=1, attribute="gravity",
@@ -264,6 +274,21 @@ class PhysicsDrift(VariantWrapper):
             frac = x % 1.0
             w = 2.0 * frac if frac < 0.5 else 2.0 - 2.0 * frac
         return self.low + (self.high - self.low) * w
+
+    def get_drift_step(self) -> int:
+        """:return: the drift clock ``t``: the steps this wrapper has taken (across episodes)."""
+        return int(self.drift_step)
+
+    def set_drift_step(self, step: int) -> None:
+        """Set the drift clock (e.g. to the value saved in a checkpoint); the drifting value follows
+        from the next ``step`` or ``reset`` on.
+
+        :param step: the step count ``t``, an integer ``>= 0``.
+        :raises ValueError: when ``step`` is not a non-negative integer.
+        """
+        if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise ValueError(f"the drift clock must be an integer >= 0, got {step!r}.")
+        self.drift_step = int(step)
 
     def _set_current(self) -> float:
         value = self.value(self.drift_step)

@@ -1,28 +1,22 @@
 """Task-conditioned neural networks in plain PyTorch (no Stable-Baselines3, no Gymnasium).
 
 - :mod:`~psp_rl.nn.contexts` — context keys (binary, complex, rotation) and retrieval maths;
+- :mod:`~psp_rl.nn.pertask` — per-sample task ids: their check, products with per-task matrices;
 - :mod:`~psp_rl.nn.layers` — superposed and per-task linear / convolution layers;
-- :mod:`~psp_rl.nn.networks` — MLP and CNN stacks, and the modes (``psp`` and the baselines) as
-  registered layer factories.
+- :mod:`~psp_rl.nn.modes` — the modes (``psp`` and the baselines) as registered layer factories,
+  :class:`NetworkConfig` and the width rule;
+- :mod:`~psp_rl.nn.networks` — MLP, CNN and dueling stacks.
 """
 
 from psp_rl.nn.contexts import CONTEXT_KINDS, check_context_kind, layer_id, make_context
 from psp_rl.nn.layers import SuperposedConv2d, SuperposedLinear, TaskConv2d, TaskLayer, TaskLinear
-from psp_rl.nn.networks import (
-    MODES,
-    NetworkConfig,
-    SplitComplex,
-    TaskBatch,
-    TaskCNN,
-    TaskMLP,
-    TaskMlpExtractor,
-    available_modes,
-    register_mode,
-)
+from psp_rl.nn.modes import MODES, Mode, NetworkConfig, SplitComplex, available_modes, register_mode
+from psp_rl.nn.networks import TaskBatch, TaskCNN, TaskDuelingHead, TaskMLP, TaskMlpExtractor
 
 __all__ = [
     "CONTEXT_KINDS",
     "MODES",
+    "Mode",
     "NetworkConfig",
     "SplitComplex",
     "SuperposedConv2d",
@@ -30,6 +24,7 @@ __all__ = [
     "TaskBatch",
     "TaskCNN",
     "TaskConv2d",
+    "TaskDuelingHead",
     "TaskLayer",
     "TaskLinear",
     "TaskMLP",

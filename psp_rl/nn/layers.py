@@ -8,7 +8,7 @@ A batch may mix tasks: each sample uses its own key (or weights), and the result
 task alone. Forward passes never synchronise host and device (no ``.item()``, no loop over samples), so
 they run unchanged on CUDA. Per-task matrices (rotation keys, per-task weights) are the one place where
 the strategy depends on the device: on CPU one product per task present in the batch, elsewhere a
-per-sample gather (see :func:`_per_sample_matmul`). Task ids are range-checked where that is free (CPU
+per-sample gather (see :func:`psp_rl.nn.pertask.per_sample_matmul`). Task ids are range-checked where that is free (CPU
 tensors); on an accelerator the ids come from SB3's one-hot preprocessing of the ``Discrete`` task space,
 which cannot produce an id outside ``[0, K)``.
 
@@ -33,93 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from psp_rl.nn.contexts import check_context_kind, make_context
-
-# On accelerators, per-task matrices (rotation keys, per-task weights) are gathered per sample in chunks
-# holding at most this many elements, so a batch never materialises a B × N × N tensor at once.
-ROTATION_CHUNK_ELEMENTS = 1 << 22
-
-
-def check_task_ids(task: torch.Tensor, num_tasks: int, batch_size: int) -> None:
-    """Raise a ``ValueError`` if ``task`` is not a batch of ids in ``[0, num_tasks)``.
-
-    The range check runs on CPU tensors only (it would force a device synchronisation elsewhere).
-
-    :param task: ``(B,)`` integer task ids
-    :param num_tasks: number of tasks ``K`` the layer holds
-    :param batch_size: the batch size ``B`` of the inputs
-    """
-    if task.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
-        raise ValueError(f"task ids must be an integer tensor, got dtype {task.dtype}.")
-    if task.shape != (batch_size,):
-        raise ValueError(
-            f"task ids must have shape ({batch_size},), one per sample; got {tuple(task.shape)}."
-        )
-    if task.device.type == "cpu" and task.numel() > 0:
-        low, high = int(task.min()), int(task.max())
-        if low < 0 or high >= num_tasks:
-            bad = low if low < 0 else high
-            raise ValueError(
-                f"task id {bad} is out of range: this network holds K={num_tasks} tasks, valid ids are "
-                f"0..{num_tasks - 1}. Build the policy on an observation space whose 'task' is "
-                f"Discrete(K) with K large enough."
-            )
-
-
-def _per_sample_matmul(
-    x: torch.Tensor, mats: torch.Tensor, task: torch.Tensor, grouped: bool | None = None
-) -> torch.Tensor:
-    """``y[b] = x[b] @ mats[task[b]].T`` for ``x`` of shape ``(B, N)`` or ``(B, L, N)``.
-
-    Two equivalent strategies:
-
-    * grouped (the default for CPU task ids): one matrix product per task present in the batch. A
-      batch from one task -- every continual-learning update and evaluation -- costs a single
-      ``(B, N) @ (N, N)`` product. Grouping reads the task ids on the host, which is free on CPU.
-    * gathered (the default elsewhere): ``mats[task]`` is gathered per sample, in chunks bounded by
-      :data:`ROTATION_CHUNK_ELEMENTS`, and multiplied with one batched product; no host
-      synchronisation, so it suits accelerators.
-
-    :param x: inputs
-    :param mats: ``(K, M, N)`` one matrix per task
-    :param task: ``(B,)`` task ids
-    :param grouped: force a strategy; ``None`` picks by the device of ``task``
-    """
-    if grouped is None:
-        grouped = task.device.type == "cpu"
-    if grouped:
-        return _grouped_matmul(x, mats, task)
-    squeeze = x.dim() == 2
-    x3 = x.unsqueeze(1) if squeeze else x
-    per_sample = mats.shape[-1] * mats.shape[-2]
-    chunk = max(1, ROTATION_CHUNK_ELEMENTS // per_sample)
-    outs = []
-    for start in range(0, max(1, x3.shape[0]), chunk):  # an empty batch still yields one (empty) product
-        m = mats.index_select(0, task[start : start + chunk])
-        outs.append(torch.bmm(x3[start : start + chunk], m.transpose(1, 2).to(x3.dtype)))
-    y = outs[0] if len(outs) == 1 else torch.cat(outs)
-    return y.squeeze(1) if squeeze else y
-
-
-def _grouped_matmul(x: torch.Tensor, mats: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
-    """:func:`_per_sample_matmul` as one product per task present: sort, multiply, unsort."""
-    counts = torch.bincount(task, minlength=mats.shape[0])
-    present = counts.nonzero().flatten().tolist()
-    if len(present) <= 1:  # one task (or an empty batch): a single product
-        return x @ mats[present[0] if present else 0].T.to(x.dtype)
-    order = torch.argsort(task, stable=True)
-    pieces = x.index_select(0, order).split(counts[present].tolist())
-    # One gather and an unbind: their backward writes each task's gradient once, where indexing
-    # ``mats[k]`` per task would allocate a full ``(K, M, N)`` gradient for every task present.
-    used = mats.index_select(0, torch.tensor(present, device=mats.device)).unbind(0)
-    y = torch.cat([piece @ m.T.to(x.dtype) for piece, m in zip(pieces, used)])
-    inverse = torch.empty_like(order)
-    inverse[order] = torch.arange(len(order), device=order.device)
-    return y.index_select(0, inverse)
-
-
-def _broadcast_rows(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Shape per-sample rows ``(B, D)`` to broadcast against ``x`` of shape ``(B, D)`` or ``(B, L, D)``."""
-    return values if x.dim() == 2 else values.unsqueeze(1)
+from psp_rl.nn.pertask import broadcast_rows, check_task_ids, per_sample_matmul
 
 
 def _orthogonal_(weight: torch.Tensor, gain: float) -> None:
@@ -149,7 +63,7 @@ class TaskLayer(nn.Module):
         """:param x: inputs, batch first
         :param task: ``(B,)`` integer task ids in ``[0, K)``
         """
-        check_task_ids(task, self.num_tasks, x.shape[0])
+        task = check_task_ids(task, self.num_tasks, x.shape[0])
         return self.compute(x, task)
 
     def compute(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
@@ -177,6 +91,12 @@ class SuperposedLinear(TaskLayer):
     :param bias: whether to add a bias
     :param task_bias: one bias vector per task (default) instead of a shared one; a shared bias moves
         every task's output when one task trains
+    :param weight_multiplier: the layer computes with ``m * W`` and stores ``W`` (initialised ``1/m`` times
+        larger, so the effective initial weights do not change): an optimiser step of Adam, which moves
+        every entry of ``W`` by about the learning rate, moves the effective weights ``m`` times less.
+        This is how a wider layer gets a smaller effective learning rate (see
+        :attr:`psp_rl.nn.NetworkConfig.width_scaling`). Saved with the weights; ``1`` for state dicts
+        saved before it existed.
     """
 
     def __init__(
@@ -189,6 +109,7 @@ class SuperposedLinear(TaskLayer):
         layer_index: int = 0,
         bias: bool = True,
         task_bias: bool = True,
+        weight_multiplier: float = 1.0,
     ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
@@ -204,14 +125,29 @@ class SuperposedLinear(TaskLayer):
             self.register_parameter("bias", None)
         # Persistent: SB3's save/load and target networks (load_state_dict) carry the keys.
         self.register_buffer("context", make_context(context, num_tasks, in_features, seed, layer_index))
+        if not weight_multiplier > 0:
+            raise ValueError(f"weight_multiplier must be > 0, got {weight_multiplier}.")
+        self.multiplier = float(weight_multiplier)
+        self.register_buffer("weight_multiplier", torch.tensor(self.multiplier))
         self.reset_parameters()
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
+        key = prefix + "weight_multiplier"
+        if key not in state_dict:  # saved before the multiplier existed: the weights are the effective ones
+            state_dict[key] = torch.tensor(1.0)
+        self.multiplier = float(state_dict[key])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[arg-type]
+
+    def effective_weight(self) -> torch.Tensor:
+        """The weight the layer computes with, ``m * W``."""
+        return self.weight if self.multiplier == 1.0 else self.weight * self.multiplier
 
     def reset_parameters(self, gain: float | None = None) -> None:  # noqa: D102
         with torch.no_grad():
             if gain is None:
                 # nn.Linear's default (kaiming-uniform with a=sqrt(5)) is uniform(-bound, bound); a
                 # complex weight draws both parts with the bound scaled by 1/sqrt(2) (same magnitude).
-                bound = 1.0 / math.sqrt(self.in_features)
+                bound = 1.0 / math.sqrt(self.in_features) / self.multiplier
                 if self.weight.is_complex():
                     self.weight.real.uniform_(-bound / math.sqrt(2.0), bound / math.sqrt(2.0))
                     self.weight.imag.uniform_(-bound / math.sqrt(2.0), bound / math.sqrt(2.0))
@@ -219,9 +155,9 @@ class SuperposedLinear(TaskLayer):
                     self.weight.uniform_(-bound, bound)
                 if self.bias is not None:
                     self.bias.zero_()
-                    self.bias.real.uniform_(-bound, bound)
+                    self.bias.real.uniform_(-bound * self.multiplier, bound * self.multiplier)
             else:
-                _orthogonal_(self.weight, gain)
+                _orthogonal_(self.weight, gain / self.multiplier)
                 if self.bias is not None:
                     self.bias.zero_()
 
@@ -232,26 +168,27 @@ class SuperposedLinear(TaskLayer):
         :param task: ``(B,)`` task ids
         """
         if self.context_kind == "rotation":
-            return _per_sample_matmul(x, self.context, task)
-        return x * _broadcast_rows(self.context.index_select(0, task), x)
+            return per_sample_matmul(x, self.context, task)
+        return x * broadcast_rows(self.context.index_select(0, task), x)
 
     def compute(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
         """:param x: ``(B, N)`` or ``(B, L, N)`` inputs
         :param task: ``(B,)`` integer task ids
         :return: ``(B, out)`` or ``(B, L, out)``; complex for the complex context
         """
-        bound = self.bind(x, task).to(self.weight.dtype)
+        weight = self.effective_weight()
+        bound = self.bind(x, task).to(weight.dtype)
         if not self.task_bias:
-            return F.linear(bound, self.weight, self.bias)
+            return F.linear(bound, weight, self.bias)
         rows = self.bias.index_select(0, task)  # type: ignore[union-attr]
         if bound.dim() == 2:
-            return torch.addmm(rows, bound, self.weight.T)  # one fused kernel
-        return F.linear(bound, self.weight) + rows.unsqueeze(1)
+            return torch.addmm(rows, bound, weight.T)  # one fused kernel
+        return F.linear(bound, weight) + rows.unsqueeze(1)
 
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, num_tasks={self.num_tasks}, "
-            f"context={self.context_kind}, task_bias={self.task_bias}"
+            f"context={self.context_kind}, task_bias={self.task_bias}, weight_multiplier={self.multiplier:g}"
         )
 
 
@@ -295,10 +232,10 @@ class TaskLinear(TaskLayer):
         """:param x: ``(B, N)`` or ``(B, L, N)`` inputs
         :param task: ``(B,)`` integer task ids
         """
-        y = _per_sample_matmul(x, self.weight, task)
+        y = per_sample_matmul(x, self.weight, task)
         if self.bias is None:
             return y
-        return y + _broadcast_rows(self.bias.index_select(0, task), y)
+        return y + broadcast_rows(self.bias.index_select(0, task), y)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, num_tasks={self.num_tasks}"
@@ -365,6 +302,7 @@ class SuperposedConv2d(_PatchConv2d):
     :param seed: context seed
     :param layer_index: this layer's index
     :param task_bias: one bias per task
+    :param weight_multiplier: see :class:`SuperposedLinear`
     """
 
     def __init__(
@@ -379,6 +317,7 @@ class SuperposedConv2d(_PatchConv2d):
         seed: int = 0,
         layer_index: int = 0,
         task_bias: bool = True,
+        weight_multiplier: float = 1.0,
     ) -> None:
         fan_in = in_channels * kernel_size * kernel_size
         linear = SuperposedLinear(
@@ -389,6 +328,7 @@ class SuperposedConv2d(_PatchConv2d):
             seed=seed,
             layer_index=layer_index,
             task_bias=task_bias,
+            weight_multiplier=weight_multiplier,
         )
         super().__init__(linear, in_channels, kernel_size, stride, padding)
 

@@ -1,15 +1,8 @@
 """Task-conditioned networks: MLP and CNN stacks built from one :class:`NetworkConfig`.
 
-The config's ``mode`` picks how a network uses the task id; every mode uses the same widths:
-
-* ``psp``       -- every layer superposed (:class:`~psp_rl.nn.layers.SuperposedLinear`/``Conv2d``);
-* ``shared``    -- one plain network, the task id ignored (fine-tuning);
-* ``onehot``    -- plain network, the task one-hot concatenated to its input (done by the extractor);
-* ``multihead`` -- plain shared trunk, one output head per task (Continual World's setup);
-* ``separate``  -- K independent networks (:class:`~psp_rl.nn.layers.TaskLinear`): K× the parameters.
-
-Each mode is a registered :class:`Mode` (a pair of layer factories); :func:`register_mode` adds more
-(a diagnostic network, another baseline) without touching this module.
+The config's ``mode`` picks how a network uses the task id (``psp``, ``shared``, ``onehot``,
+``multihead``, ``separate``, or a registered one: see :mod:`psp_rl.nn.modes`); every mode uses the
+same widths.
 
 Networks pass a :class:`TaskBatch` ``(x, task)`` from layer to layer. A *trunk* (no output size) maps a
 ``TaskBatch`` to a ``TaskBatch``; a *head* (with an output size) maps it to a real tensor.
@@ -24,23 +17,22 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from psp_rl.nn.contexts import check_context_kind, layer_id
-from psp_rl.nn.layers import (
-    SuperposedConv2d,
-    SuperposedLinear,
-    TaskConv2d,
-    TaskLayer,
-    TaskLinear,
-    check_task_ids,
+from psp_rl.nn.layers import TaskLayer, check_task_ids
+from psp_rl.nn.modes import (  # noqa: F401 (re-exported: the config and modes used to live here)
+    MODES,
+    Mode,
+    NetworkConfig,
+    SplitComplex,
+    available_modes,
+    register_mode,
+    superposed_conv,
+    superposed_linear,
 )
-from psp_rl.utils import did_you_mean
 
 
 class TaskBatch(NamedTuple):
@@ -53,211 +45,6 @@ class TaskBatch(NamedTuple):
     x: torch.Tensor
     task: torch.Tensor
     checked: bool = False
-
-
-#: ``factory(config, name, in_features, out_features, head) -> module``
-LinearFactory = Callable[["NetworkConfig", str, int, int, bool], nn.Module]
-#: ``factory(config, name, in_channels, out_channels, kernel_size, stride) -> module``
-ConvFactory = Callable[["NetworkConfig", str, int, int, int, int], nn.Module]
-
-
-@dataclass(frozen=True)
-class Mode:
-    """How the layers of a network use the task id: a registered pair of layer factories.
-
-    :param linear: builds every linear layer.
-    :param conv: builds every convolution.
-    :param superposed: the layers superpose tasks with context keys (complex keys give complex
-        activations).
-    :param lift_inputs: low-dimensional vector observations are lifted by a fixed random projection
-        before the first layer (see ``psp_rl.policies.TaskFeaturesExtractor``).
-    :param onehot_inputs: the task's one-hot vector is appended to the features.
-    """
-
-    linear: LinearFactory
-    conv: ConvFactory
-    superposed: bool = False
-    lift_inputs: bool = False
-    onehot_inputs: bool = False
-
-
-_MODES: dict[str, Mode] = {}
-
-
-def register_mode(name: str, mode: Mode, *, overwrite: bool = False) -> None:
-    """Make a mode available as ``NetworkConfig(mode=name)`` and ``policy_kwargs.mode``.
-
-    A mode is the supported way to build a network variant (a baseline, a diagnostic) without
-    touching the library: its factories build every layer from the layer's name and sizes.
-
-    Example::
-
-        def per_task_first_layer(config, name, n_in, n_out, head):
-            if name.endswith("/0"):
-                return TaskLinear(n_in, n_out, config.num_tasks)
-            return superposed_linear(config, name, n_in, n_out, head)
-
-        register_mode("psp-taskin", Mode(per_task_first_layer, superposed_conv, superposed=True))
-
-    :param name: the mode's name.
-    :param mode: its factories and flags.
-    :param overwrite: replace a mode of the same name.
-    :raises ValueError: when the name is taken and ``overwrite`` is false.
-    """
-    if name in _MODES and not overwrite:
-        raise ValueError(f"mode {name!r} is already registered: pick another name or pass overwrite=True.")
-    _MODES[name] = mode
-
-
-def available_modes() -> tuple[str, ...]:
-    """:return: the names of every registered mode (the built-in ones first)."""
-    return tuple(_MODES)
-
-
-def superposed_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, head: bool) -> nn.Module:
-    """The ``psp`` linear layer: :class:`SuperposedLinear` keyed by the layer's name."""
-    return SuperposedLinear(
-        n_in, n_out, config.num_tasks, context=config.context, seed=config.context_seed,
-        layer_index=layer_id(name), task_bias=config.task_bias,
-    )  # fmt: skip
-
-
-def superposed_conv(
-    config: NetworkConfig, name: str, c_in: int, c_out: int, kernel_size: int, stride: int
-) -> nn.Module:
-    """The ``psp`` convolution: :class:`SuperposedConv2d` keyed by the layer's name."""
-    return SuperposedConv2d(
-        c_in, c_out, kernel_size, config.num_tasks, stride=stride, context=config.context,
-        seed=config.context_seed, layer_index=layer_id(name), task_bias=config.task_bias,
-    )  # fmt: skip
-
-
-def plain_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, head: bool) -> nn.Module:
-    """A task-blind ``nn.Linear``."""
-    return nn.Linear(n_in, n_out)
-
-
-def plain_conv(
-    config: NetworkConfig, name: str, c_in: int, c_out: int, kernel_size: int, stride: int
-) -> nn.Module:
-    """A task-blind ``nn.Conv2d``."""
-    return nn.Conv2d(c_in, c_out, kernel_size, stride=stride)
-
-
-def task_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, head: bool) -> nn.Module:
-    """Independent weights per task: :class:`TaskLinear`."""
-    return TaskLinear(n_in, n_out, config.num_tasks)
-
-
-def task_conv(
-    config: NetworkConfig, name: str, c_in: int, c_out: int, kernel_size: int, stride: int
-) -> nn.Module:
-    """Independent kernels per task: :class:`TaskConv2d`."""
-    return TaskConv2d(c_in, c_out, kernel_size, config.num_tasks, stride=stride)
-
-
-def _multihead_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, head: bool) -> nn.Module:
-    return (task_linear if head else plain_linear)(config, name, n_in, n_out, head)
-
-
-register_mode("psp", Mode(superposed_linear, superposed_conv, superposed=True, lift_inputs=True))
-register_mode("shared", Mode(plain_linear, plain_conv))
-register_mode("onehot", Mode(plain_linear, plain_conv, onehot_inputs=True))
-register_mode("multihead", Mode(_multihead_linear, plain_conv))
-register_mode("separate", Mode(task_linear, task_conv))
-
-#: the built-in modes
-MODES: tuple[str, ...] = available_modes()
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    """How the layers of a network use the task id.
-
-    :param num_tasks: number of tasks ``K``
-    :param mode: a registered mode (:func:`available_modes`; built in: :data:`MODES`)
-    :param context: context kind for superposed modes (``"binary"``, ``"complex"``, ``"rotation"``)
-    :param context_seed: seed of the context keys
-    :param task_bias: one bias per task in superposed layers (default; a shared bias is a path for
-        interference between tasks)
-    """
-
-    num_tasks: int
-    mode: str = "psp"
-    context: str = "binary"
-    context_seed: int = 0
-    task_bias: bool = True
-
-    def __post_init__(self) -> None:
-        if self.mode not in _MODES:
-            raise ValueError(
-                f"Unknown mode {self.mode!r} (policy_kwargs['mode']).{did_you_mean(self.mode, _MODES)}"
-            )
-        check_context_kind(self.context)
-        if self.num_tasks < 1:
-            raise ValueError(f"num_tasks must be at least 1, got {self.num_tasks}.")
-
-    @property
-    def spec(self) -> Mode:
-        """The registered :class:`Mode` of this config."""
-        return _MODES[self.mode]
-
-    @property
-    def is_complex(self) -> bool:
-        """Whether hidden activations are complex (superposition with complex keys)."""
-        return self.spec.superposed and self.context == "complex"
-
-    def policy_kwargs(self) -> dict:
-        """The policy keyword arguments that rebuild this config (``num_tasks`` comes from the space)."""
-        data = asdict(self)
-        del data["num_tasks"]
-        return data
-
-    def activation(self, activation_fn: type[nn.Module]) -> nn.Module:
-        """A hidden activation: split-complex (:class:`SplitComplex`) when activations are complex.
-
-        :param activation_fn: the real activation class
-        """
-        return SplitComplex(activation_fn()) if self.is_complex else activation_fn()
-
-    def linear(self, name: str, in_features: int, out_features: int, head: bool = False) -> nn.Module:
-        """A linear layer for this mode.
-
-        :param name: the layer's unique name in its policy (seeds its context keys)
-        :param in_features: fan-in
-        :param out_features: number of outputs
-        :param head: whether it is an output layer (per-task in ``multihead``)
-        """
-        return self.spec.linear(self, name, in_features, out_features, head)
-
-    def conv(
-        self, name: str, in_channels: int, out_channels: int, kernel_size: int, stride: int
-    ) -> nn.Module:
-        """A convolution for this mode (see :meth:`linear`).
-
-        :param name: the layer's unique name in its policy
-        :param in_channels: input channels
-        :param out_channels: output channels
-        :param kernel_size: square kernel size
-        :param stride: stride
-        """
-        return self.spec.conv(self, name, in_channels, out_channels, kernel_size, stride)
-
-
-class SplitComplex(nn.Module):
-    """Apply a real activation to a tensor, or to the real and imaginary parts of a complex one.
-
-    :param activation: the real activation module
-    """
-
-    def __init__(self, activation: nn.Module) -> None:
-        super().__init__()
-        self.activation = activation
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        if x.is_complex():
-            return torch.complex(self.activation(x.real), self.activation(x.imag))
-        return self.activation(x)
 
 
 class TaskStack(nn.Module):
@@ -276,7 +63,7 @@ class TaskStack(nn.Module):
         """Apply the layers and return the last output."""
         x, task, checked = batch
         if self.num_tasks is not None and not checked:
-            check_task_ids(task, self.num_tasks, x.shape[0])
+            task = check_task_ids(task, self.num_tasks, x.shape[0])
         for layer, task_aware in zip(self.layers, self._task_aware):
             x = layer.compute(x, task) if task_aware else layer(x)
         return x
@@ -361,6 +148,44 @@ class TaskCNN(TaskStack):
     def forward(self, batch: TaskBatch) -> TaskBatch:
         """:param batch: images (float, normalised) and task ids"""
         return TaskBatch(self.run(batch), batch.task, batch.checked)
+
+
+class TaskDuelingHead(nn.Module):
+    """A dueling Q head (Wang et al., 2016): ``Q = V + A - mean(A)`` over a task-conditioned trunk.
+
+    Under superposition the interference a layer receives is proportional to the size of the outputs
+    it stores; a separate advantage stream stores only the action gaps, so the greedy action of an old
+    task is disturbed in proportion to its gaps rather than to the whole Q-value.
+
+    :param in_dim: input size
+    :param hidden: hidden layer sizes of the trunk
+    :param n_actions: number of actions
+    :param config: the network config
+    :param name: the network's unique name in its policy
+    :param activation_fn: hidden activation class
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: list[int],
+        n_actions: int,
+        config: NetworkConfig,
+        name: str,
+        activation_fn: type[nn.Module] = nn.ReLU,
+    ) -> None:
+        super().__init__()
+        self.trunk = TaskMLP(in_dim, hidden, config, name, activation_fn=activation_fn)
+        self.value = TaskMLP(self.trunk.output_dim, [], config, f"{name}/value", out_dim=1)
+        self.advantage = TaskMLP(self.trunk.output_dim, [], config, f"{name}/advantage", out_dim=n_actions)
+
+    def forward(self, batch: TaskBatch) -> torch.Tensor:
+        """:param batch: features and task ids
+        :return: ``(B, n_actions)`` Q-values
+        """
+        latent = self.trunk(batch)
+        advantage = self.advantage(latent)
+        return self.value(latent) + advantage - advantage.mean(dim=1, keepdim=True)
 
 
 class TaskMlpExtractor(nn.Module):

@@ -25,6 +25,10 @@ class PSPPolicyMixin:
     :param context: ``"binary"`` (default), ``"complex"`` or ``"rotation"``
     :param context_seed: seed of the context keys
     :param task_bias: one bias per task in superposed layers (default; a shared bias is a path for interference between tasks)
+    :param width_scaling: the width rule: superposed layers wider than ``base_width`` learn
+        ``base_width / fan_in`` times slower, so widening never increases interference (default on;
+        see :class:`psp_rl.nn.NetworkConfig`)
+    :param base_width: the fan-in up to which superposed layers keep the full learning rate
     """
 
     network_config: NetworkConfig
@@ -40,6 +44,8 @@ class PSPPolicyMixin:
         context: str = "binary",
         context_seed: int = 0,
         task_bias: bool = True,
+        width_scaling: bool = True,
+        base_width: int = 64,
         features_extractor_class: type[BaseFeaturesExtractor] | None = None,
         features_extractor_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
@@ -54,7 +60,7 @@ class PSPPolicyMixin:
             )
         # Set before the SB3 constructor, which builds the networks.
         self.network_config = NetworkConfig(
-            num_tasks_of(observation_space), mode, context, context_seed, task_bias
+            num_tasks_of(observation_space), mode, context, context_seed, task_bias, width_scaling, base_width
         )
         super().__init__(  # type: ignore[call-arg]
             observation_space, action_space, lr_schedule, *args, features_extractor_class=TaskFeaturesExtractor,
@@ -90,16 +96,27 @@ class PSPPolicyMixin:
     def obs_to_tensor(self, observation: np.ndarray | dict[str, np.ndarray]) -> tuple[PyTorchObs, bool]:
         """SB3's conversion, after checking on the host that every task id is in ``[0, K)``.
 
+        Task ids of any integer dtype (``int8`` ... ``uint64``) are accepted and handed on as ``int64``;
+        floating-point and boolean ids are refused.
+
         :param observation: a (batch of) ``{"obs", "task"}`` observation(s)
         """
         if isinstance(observation, dict) and "task" in observation:
             task = np.asarray(observation["task"])
-            if task.size and (task.min() < 0 or task.max() >= self.num_tasks):
-                bad = int(task.min()) if task.min() < 0 else int(task.max())
+            if task.dtype.kind not in "iu":
                 raise ValueError(
-                    f"task id {bad} is out of range: this policy holds K={self.num_tasks} tasks, valid ids "
-                    f"are 0..{self.num_tasks - 1}."
+                    f"task ids must be integers in 0..{self.num_tasks - 1} (the index of the Discrete(K) "
+                    f"'task' entry), got dtype {task.dtype}: pass them as integers, e.g. "
+                    "observation['task'].astype(np.int64)."
                 )
+            if task.size:
+                low, high = int(task.min()), int(task.max())
+                if low < 0 or high >= self.num_tasks:
+                    raise ValueError(
+                        f"task id {low if low < 0 else high} is out of range: this policy holds "
+                        f"K={self.num_tasks} tasks, valid ids are 0..{self.num_tasks - 1}."
+                    )
+            observation = {**observation, "task": task.astype(np.int64, copy=False)}
         return super().obs_to_tensor(observation)  # type: ignore[misc]
 
 

@@ -59,6 +59,8 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
     :param context: context kind
     :param context_seed: context seed
     :param task_bias: per-task biases in superposed layers
+    :param width_scaling: the width rule of :class:`~psp_rl.nn.NetworkConfig`
+    :param base_width: the fan-in up to which superposed layers keep the full learning rate
     :param cnn_output_dim: feature size of the CNN trunk for image observations
     :param lift_dim: dimension of the fixed random lifting of vector observations in ``psp`` mode;
         ``None`` (default) lifts observations of fewer than :data:`DEFAULT_LIFT_DIM` dimensions to
@@ -72,11 +74,13 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         context: str = "binary",
         context_seed: int = 0,
         task_bias: bool = True,
+        width_scaling: bool = True,
+        base_width: int = 64,
         cnn_output_dim: int = 512,
         lift_dim: int | None = None,
     ) -> None:
         num_tasks = num_tasks_of(observation_space)
-        config = NetworkConfig(num_tasks, mode, context, context_seed, task_bias)
+        config = NetworkConfig(num_tasks, mode, context, context_seed, task_bias, width_scaling, base_width)
         obs_space = observation_space["obs"]
         is_image = is_image_space(obs_space, check_channels=False)
         obs_dim = int(np.prod(obs_space.shape))

@@ -57,8 +57,11 @@ class AtomicCheckpointCallback(BaseCallback):
     """Save ``checkpoints/step_<n>/`` at every phase end and every ``save_freq`` env steps.
 
     A checkpoint holds ``model.zip``, ``vecnormalize.pkl`` (when the training env is normalized),
-    ``replay_buffer.pkl`` (optional, off-policy algorithms) and ``state.json`` (step counter and the
-    state of every registered callback). It is written into ``checkpoints/.tmp-*`` and renamed into
+    ``replay_buffer.pkl`` (off-policy algorithms, unless ``save_replay_buffer=False``; SB3 stores the
+    transition of the current step after the callbacks run, so that one is not in it) and
+    ``state.json`` (step counter, the state of every registered callback, and ``extra_state()``
+    under ``"extra"``: ``train()`` puts the accumulated wall time and the drift clocks of the
+    training sub-envs there). It is written into ``checkpoints/.tmp-*`` and renamed into
     place with ``os.replace``; ``latest.json`` is updated the same way afterwards. Older
     checkpoints beyond ``keep`` are removed.
 
@@ -66,7 +69,7 @@ class AtomicCheckpointCallback(BaseCallback):
     :param phase_boundaries: env steps at which each phase ends.
     :param save_freq: also save every this many env steps (0: phase ends only).
     :param keep: how many checkpoints to keep.
-    :param save_replay_buffer: also save the replay buffer (off-policy algorithms).
+    :param save_replay_buffer: also save the replay buffer (off-policy algorithms; ignored without one).
     :param stateful: callbacks (or any objects with ``state_dict()``) whose state to save, by name.
     :param tensor_stateful: objects whose ``state_dict()`` holds tensors, saved as ``<name>.pt``
         (read back with ``torch.load(..., weights_only=True)``).
@@ -80,7 +83,7 @@ class AtomicCheckpointCallback(BaseCallback):
         phase_boundaries: Sequence[int] = (),
         save_freq: int = 0,
         keep: int = 2,
-        save_replay_buffer: bool = False,
+        save_replay_buffer: bool = True,
         stateful: Mapping[str, Any] | None = None,
         extra_state: Callable[[], dict[str, Any]] | None = None,
         verbose: int = 0,

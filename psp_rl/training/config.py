@@ -82,6 +82,8 @@ PSP_POLICY_KEYS: tuple[str, ...] = (
     "activation_fn",
     "task_bias",
     "mode",
+    "width_scaling",
+    "base_width",
 )
 #: what each evaluation covers (preset key ``eval.matrix``, see ``ContinualEvalCallback``)
 EVAL_MATRIX: tuple[str, ...] = ("full", "diagonal")
@@ -93,8 +95,10 @@ EVAL_DEFAULTS: dict[str, Any] = {
     "n_envs": None,
     "matrix": "full",
 }
-CHECKPOINT_DEFAULTS: dict[str, Any] = {"freq": 0, "keep": 2, "save_replay_buffer": False}
+CHECKPOINT_DEFAULTS: dict[str, Any] = {"freq": 0, "keep": 2, "save_replay_buffer": True}
 EWC_DEFAULTS: dict[str, Any] = {"lambda": 0.0, "fisher_samples": 512, "critic": False}
+#: off-policy replay at a task switch (see ``psp_rl.training.replay``)
+REPLAY_DEFAULTS: dict[str, Any] = {"at_switch": "reset"}
 
 #: keys a preset file may hold
 PRESET_KEYS: tuple[str, ...] = (
@@ -113,6 +117,8 @@ PRESET_KEYS: tuple[str, ...] = (
     "suite_overrides",
     "reference",
     "ewc",
+    "restart_schedules",
+    "replay",
 )
 
 # Algorithm arguments that the training loop sets itself.
@@ -168,7 +174,9 @@ class TrainConfig:
         ``n_envs`` (parallel evaluation envs per task; ``None``: ``min(episodes, 10)``), ``matrix``
         (``full``: every task at every evaluation; ``diagonal``: the current task, at phase ends
         also the next one, and every task at the last phase end; for large K).
-    :param checkpoint: ``freq`` (env steps, 0 = only at phase ends), ``keep``, ``save_replay_buffer``.
+    :param checkpoint: ``freq`` (env steps, 0 = only at phase ends), ``keep``, ``save_replay_buffer``
+        (default ``true``: off-policy algorithms save their replay buffer with every checkpoint, so a
+        resumed run trains on the same data; ignored by PPO/A2C).
     :param normalize: ``False``, ``True`` or VecNormalize arguments (observations under ``"obs"`` only).
     :param suite_overrides: overrides passed to ``load_suite``.
     :param reference: single-task reference run (run folder or ``metrics.json``), or a list of AUCs
@@ -176,6 +184,11 @@ class TrainConfig:
     :param ewc: elastic weight consolidation (PPO/A2C, a baseline for ``policy_kwargs.mode: shared``):
         ``lambda`` (penalty strength, 0 = off), ``fisher_samples`` (observations per Fisher estimate)
         and ``critic`` (also consolidate the value network; default: the actor only).
+    :param restart_schedules: the SB3 schedules that restart with every task phase instead of running
+        once over the whole run: ``exploration`` (DQN's ε; default), ``learning_rate``, ``clip_range``,
+        ``clip_range_vf`` (see :mod:`psp_rl.training.phase_schedules`).
+    :param replay: off-policy algorithms: ``at_switch`` is ``reset`` (default: the buffer is emptied
+        when a new task starts) or ``keep`` (see :mod:`psp_rl.training.replay`).
     :param run_dir: parent folder of the run folders.
     :param description: one line shown by ``psp-rl list``.
     """
@@ -197,6 +210,8 @@ class TrainConfig:
     suite_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     reference: str | list[float] | None = None
     ewc: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(EWC_DEFAULTS))
+    restart_schedules: list[str] = dataclasses.field(default_factory=lambda: ["exploration"])
+    replay: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(REPLAY_DEFAULTS))
     run_dir: str = "runs"
     description: str = ""
 
@@ -221,15 +236,19 @@ class TrainConfig:
         if extra:
             raise ValueError(f"Unknown config key {extra[0]!r}.{did_you_mean(extra[0], names)}")
         kwargs = {k: copy.deepcopy(v) for k, v in data.items() if k in names}
+        from psp_rl.training.validation import check_fields, validate_config  # needs SB3: imported on use
+
+        check_fields(cls, kwargs)  # the value types, before the sections are merged with their defaults
         cfg = cls(**kwargs)
         cfg.eval = {**EVAL_DEFAULTS, **(cfg.eval or {})}
         cfg.checkpoint = {**CHECKPOINT_DEFAULTS, **(cfg.checkpoint or {})}
         cfg.ewc = coerce_tree({**EWC_DEFAULTS, **(cfg.ewc or {})})
-        cfg.policy_kwargs = dict(cfg.policy_kwargs or {})
+        cfg.replay = (
+            {**REPLAY_DEFAULTS, **(cfg.replay or {})} if isinstance(cfg.replay, Mapping) else cfg.replay
+        )
+        cfg.policy_kwargs = coerce_tree(dict(cfg.policy_kwargs or {}))
         cfg.hyperparams = coerce_tree(dict(cfg.hyperparams or {}))
         cfg.suite_overrides = dict(cfg.suite_overrides or {})
-        from psp_rl.training.validation import validate_config  # needs SB3: imported on use
-
         validate_config(cfg)
         return cfg
 

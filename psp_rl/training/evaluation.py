@@ -34,16 +34,25 @@ def eval_envs_per_task(suite: Any, episodes: int, n_envs: int | None = None, see
     SB3's ``evaluate_policy`` splits the episodes evenly over the sub-envs (no bias towards short
     episodes), and batching the policy's forward passes makes evaluation several times faster.
 
+    Drifting suites (``PhysicsDrift``): each VecEnv is wrapped in
+    :class:`~psp_rl.training.drift.DriftClockReset`, so every evaluation starts the drift clock of
+    each evaluation env at 0 (it runs on across that evaluation's episodes). Every evaluation of a
+    task thus sees the same drift, at every phase, after a resume and in ``psp-rl eval``.
+
     :param suite: the task suite.
     :param episodes: episodes per task and evaluation.
     :param n_envs: sub-envs per task (default ``min(episodes, 10)``; 1 gives ``suite.make_eval_envs``).
     :param seed: seed of the first resets.
     :return: ``K`` VecEnvs, index = task.
     """
+    from psp_rl.training.drift import with_drift_reset
+
     n = int(n_envs) if n_envs is not None else max(1, min(int(episodes), 10))
     if n == 1:
-        return list(suite.make_eval_envs(seed=seed))
-    return [suite.make_vec_env(n, seed=seed, initial_tasks=[k] * n) for k in range(suite.num_tasks)]
+        envs = list(suite.make_eval_envs(seed=seed))
+    else:
+        envs = [suite.make_vec_env(n, seed=seed, initial_tasks=[k] * n) for k in range(suite.num_tasks)]
+    return [with_drift_reset(env) for env in envs]
 
 
 def evaluate_tasks(

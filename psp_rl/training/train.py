@@ -25,6 +25,8 @@ import yaml
 
 from psp_rl.training.build import algo_class, build_hyperparams, build_policy_kwargs, policy_class
 from psp_rl.training.config import TrainConfig
+from psp_rl.training.phase_schedules import restart_per_phase
+from psp_rl.training.replay import ReplaySwitchCallback
 from psp_rl.training.run_folder import TB_LOG_NAME, RunResult, command_line, make_run_path, stem, versions
 from psp_rl.utils import write_atomic, write_json_atomic
 
@@ -71,8 +73,10 @@ def train(
 
     from psp_rl.resources import load_yaml
     from psp_rl.training.checkpoint import AtomicCheckpointCallback, find_latest_checkpoint
+    from psp_rl.training.drift import get_drift_steps, set_drift_steps
     from psp_rl.training.eval_callback import ContinualEvalCallback
     from psp_rl.training.evaluation import eval_envs_per_task, load_reference_auc
+    from psp_rl.training.normalize import eval_vec_normalize, make_vec_normalize
     from psp_rl.training.progress import TaskProgressBarCallback
     from psp_rl.training.schedule_callback import TaskScheduleCallback
 
@@ -93,6 +97,13 @@ def train(
             )
         cfg = TrainConfig.from_dict(load_yaml(run_path / "config.yaml"))
         state = json.loads((checkpoint / "state.json").read_text())
+        stats = checkpoint / "vecnormalize.pkl"
+        if cfg.normalize is not False and not stats.is_file():
+            raise ValueError(
+                f"--resume {str(run_path)!r}: the run normalizes observations but {stats} is missing, so "
+                "the agent's observation statistics are lost. Put the file back, or delete that checkpoint "
+                "folder to resume from an earlier one, or start the run again without --resume."
+            )
     elif config is None:
         raise ValueError("train() needs a config (or resume=RUN_DIR).")
     else:
@@ -137,17 +148,15 @@ def train(
         counts = cb_state.get("schedule", {}).get("episode_counts") or None
         initial_tasks = schedule.initial_tasks(cfg.n_envs, start_step, counts)
     env = suite.make_vec_env(n_envs=cfg.n_envs, seed=cfg.seed + start_step, initial_tasks=initial_tasks)
+    set_drift_steps(env, state.get("extra", {}).get("drift_steps", []))  # drifting suites: same clocks
+    # evaluation envs restart their drift clocks at 0 for every evaluation (DriftClockReset)
     eval_envs = eval_envs_per_task(suite, cfg.eval["episodes"], cfg.eval["n_envs"], seed=cfg.seed + 10_000)
-    if cfg.normalize is not False:
-        norm_kwargs = cfg.normalize if isinstance(cfg.normalize, dict) else {}
-        stats = checkpoint / "vecnormalize.pkl" if checkpoint is not None else None
-        if stats is not None and stats.is_file():
-            env = VecNormalize.load(str(stats), env)
+    if cfg.normalize is not False:  # per-task statistics unless normalize.per_task is false
+        if checkpoint is not None:
+            env = VecNormalize.load(str(checkpoint / "vecnormalize.pkl"), env)
         else:
-            env = VecNormalize(env, norm_obs_keys=["obs"], **norm_kwargs)
-        eval_envs = [
-            VecNormalize(e, norm_obs_keys=["obs"], training=False, norm_reward=False) for e in eval_envs
-        ]
+            env = make_vec_normalize(env, cfg.normalize)
+        eval_envs = [eval_vec_normalize(e, env) for e in eval_envs]
 
     # ---- 4. model
     algo = algo_class(cfg.algo)
@@ -166,6 +175,7 @@ def train(
             verbose=0,
             **build_hyperparams(cfg.hyperparams, env.action_space),
         )
+    restart_per_phase(model, cfg.restart_schedules, boundaries)  # also after a load: SB3 rebuilds some
 
     # ---- 5. callbacks: schedule -> evaluation -> checkpoints -> progress bar -> extras
     schedule_cb = TaskScheduleCallback(schedule)
@@ -190,7 +200,10 @@ def train(
         keep=cfg.checkpoint["keep"],
         save_replay_buffer=cfg.checkpoint["save_replay_buffer"],
         stateful={"schedule": schedule_cb, "eval": eval_cb},
-        extra_state=lambda: {"wall_time_s": wall_before + time.perf_counter() - started},
+        extra_state=lambda: {
+            "wall_time_s": wall_before + time.perf_counter() - started,
+            "drift_steps": get_drift_steps(env),  # [] unless the suite drifts
+        },
     )
     ewc_cb = None
     if cfg.ewc["lambda"] > 0:
@@ -206,12 +219,19 @@ def train(
         checkpoint_cb.tensor_stateful["ewc"] = ewc_cb
         if checkpoint is not None and (checkpoint / "ewc.pt").is_file():
             ewc_cb.load_state_dict(torch.load(checkpoint / "ewc.pt", weights_only=True))
+    replay_cb = None
+    if getattr(model, "replay_buffer", None) is not None:  # off-policy: what a task switch does to it
+        replay_cb = ReplaySwitchCallback(schedule, cfg.replay["at_switch"])
+        checkpoint_cb.stateful["replay"] = replay_cb
+        replay_cb.load_state_dict(cb_state.get("replay", {}))
     if "schedule" in cb_state:
         schedule_cb.load_state_dict(cb_state["schedule"])
     if "eval" in cb_state:
         eval_cb.load_state_dict(cb_state["eval"])
     # EWC consolidates at a phase end before the checkpoint of that step is written.
-    chain: list[Any] = [schedule_cb, eval_cb, *([ewc_cb] if ewc_cb is not None else []), checkpoint_cb]
+    # The replay buffer is emptied before the checkpoint of that step is written, too.
+    extras = [cb for cb in (ewc_cb, replay_cb) if cb is not None]
+    chain: list[Any] = [schedule_cb, eval_cb, *extras, checkpoint_cb]
     if progress_bar:
         chain.append(
             TaskProgressBarCallback(schedule_cb, num_phases=len(boundaries), total_timesteps=total_timesteps)

@@ -1,10 +1,28 @@
-"""Check every field of a training config; the first problem raises a ``ValueError`` naming the fix."""
+"""Check every field of a training config; the first problem raises a ``ValueError`` naming the fix.
+
+Every value is checked against the type its key needs, and the types are not a hand-written table: they
+come from the code that receives the values (:func:`init_types`) -- the constructor type hints of the SB3
+algorithm (``hyperparams``), of the policy and its features extractor (``policy_kwargs``), of
+``VecNormalize`` (``normalize``) and the field types of ``TrainConfig`` (top-level keys). Where a hint names
+a Python object that YAML cannot write, the zoo convention that :mod:`~psp_rl.training.build` turns into that
+object is accepted instead: ``lin_<x>`` schedules, ``action_noise: {type, sigma}``, ``train_freq: [n,
+step|episode]``, ``activation_fn`` by name. Integers are accepted where numbers are expected; booleans are
+not integers. Example::
+
+    >>> from psp_rl.training.config import resolve_config
+    >>> resolve_config("ppo-psp", sets=["hyperparams.n_steps=1.5"])
+    Traceback (most recent call last):
+    ValueError: hyperparams.n_steps must be an integer, got 1.5 (a number). Fix it in the preset or with e.g. --set hyperparams.n_steps=2048.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import inspect
-from collections.abc import Iterable
+import typing
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from psp_rl.nn.contexts import CONTEXT_KINDS
@@ -20,13 +38,29 @@ from psp_rl.training.config import (
     EWC_DEFAULTS,
     PSP_POLICY_KEYS,
     RESERVED_HYPERPARAMS,
+    coerce_number,
+)
+from psp_rl.training.types import (
+    BASIC_TYPES,
+    POSITIVE_INT,
+    ExpectedType,
+    check_section,
+    check_value,
+    choice_type,
+    from_hint,
+    init_params,
+    init_types,
+    is_number,
+    kind_of,
 )
 from psp_rl.utils import did_you_mean, unknown
 
 if TYPE_CHECKING:
     from psp_rl.training.config import TrainConfig
 
-__all__ = ["init_params", "validate_config"]
+__all__ = ["check_fields", "init_params", "init_types", "validate_config"]
+
+_EMPTY: Any = inspect.Parameter.empty
 
 
 def _check_keys(kind: str, given: Iterable[str], valid: Iterable[str]) -> None:
@@ -36,25 +70,145 @@ def _check_keys(kind: str, given: Iterable[str], valid: Iterable[str]) -> None:
             raise ValueError(f"Unknown {kind} key {key!r}.{did_you_mean(key, valid)}")
 
 
-def init_params(cls: type, skip: Iterable[str] = ()) -> list[str]:
-    """Named ``__init__`` arguments of ``cls``, following ``**kwargs`` up the MRO."""
-    names: list[str] = []
-    for klass in cls.__mro__:
-        if "__init__" not in klass.__dict__ or klass is object:
-            continue
-        params = inspect.signature(klass.__dict__["__init__"]).parameters.values()
-        names += [p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-        if not any(p.kind == p.VAR_KEYWORD for p in params):
-            break
-    skip = set(skip) | {"self"}
-    return [n for n in dict.fromkeys(names) if n not in skip]
-
-
 def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+        expected = f"an integer >= {minimum}" + (" or null" if allow_none else "")
+        raise ValueError(
+            f"{name} must be {expected}, got {value!r} ({kind_of(value)}). Fix it, e.g. --set {name}={minimum}."
+        )
+
+
+# Expected types ----------------------------------------------------------------------------------------
+# Not a hand-written table: the type of a key comes from the code that receives the value -- the type hints
+# of the SB3 algorithm's constructor (hyperparams), of the policy's and its features extractor's constructors
+# (policy_kwargs), of VecNormalize (normalize) and of the TrainConfig fields (top-level keys). Where a hint
+# names a Python object that YAML cannot write, the zoo convention that training/build.py turns into that
+# object takes its place (the *_CONVENTIONS tables below).
+
+
+def _is_lin_schedule(value: Any) -> bool:
+    return (
+        isinstance(value, str) and value.startswith("lin_") and is_number(coerce_number(value[len("lin_") :]))
+    )
+
+
+def _is_action_noise(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) <= {"type", "sigma"}
+        and any(value.get("type", "normal") == kind for kind in ACTION_NOISE_TYPES)
+        and is_number(value.get("sigma", 0.1))
+    )
+
+
+def _is_auto_coef(value: Any) -> bool:
+    return isinstance(value, str) and (
+        value == "auto" or (value.startswith("auto_") and is_number(coerce_number(value[len("auto_") :])))
+    )
+
+
+#: action noise kinds of the ``action_noise`` mapping (see :func:`~psp_rl.training.build.build_hyperparams`)
+ACTION_NOISE_TYPES: tuple[str, ...] = ("normal", "ornstein-uhlenbeck")
+#: hyperparams that :func:`~psp_rl.training.build.build_hyperparams` turns from ``lin_<x>`` into schedules
+SCHEDULE_KEYS: tuple[str, ...] = ("learning_rate", "clip_range", "clip_range_vf")
+_LIN_SCHEDULE = ExpectedType(
+    "Callable", "a lin_<number> schedule (e.g. lin_3e-4)", "schedules", "lin_3e-4", _is_lin_schedule
+)
+
+#: zoo conventions for hyperparams whose SB3 type YAML cannot write: {key: {type name: accepted instead}}
+HYPERPARAM_CONVENTIONS: dict[str, dict[str, ExpectedType]] = {
+    **{key: {"Callable": _LIN_SCHEDULE} for key in SCHEDULE_KEYS},
+    "action_noise": {
+        "ActionNoise": ExpectedType(
+            "ActionNoise",
+            f"a mapping {{type: {'|'.join(ACTION_NOISE_TYPES)}, sigma: <number>}}",
+            "action noise mappings",
+            {"type": "normal", "sigma": 0.1},
+            _is_action_noise,
+        )
+    },
+    "train_freq": {"str": choice_type(("step", "episode"))},  # train_freq: [4, step]
+    "ent_coef": {
+        "str": ExpectedType("str", "auto|auto_<number>", "auto|auto_<number>", "auto", _is_auto_coef)
+    },
+    "target_entropy": {"str": choice_type(("auto",))},
+}
+
+
+def _policy_conventions(policy: type | None) -> dict[str, dict[str, ExpectedType]]:
+    """Zoo conventions for policy_kwargs: ``activation_fn`` by name, ``net_arch`` of positive widths (a
+    mapping with the keys the policy reads: ``pi``/``vf`` for actor-critics, ``pi``/``qf`` otherwise)."""
+    from stable_baselines3.common.policies import ActorCriticPolicy
+
+    keys = ("pi", "vf") if policy is not None and issubclass(policy, ActorCriticPolicy) else ("pi", "qf")
+    activation = ExpectedType(
+        "str",
+        f"an activation name ({'|'.join(ACTIVATIONS)})",
+        "activation names",
+        "relu",
+        lambda v: isinstance(v, str),
+    )
+    return {
+        "activation_fn": {"type[Module]": activation},
+        "net_arch": {"int": POSITIVE_INT, "str": choice_type(keys)},
+    }
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, tuple[ExpectedType, Any]]:
+    """Expected type and default of every field of a dataclass (the top-level config keys)."""
+    hints = typing.get_type_hints(cls)
+    table: dict[str, tuple[ExpectedType, Any]] = {}
+    for field in dataclasses.fields(cls):
+        default: Any = field.default
+        if field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        table[field.name] = (
+            from_hint(hints.get(field.name, Any)),
+            _EMPTY if default is dataclasses.MISSING else default,
+        )
+    return table
+
+
+def check_fields(cls: type, data: Mapping[str, Any]) -> None:
+    """Check the top-level values of a config mapping against the types of the config's fields.
+
+    A mapping field may be null (the config fills in its defaults).
+
+    :param cls: the config dataclass (:class:`~psp_rl.training.config.TrainConfig`).
+    :param data: the values, by field name (other keys are ignored).
+    :raises ValueError: on the first value of the wrong type.
+    """
+    table = _field_types(cls)
+    for key, value in data.items():
+        if key in table and not (value is None and table[key][0].kind == "dict"):
+            check_value(key, value, *table[key])
+
+
+def _extractor_kwargs(policy: type, psp: bool, kwargs: Any, default_extractor: Any) -> None:
+    """Check ``policy_kwargs.features_extractor_kwargs`` against the features extractor's constructor."""
+    if not isinstance(kwargs, dict):
+        return  # null (checked by type already)
+    key = "policy_kwargs.features_extractor_kwargs"
+    by_policy: set[str] = set()
+    if psp:
+        from psp_rl.policies.common import PSPPolicyMixin
+        from psp_rl.policies.extractor import TaskFeaturesExtractor
+
+        extractor: Any = TaskFeaturesExtractor
+        by_policy = set(init_params(PSPPolicyMixin))
+        for name in kwargs:
+            if name in by_policy:
+                raise ValueError(f"{key}.{name} is set by the PSP policy: use policy_kwargs.{name} instead.")
+    else:
+        extractor = default_extractor
+    if not isinstance(extractor, type):
+        return
+    table = init_types(extractor, skip=("observation_space",))
+    _check_keys(f"{key} ({extractor.__name__})", kwargs, [name for name in table if name not in by_policy])
+    check_section(f"{key}.", kwargs, table)
 
 
 def validate_config(cfg: TrainConfig) -> TrainConfig:
@@ -63,6 +217,7 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     :param cfg: the config.
     :return: ``cfg``.
     """
+    check_fields(type(cfg), {field.name: getattr(cfg, field.name) for field in dataclasses.fields(cfg)})
     if cfg.algo not in ALGOS:
         raise unknown("algo", cfg.algo, ALGOS)
     if cfg.device not in DEVICES:
@@ -78,15 +233,36 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     _check_int("eval.episodes", cfg.eval["episodes"], 1)
     _check_int("eval.eval_freq", cfg.eval["eval_freq"], 0)
     _check_int("eval.n_envs", cfg.eval["n_envs"], 1, allow_none=True)
+    check_value("eval.deterministic", cfg.eval["deterministic"], BASIC_TYPES[bool], True)
     if cfg.eval["matrix"] not in EVAL_MATRIX:
         raise unknown("eval.matrix", cfg.eval["matrix"], EVAL_MATRIX)
     _check_keys("checkpoint", cfg.checkpoint, CHECKPOINT_DEFAULTS)
     _check_int("checkpoint.freq", cfg.checkpoint["freq"], 0)
     _check_int("checkpoint.keep", cfg.checkpoint["keep"], 1)
+    check_value(
+        "checkpoint.save_replay_buffer", cfg.checkpoint["save_replay_buffer"], BASIC_TYPES[bool], True
+    )
     _check_keys("ewc", cfg.ewc, EWC_DEFAULTS)
     _check_int("ewc.fisher_samples", cfg.ewc["fisher_samples"], 1)
     if not isinstance(cfg.ewc["critic"], bool):
         raise ValueError(f"ewc.critic must be true or false, got {cfg.ewc['critic']!r}.")
+    from psp_rl.training.replay import REPLAY_AT_SWITCH
+
+    if not isinstance(cfg.replay, dict):
+        raise ValueError(f"replay must be a mapping such as {{at_switch: reset}}, got {cfg.replay!r}.")
+    _check_keys("replay", cfg.replay, ["at_switch"])
+    if cfg.replay["at_switch"] not in REPLAY_AT_SWITCH:
+        raise unknown("replay.at_switch", cfg.replay["at_switch"], REPLAY_AT_SWITCH)
+    from psp_rl.training.phase_schedules import RESTARTABLE
+
+    if not isinstance(cfg.restart_schedules, list):
+        raise ValueError(
+            f"restart_schedules must be a list of schedule names, e.g. [exploration, learning_rate], "
+            f"got {cfg.restart_schedules!r}."
+        )
+    for name in cfg.restart_schedules:
+        if name not in RESTARTABLE:
+            raise unknown("schedule in restart_schedules", name, RESTARTABLE)
     ewc_lambda = cfg.ewc["lambda"]
     if isinstance(ewc_lambda, bool) or not isinstance(ewc_lambda, (int, float)) or ewc_lambda < 0:
         raise ValueError(f"ewc.lambda must be a number >= 0 (0 turns EWC off), got {ewc_lambda!r}.")
@@ -105,39 +281,53 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     _check_keys(
         f"hyperparams ({cfg.algo})", cfg.hyperparams, [k for k in valid_hp if k not in RESERVED_HYPERPARAMS]
     )
+    check_section("hyperparams.", cfg.hyperparams, init_types(algo_cls), HYPERPARAM_CONVENTIONS)
 
     pk = cfg.policy_kwargs
+    skip = ("observation_space", "action_space", "lr_schedule")
+    policy: type | None = None
     if cfg.policy == "psp":
         valid_pk = list(PSP_POLICY_KEYS)
         with contextlib.suppress(ImportError):  # policies not importable: check the PSP keys only
-            valid_pk += init_params(
-                policy_class(cfg.algo, "psp"), skip=("observation_space", "action_space", "lr_schedule")
-            )
-        if "context" in pk and pk["context"] not in CONTEXT_KINDS:
-            raise unknown("policy_kwargs.context", pk["context"], CONTEXT_KINDS)
-        if "mode" in pk and pk["mode"] not in available_modes():
-            raise unknown("policy_kwargs.mode", pk["mode"], available_modes())
+            found = policy_class(cfg.algo, "psp")
+            policy = found if isinstance(found, type) else None
+            valid_pk += init_params(policy, skip=skip) if policy is not None else []
     else:
         aliases = getattr(algo_cls, "policy_aliases", {})
         if cfg.policy not in aliases:
             raise unknown(f"policy for {cfg.algo}", cfg.policy, ["psp", *aliases])
-        valid_pk = init_params(aliases[cfg.policy], skip=("observation_space", "action_space", "lr_schedule"))
+        policy = aliases[cfg.policy]
+        valid_pk = init_params(aliases[cfg.policy], skip=skip)
     _check_keys(f"policy_kwargs ({cfg.policy})", pk, valid_pk)
-    if "activation_fn" in pk and pk["activation_fn"] not in ACTIVATIONS:
-        raise unknown("policy_kwargs.activation_fn", pk["activation_fn"], ACTIVATIONS)
+    if policy is not None:
+        table = init_types(policy, skip=skip)
+        check_section("policy_kwargs.", pk, table, _policy_conventions(policy))
+        default_extractor = table.get("features_extractor_class", (None, None))[1]
+        _extractor_kwargs(policy, cfg.policy == "psp", pk.get("features_extractor_kwargs"), default_extractor)
+    for key, choices in (
+        ("context", CONTEXT_KINDS),
+        ("mode", available_modes()),
+        ("activation_fn", ACTIVATIONS),
+    ):
+        if key in pk and (not isinstance(pk[key], str) or pk[key] not in choices):
+            raise unknown(f"policy_kwargs.{key}", pk[key], choices)
 
     if isinstance(cfg.normalize, dict):
         from stable_baselines3.common.vec_env import VecNormalize
 
-        _check_keys("normalize", cfg.normalize, init_params(VecNormalize, skip=("venv", "norm_obs_keys")))
+        from psp_rl.training.normalize import NORMALIZE_OPTIONS
+
+        skip = ("venv", "norm_obs_keys")
+        _check_keys("normalize", cfg.normalize, [*init_params(VecNormalize, skip=skip), *NORMALIZE_OPTIONS])
+        check_section("normalize.", cfg.normalize, init_types(VecNormalize, skip=skip))
+        for key, kind in NORMALIZE_OPTIONS.items():
+            if key in cfg.normalize and not isinstance(cfg.normalize[key], kind):
+                raise ValueError(
+                    f"normalize.{key} must be {kind.__name__}, got {cfg.normalize[key]!r}: "
+                    f"e.g. --set normalize.{key}=true."
+                )
     elif not isinstance(cfg.normalize, bool):
         raise ValueError(
             f"normalize must be true, false or a mapping of VecNormalize arguments, got {cfg.normalize!r}."
         )
-    if cfg.reference is not None and not isinstance(cfg.reference, (str, list)):
-        raise ValueError(
-            f"reference must be a run folder, a metrics.json path or a list of AUCs, got {cfg.reference!r}."
-        )
-    if cfg.algo in ("sac", "td3", "dqn") and not isinstance(cfg.checkpoint["save_replay_buffer"], bool):
-        raise ValueError("checkpoint.save_replay_buffer must be true or false.")
     return cfg

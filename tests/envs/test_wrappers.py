@@ -287,6 +287,30 @@ def test_drift_moves_with_steps_and_reports_value() -> None:
     assert info1["drift"]["gravity"] != pytest.approx(values[0]), "variants start at different phases"
 
 
+def test_drift_clock_get_set_through_the_task_observation() -> None:
+    fam = [{"family": "drift", "attribute": "gravity", "low": 0.002, "high": 0.003, "period": 40}]
+    env = make_variant_env("MountainCar-v0", fam, task=0, num_tasks=2)
+    assert isinstance(env, TaskObservation)
+    env.reset(seed=0)
+    for _ in range(7):
+        env.step(1)
+    # reached through the task wrapper, as VecEnv.env_method does (get_wrapper_attr)
+    assert env.get_wrapper_attr("get_drift_step")() == 7
+    rebuilt = make_variant_env("MountainCar-v0", fam, task=0, num_tasks=2)
+    assert rebuilt.get_wrapper_attr("get_drift_step")() == 0  # a rebuilt env restarts the clock
+    rebuilt.get_wrapper_attr("set_drift_step")(7)
+    rebuilt.reset(seed=0)
+    _, _, _, _, expected = env.step(1)
+    _, _, _, _, got = rebuilt.step(1)
+    assert got["drift"]["gravity"] == pytest.approx(expected["drift"]["gravity"])
+    assert rebuilt.get_wrapper_attr("get_drift_step")() == env.get_wrapper_attr("get_drift_step")() == 8
+    env.reset()  # reset keeps the clock
+    assert env.get_wrapper_attr("get_drift_step")() == 8
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="integer >= 0"):
+            rebuilt.get_wrapper_attr("set_drift_step")(bad)
+
+
 def test_drift_bad_kind() -> None:
     with pytest.raises(ValueError, match="Did you mean 'sine'"):
         PhysicsDrift(gym.make("CartPole-v1"), 1, attribute="gravity", low=9, high=10, period=10, kind="sin")

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from psp_rl.nn import layers
+from psp_rl.nn import pertask
 from psp_rl.nn.contexts import CONTEXT_KINDS
 from psp_rl.nn.layers import SuperposedConv2d, SuperposedLinear, TaskConv2d, TaskLinear
 
@@ -68,9 +68,9 @@ def test_complex_layer_computes_complex_weights_times_keyed_input() -> None:
 def test_rotation_in_chunks_equals_one_gather(monkeypatch: pytest.MonkeyPatch) -> None:
     mats = torch.randn(5, 4, 16)
     x, task = torch.randn(11, 16), torch.tensor([0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0])
-    whole = layers._per_sample_matmul(x, mats, task, grouped=False)
-    monkeypatch.setattr(layers, "ROTATION_CHUNK_ELEMENTS", 16 * 4 * 3)  # 3 samples per chunk
-    torch.testing.assert_close(layers._per_sample_matmul(x, mats, task, grouped=False), whole)
+    whole = pertask.per_sample_matmul(x, mats, task, grouped=False)
+    monkeypatch.setattr(pertask, "ROTATION_CHUNK_ELEMENTS", 16 * 4 * 3)  # 3 samples per chunk
+    torch.testing.assert_close(pertask.per_sample_matmul(x, mats, task, grouped=False), whole)
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_grouped_and_gathered_products_agree_with_gradients(task: list[int], in_
         torch.manual_seed(1)
         mats = torch.randn(4, 5, 6, requires_grad=True)
         x = torch.randn(shape, requires_grad=True)
-        y = layers._per_sample_matmul(x, mats, ids, grouped=grouped)
+        y = pertask.per_sample_matmul(x, mats, ids, grouped=grouped)
         (y * torch.arange(y.numel()).reshape(y.shape)).sum().backward()
         results.append((y, x.grad, mats.grad))
     assert results[0][0].shape == (*shape[:-1], 5)
@@ -173,3 +173,34 @@ def test_cuda_round_trip_matches_cpu(kind: str) -> None:
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=1e-4)
     back = layer.to("cpu")(x, task)
     torch.testing.assert_close(back, cpu)
+
+
+def test_weight_multiplier_keeps_the_init_and_slows_adam() -> None:
+    torch.manual_seed(0)
+    plain = SuperposedLinear(256, 8, num_tasks=2)
+    torch.manual_seed(0)
+    slow = SuperposedLinear(256, 8, num_tasks=2, weight_multiplier=0.25)
+    torch.testing.assert_close(slow.effective_weight(), plain.effective_weight())  # same effective init
+    x, task = torch.randn(32, 256), torch.zeros(32, dtype=torch.long)
+    torch.testing.assert_close(slow(x, task), plain(x, task))
+    moved = []
+    for layer in (plain, slow):
+        before = layer.effective_weight().detach().clone()
+        optimizer = torch.optim.Adam([layer.weight], lr=1e-3)
+        layer(x, task).pow(2).sum().backward()
+        optimizer.step()
+        moved.append(float((layer.effective_weight() - before).abs().mean()))
+    assert moved[1] == pytest.approx(0.25 * moved[0], rel=1e-3)
+
+
+def test_weight_multiplier_is_saved_and_defaults_to_one_for_old_state_dicts() -> None:
+    slow = SuperposedLinear(128, 4, num_tasks=2, weight_multiplier=0.5)
+    fresh = SuperposedLinear(128, 4, num_tasks=2)
+    fresh.load_state_dict(slow.state_dict())
+    assert fresh.multiplier == 0.5
+    old = {k: v for k, v in slow.state_dict().items() if k != "weight_multiplier"}
+    fresh.load_state_dict(old)  # a state dict written before the multiplier existed
+    assert fresh.multiplier == 1.0
+    torch.testing.assert_close(fresh.effective_weight(), slow.weight)
+    with pytest.raises(ValueError, match="weight_multiplier must be > 0"):
+        SuperposedLinear(4, 4, num_tasks=2, weight_multiplier=0.0)

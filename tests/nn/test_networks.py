@@ -116,3 +116,15 @@ def test_registered_mode_builds_every_layer() -> None:
     assert all(isinstance(m, SuperposedLinear) for m in layers[1:])
     with pytest.raises(ValueError, match="already registered"):
         register_mode("test-per-task-first", Mode(per_task_first, superposed_conv))
+
+
+def test_width_rule_scales_only_layers_wider_than_the_base() -> None:
+    net = TaskMLP(64, [256, 256], NetworkConfig(K), "pi", out_dim=2)
+    layers = [m for m in net.layers if isinstance(m, SuperposedLinear)]
+    assert [m.multiplier for m in layers] == [1.0, 0.25, 0.25]
+    off = TaskMLP(64, [256, 256], NetworkConfig(K, width_scaling=False), "pi", out_dim=2)
+    assert {m.multiplier for m in off.layers if isinstance(m, SuperposedLinear)} == {1.0}
+    narrow = TaskMLP(4, [32, 32], NetworkConfig(K, base_width=16), "pi", out_dim=2)
+    assert [m.multiplier for m in narrow.layers if isinstance(m, SuperposedLinear)] == [1.0, 0.5, 0.5]
+    with pytest.raises(ValueError, match="base_width must be a positive integer"):
+        NetworkConfig(K, base_width=0)

@@ -234,6 +234,53 @@ def test_other_presets_train_and_resume(tmp_path: Path, agent: str) -> None:
     assert len(result.metrics["perf_matrix"]) == 2
 
 
+class ReplayAtStart(BaseCallback):
+    """Record the replay buffer's fill position when training (re)starts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pos: int | None = None
+
+    def _on_training_start(self) -> None:
+        self.pos = int(self.model.replay_buffer.pos)
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def test_off_policy_checkpoints_hold_the_replay_buffer_by_default(
+    tmp_path: Path, finished_run: RunResult
+) -> None:
+    assert TrainConfig().checkpoint["save_replay_buffer"] is True
+    ppo_checkpoint = find_latest_checkpoint(finished_run.run_path)
+    assert ppo_checkpoint is not None and not (ppo_checkpoint / "replay_buffer.pkl").exists()
+    cfg = TrainConfig.from_dict(  # no checkpoint key: the defaults
+        {
+            "algo": "dqn",
+            "suite": "cartpole-permuted",
+            "num_tasks": 2,
+            "steps_per_task": STEPS,
+            "n_envs": 2,
+            "device": "cpu",
+            "run_dir": str(tmp_path / "runs"),
+            "policy_kwargs": {"net_arch": [16]},
+            "hyperparams": {"learning_starts": 64, "train_freq": 32, "buffer_size": 2000},
+            "eval": {"episodes": 1},
+            "replay": {"at_switch": "keep"},  # the buffer as SB3 fills it
+        }
+    )
+    with pytest.raises(RuntimeError):
+        train(cfg, progress_bar=False, verbose=0, callbacks=[StopAt(STEPS + 50)])
+    (run,) = (tmp_path / "runs").iterdir()
+    checkpoint = find_latest_checkpoint(run)
+    assert checkpoint is not None and (checkpoint / "replay_buffer.pkl").is_file()
+    probe = ReplayAtStart()
+    train(resume=run, progress_bar=False, verbose=0, callbacks=[probe])
+    # the saved transitions: one row per VecEnv step of the 2 sub-envs, but the checkpoint's own step,
+    # which SB3 stores after the callbacks have run
+    assert probe.pos == STEPS // 2 - 1
+
+
 def test_normalized_observations_round_trip(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path, "normalize={norm_reward: false}")
     result = train(cfg, progress_bar=False, verbose=0)

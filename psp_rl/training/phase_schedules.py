@@ -1,0 +1,96 @@
+"""Schedules that restart with every task phase of a continual run.
+
+One ``learn()`` call spans all task phases, so every SB3 schedule (learning rate, clip range, DQN's
+exploration ε) is a function of the progress through the *whole* run: an ε-greedy schedule that decays
+over the first 16 % of a 5-task run learns every task after the first at the ε floor. A
+:class:`PhaseSchedule` maps SB3's progress to the progress through the current phase, so the schedule
+runs again from its start in every phase.
+
+Which schedules restart is the preset key ``restart_schedules`` (see :data:`RESTARTABLE`)::
+
+    restart_schedules: [exploration, learning_rate]
+
+Example::
+
+    >>> from stable_baselines3.common.utils import LinearSchedule
+    >>> eps = PhaseSchedule(LinearSchedule(1.0, 0.0, 1.0), phase_boundaries=[100, 200])
+    >>> eps(1.0), eps(0.75), eps(0.5), eps(0.25)   # steps 0, 50, 100 (phase end), 150
+    (1.0, 0.5, 0.0, 0.5)
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["RESTARTABLE", "PhaseSchedule", "restart_per_phase"]
+
+#: schedules a preset can restart per phase -> where they live on an SB3 model
+RESTARTABLE: dict[str, str] = {
+    "learning_rate": "lr_schedule",
+    "clip_range": "clip_range",
+    "clip_range_vf": "clip_range_vf",
+    "exploration": "exploration_schedule",
+}
+
+
+class PhaseSchedule:
+    """An SB3 schedule (a function of ``progress_remaining``, 1 → 0 over the run) restarted per phase.
+
+    :param schedule: the schedule of one phase (a callable of its progress, 1 → 0), or a constant.
+    :param phase_boundaries: the env steps at which the phases end (the last one is the run's length).
+    """
+
+    def __init__(self, schedule: Callable[[float], float] | float, phase_boundaries: Sequence[int]) -> None:
+        if isinstance(schedule, PhaseSchedule):
+            schedule = schedule.schedule
+        if not phase_boundaries or any(b <= a for a, b in zip([0, *phase_boundaries], phase_boundaries)):
+            raise ValueError(
+                f"phase_boundaries must be increasing positive steps, got {list(phase_boundaries)}."
+            )
+        self.schedule = schedule
+        self.phase_boundaries = [int(b) for b in phase_boundaries]
+
+    def local_progress(self, progress_remaining: float) -> float:
+        """The progress remaining in the current phase (1 at its start, 0 at its end).
+
+        :param progress_remaining: SB3's progress remaining through the whole run.
+        """
+        total = self.phase_boundaries[-1]
+        step = round((1.0 - float(progress_remaining)) * total)
+        phase = min(bisect.bisect_left(self.phase_boundaries, step), len(self.phase_boundaries) - 1)
+        start = self.phase_boundaries[phase - 1] if phase > 0 else 0
+        end = self.phase_boundaries[phase]
+        return min(1.0, max(0.0, (end - step) / (end - start)))
+
+    def __call__(self, progress_remaining: float) -> float:
+        if not callable(self.schedule):
+            return float(self.schedule)
+        return float(self.schedule(self.local_progress(progress_remaining)))
+
+    def __repr__(self) -> str:
+        return f"PhaseSchedule({self.schedule!r}, {len(self.phase_boundaries)} phases)"
+
+
+def restart_per_phase(model: Any, names: Sequence[str], phase_boundaries: Sequence[int]) -> list[str]:
+    """Make the named schedules of an SB3 model restart in every phase (idempotent; call it again
+    after loading a model, since SB3 rebuilds some schedules in ``_setup_model``).
+
+    :param model: the SB3 algorithm.
+    :param names: keys of :data:`RESTARTABLE`; a schedule the model does not have is skipped.
+    :param phase_boundaries: the env steps at which the phases end.
+    :return: the names that were restarted.
+    """
+    done = []
+    for name in names:
+        if name not in RESTARTABLE:
+            raise ValueError(
+                f"Unknown schedule {name!r} in restart_schedules: use one of {list(RESTARTABLE)}."
+            )
+        current = getattr(model, RESTARTABLE[name], None)
+        if current is None:
+            continue
+        setattr(model, RESTARTABLE[name], PhaseSchedule(current, phase_boundaries))
+        done.append(name)
+    return done
