@@ -13,10 +13,22 @@ Experiments (``--experiment``, several allowed):
 5. Multi-task at once (``parallel`` schedule: sub-env i runs task i mod K): ``cartpole-permuted``,
    K = 5 and 10, PPO, psp vs onehot vs multihead vs separate; mean normalised return against env steps.
 6. The overhead figures of ``benchmarks/overhead.py`` (run here, written into the same JSON).
+7. No cost at K = 1: every algorithm preset (``ppo-psp``, ``a2c-psp``, ``dqn-psp`` on
+   ``cartpole-permuted``; ``sac-psp``, ``td3-psp`` on ``pendulum-permuted``) with a single variant, as
+   is (``psp``) and with SB3's own ``MultiInputPolicy`` (``sb3``: same hyper-parameters, ``net_arch`` and
+   activation; the PSP-only policy arguments dropped): final return, area under the learning curve
+   and wall time over seeds. With K = 1 the variant is one fixed permutation (+ sign flip) of the
+   observation, the same for both agents.
+8. Default presets keep every variant: the presets ``ppo-psp`` and ``a2c-psp`` as they are (no
+   overrides at all: their own width, mode, context and hyper-parameters) on ``cartpole-permuted``,
+   50k steps per task, evaluation at phase ends: ``ppo-psp`` K = 5 seeds 0-4 and K = 10 seeds 0-2,
+   ``a2c-psp`` K = 5 seeds 0-4 (explicit ``combos``). The report adds a per-seed table and checks the
+   targets (average performance >= 0.97 and forgetting <= 0.02 on every seed).
 
 Every run is ``psp_rl.training.train(config)`` with the agent preset (``ppo-psp``, ``sac-psp``) and the
 mode / width / context set by overrides, so every agent of an experiment shares widths,
-hyper-parameters and seeds. Each finished run is merged into ``--out`` at once (atomic write), so an
+hyper-parameters and seeds; experiment 8 runs each preset as is (no overrides; an evaluation budget
+other than the preset's own is the only ``--set`` it may get). Each finished run is merged into ``--out`` at once (atomic write), so an
 interrupted benchmark keeps what it finished; running the same command again skips the runs already
 there (``--force`` re-runs them). ``docs/results.md`` and its figures are rendered from the JSON.
 
@@ -27,6 +39,8 @@ Run::
 
     python benchmarks/continual.py --experiment 1 --seeds 0 1 2            # the full protocol
     python benchmarks/continual.py --experiment 1 --quick --workers 2      # reduced budget
+    python benchmarks/continual.py --experiment 7 --presets sac-psp td3-psp # some presets of 7
+    python benchmarks/continual.py --experiment 8 --out results/defaults.json --report docs/defaults.md
     python benchmarks/continual.py --render-only --out results/continual.json
 """
 
@@ -120,6 +134,54 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
         "n_envs": 10,  # every sub-env keeps one task: n_envs >= K, same for K = 5 and 10
         "suite_overrides": {"schedule": {"kind": "parallel"}},
     },
+    "7": {
+        "title": "No cost at K = 1: every PSP preset against SB3's own policy on one variant",
+        "kind": "single",
+        "presets": ["ppo-psp", "a2c-psp", "dqn-psp", "sac-psp", "td3-psp"],
+        # each preset's suite; K = 1 keeps its variant 0 (a fixed permutation + sign flip)
+        "suites": {
+            "ppo-psp": "cartpole-permuted",
+            "a2c-psp": "cartpole-permuted",
+            "dqn-psp": "cartpole-permuted",
+            "sac-psp": "pendulum-permuted",
+            "td3-psp": "pendulum-permuted",
+        },
+        "agents": ["psp", "sb3"],
+        "num_tasks": [1],
+        "widths": [None],  # None: every preset's own net_arch
+        # env steps: what each preset needs to learn one variant (the suites' steps_per_task)
+        "steps_per_task": {
+            "ppo-psp": 50_000,
+            "a2c-psp": 50_000,
+            "dqn-psp": 50_000,
+            "sac-psp": 15_000,
+            "td3-psp": 15_000,
+        },
+        "seeds": [0, 1, 2],
+        "evals_per_phase": 10,  # 11 points with the one at step 0: the AUC of the learning curve
+        "eval_episodes": 10,
+    },
+    "8": {
+        "title": "Default presets keep every variant",
+        "kind": "continual",
+        "suite": "cartpole-permuted",
+        # every agent label is a preset, run as it is: no width / mode / context / hyper-parameter sets
+        "agents": ["ppo-psp", "a2c-psp"],
+        # the runs: (agent, K, seeds) combinations; --agents, --num-tasks and --seeds filter them
+        "combos": [
+            {"agent": "ppo-psp", "num_tasks": 5, "seeds": [0, 1, 2, 3, 4]},
+            {"agent": "ppo-psp", "num_tasks": 10, "seeds": [0, 1, 2]},
+            {"agent": "a2c-psp", "num_tasks": 5, "seeds": [0, 1, 2, 3, 4]},
+        ],
+        "num_tasks": [5, 10],
+        "widths": [None],  # the presets' own net_arch
+        "steps_per_task": 50_000,
+        "seeds": [0, 1, 2, 3, 4],
+        "evals_per_phase": 0,  # evaluation at the phase ends only (the presets' own eval_freq 0)
+        "eval_episodes": 10,
+        "per_seed": True,  # the report's per-seed table
+        "targets": {"avg_performance": 0.97, "forgetting": 0.02},  # on every seed
+    },
 }
 
 #: the reduced budget of ``--quick`` (what fits on 2 shared CPU cores in about an hour)
@@ -129,7 +191,28 @@ QUICK: dict[str, dict[str, Any]] = {
     "3": {"steps_per_task": 30_000, "seeds": [0], "eval_episodes": 5},
     "4": {"steps_per_task": 10_000, "seeds": [0], "eval_episodes": 5},
     "5": {"num_tasks": [5], "steps_per_task": 30_000, "seeds": [0], "eval_episodes": 5},
+    "7": {
+        "steps_per_task": {
+            "ppo-psp": 30_000,
+            "a2c-psp": 30_000,
+            "dqn-psp": 30_000,
+            "sac-psp": 8_000,
+            "td3-psp": 8_000,
+        },
+        "seeds": [0, 1],  # two seeds: the verdict needs a spread
+        "evals_per_phase": 5,
+        "eval_episodes": 5,
+    },
+    "8": {"steps_per_task": 20_000, "seeds": [0]},
 }
+
+#: the SB3 baseline of experiment 7: SB3's own policy for ``Dict`` observations (the task id is a
+#: one-hot ``Discrete(1)`` entry there: one constant input)
+SB3_AGENT = "sb3"
+SB3_POLICY = "MultiInputPolicy"
+#: policy arguments only the PSP policies take (or take with PSP meanings), dropped for the SB3 policy
+PSP_ONLY_POLICY_KWARGS = ("context", "context_seed", "task_bias", "mode", "width_scaling", "base_width",
+                          "features_extractor_class", "features_extractor_kwargs")  # fmt: skip
 
 EWC_LAMBDA = 1000.0
 
@@ -146,7 +229,7 @@ def register_diagnostic_mode() -> None:
     """Register :data:`DIAGNOSTIC_AGENT` as a network mode (``psp_rl.nn.register_mode``; idempotent):
     superposed layers everywhere except a per-task first layer where the fan-in is small."""
     from psp_rl.nn.layers import TaskLinear
-    from psp_rl.nn.networks import Mode, available_modes, register_mode, superposed_conv, superposed_linear
+    from psp_rl.nn.modes import Mode, available_modes, register_mode, superposed_conv, superposed_linear
 
     if DIAGNOSTIC_AGENT in available_modes():
         return
@@ -162,12 +245,12 @@ def register_diagnostic_mode() -> None:
 def experiment_spec(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """The protocol of one experiment after ``--quick`` and the command-line overrides.
 
-    :param name: ``"1"`` ... ``"5"``.
+    :param name: ``"1"`` ... ``"5"``, ``"7"`` or ``"8"``.
     :param args: the parsed command line.
     :return: a copy of :data:`EXPERIMENTS` ``[name]`` with the budget actually used.
     """
     if name not in EXPERIMENTS:
-        raise ValueError(f"Unknown experiment {name!r}: use one of {', '.join([*EXPERIMENTS, '6'])}.")
+        raise ValueError(f"Unknown experiment {name!r}: use one of {', '.join(sorted([*EXPERIMENTS, '6']))}.")
     spec = copy.deepcopy(EXPERIMENTS[name])
     full = copy.deepcopy(spec)
     if args.quick:
@@ -179,14 +262,57 @@ def experiment_spec(name: str, args: argparse.Namespace) -> dict[str, Any]:
         ("widths", args.widths),
         ("agents", args.agents),
         ("eval_episodes", args.eval_episodes),
+        ("presets", getattr(args, "presets", None)),
     ):
         if value is not None:
+            if key == "presets" and "presets" not in spec:
+                raise ValueError(f"--presets is for experiment 7, not experiment {name}.")
             spec[key] = value
     spec["ewc_lambda"] = args.ewc_lambda
     budget_keys = ("steps_per_task", "seeds", "num_tasks", "widths", "agents", "eval_episodes")
+    if "presets" in spec:
+        budget_keys += ("presets",)
+        unknown = [p for p in spec["presets"] if p not in spec["suites"]]
+        if unknown:
+            raise ValueError(
+                f"experiment {name}: no suite for preset(s) {', '.join(unknown)}; use "
+                f"{', '.join(spec['suites'])}."
+            )
+    if "combos" in spec:
+        _check_combos(name, spec, full)
     spec["full_protocol"] = all(spec[k] == full[k] for k in budget_keys)
     spec["protocol"] = {k: full[k] for k in budget_keys}
+    if "combos" in spec:
+        spec["protocol"]["combos"] = copy.deepcopy(full["combos"])
     return spec
+
+
+def _check_combos(name: str, spec: dict[str, Any], full: dict[str, Any]) -> None:
+    """The overrides an experiment of explicit ``combos`` (presets as is) accepts: ``--agents``,
+    ``--num-tasks`` and ``--seeds`` select among its combinations; ``--widths`` does not apply."""
+    if spec["widths"] != full["widths"]:
+        raise ValueError(f"experiment {name} runs the presets as they are: --widths does not apply.")
+    agents = {c["agent"] for c in spec["combos"]}
+    unknown = [a for a in spec["agents"] if a not in agents]
+    if unknown:
+        raise ValueError(
+            f"experiment {name}: no run for agent(s) {', '.join(unknown)}; use {', '.join(sorted(agents))}."
+        )
+    if not _selected_combos(spec):
+        raise ValueError(
+            f"experiment {name}: --agents / --num-tasks / --seeds select none of its runs "
+            f"({json.dumps(full['combos'])})."
+        )
+
+
+def _selected_combos(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``combos`` of an experiment narrowed to its ``agents``, ``num_tasks`` and ``seeds``."""
+    selected = []
+    for combo in spec["combos"]:
+        seeds = [s for s in combo["seeds"] if s in spec["seeds"]]
+        if combo["agent"] in spec["agents"] and combo["num_tasks"] in spec["num_tasks"] and seeds:
+            selected.append({**combo, "seeds": seeds})
+    return selected
 
 
 #: short keys for agent-label overrides (``psp-binary@lr=7.5e-5``)
@@ -203,18 +329,8 @@ def _agent_sets(
     any preset key such as ``hyperparams.n_epochs``).
     """
     agent, *extra = agent.split("@")
-    overrides = []
-    for item in extra:
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            raise ValueError(f"agent label override {item!r}: expected @KEY=VALUE, e.g. @lr=1e-4.")
-        overrides.append(f"{LABEL_KEYS.get(key, key)}={value}")
-    arch = (
-        f"{{pi: [{width}, {width}], vf: [{width}, {width}]}}"
-        if algo_preset.startswith("ppo")
-        else f"[{width}, {width}]"
-    )
-    sets = [f"policy_kwargs.net_arch={arch}"]
+    overrides = _label_overrides(extra)
+    sets = [f"policy_kwargs.net_arch={_arch(algo_preset, width)}"]
     ewc = None
     if agent == "ewc" or agent.startswith("ewc-"):  # ewc-<lambda> sets the strength in the label
         ewc = float(agent.removeprefix("ewc-")) if agent.startswith("ewc-") else ewc_lambda
@@ -231,6 +347,151 @@ def _agent_sets(
     return sets + overrides, ewc
 
 
+def _label_overrides(items: Sequence[str]) -> list[str]:
+    """``--set`` items of the ``@KEY=VALUE`` parts of an agent label."""
+    overrides = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"agent label override {item!r}: expected @KEY=VALUE, e.g. @lr=1e-4.")
+        overrides.append(f"{LABEL_KEYS.get(key, key)}={value}")
+    return overrides
+
+
+def _arch(algo_preset: str, width: int) -> str:
+    """Two hidden layers of ``width`` (separate actor and critic trunks for the actor-critic presets)."""
+    if algo_preset.startswith("ppo"):
+        return f"{{pi: [{width}, {width}], vf: [{width}, {width}]}}"
+    return f"[{width}, {width}]"
+
+
+def _single_sets(agent: str, preset: str, preset_data: dict[str, Any], width: int | None) -> list[str]:
+    """``--set`` overrides of one agent of experiment 7.
+
+    ``sb3`` is SB3's ``MultiInputPolicy`` with the preset's policy arguments minus the PSP-only ones
+    (:data:`PSP_ONLY_POLICY_KWARGS`), given as one ``policy_kwargs`` mapping so the recorded
+    ``psp-rl train`` command reproduces it; every other label is an agent of :func:`_agent_sets`
+    (``psp``: the preset as is). ``width`` ``None`` keeps the preset's ``net_arch``.
+    """
+    name, *extra = agent.split("@")
+    if name != SB3_AGENT:
+        sets, ewc = _agent_sets(agent, preset, width or 64, EWC_LAMBDA)
+        if ewc is not None:
+            raise ValueError(f"experiment 7 compares single-task agents: {agent!r} (EWC) does not apply.")
+        return sets if width is not None else sets[1:]  # [0] is the net_arch
+    kwargs = dict(preset_data.get("policy_kwargs") or {})
+    if width is not None:
+        kwargs["net_arch"] = (
+            {"pi": [width] * 2, "vf": [width] * 2} if preset.startswith("ppo") else [width] * 2
+        )
+    kwargs = {k: v for k, v in kwargs.items() if k not in PSP_ONLY_POLICY_KWARGS}
+    return [f"policy={SB3_POLICY}", f"policy_kwargs={json.dumps(kwargs)}", *_label_overrides(extra)]
+
+
+def _common_sets(spec: dict[str, Any], preset: str, steps: int) -> list[str]:
+    """Evaluation, checkpoint and suite overrides shared by every agent of an experiment."""
+    per_phase = int(spec["evals_per_phase"])
+    sets = [
+        f"eval.episodes={spec['eval_episodes']}",
+        f"eval.eval_freq={steps // per_phase if per_phase > 0 else 0}",
+        "checkpoint.keep=1",
+    ]
+    if "eval_matrix" in spec:
+        sets.append(f"eval.matrix={spec['eval_matrix']}")
+    if not preset.startswith(("ppo", "a2c")):
+        sets.append("checkpoint.save_replay_buffer=false")
+    for top, value in (spec.get("suite_overrides") or {}).items():
+        for sub, v in value.items():
+            sets.append(f"suite_overrides.{top}.{sub}={v}")
+    return sets
+
+
+def _single_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str, Any]]:
+    """The jobs of experiment 7: every preset x width x seed x agent, K = 1."""
+    from psp_rl.training import load_preset
+
+    jobs = []
+    for preset in spec["presets"]:
+        preset_data = load_preset(preset)
+        budget = spec["steps_per_task"]
+        steps = int(budget[preset] if isinstance(budget, dict) else budget)
+        for width in spec["widths"]:
+            for k in spec["num_tasks"]:
+                for seed in spec["seeds"]:
+                    for agent in spec["agents"]:
+                        sets = _single_sets(agent, preset, preset_data, width)
+                        sets += _common_sets(spec, preset, steps)
+                        w = "preset" if width is None else width
+                        jobs.append(
+                            {
+                                "key": f"{name}|{preset}|{agent}|K{k}|w{w}|s{seed}",
+                                "experiment": name,
+                                "agent": agent,
+                                "num_tasks": k,
+                                "width": width,
+                                "seed": seed,
+                                "preset": preset,
+                                "preset_data": preset_data,
+                                "suite": spec["suites"][preset],
+                                "steps_per_task": steps,
+                                "n_envs": spec.get("n_envs"),
+                                "sets": sets,
+                                "ewc_lambda": None,
+                                "run_dir": str(Path(run_dir) / f"exp{name}"),
+                            }
+                        )
+    return jobs
+
+
+def _preset_budget_sets(spec: dict[str, Any], preset_data: dict[str, Any], steps: int) -> list[str]:
+    """The ``--set`` items that give a preset run as is the experiment's evaluation budget: none when
+    the preset's own ``eval`` settings already are that budget."""
+    from psp_rl.training import TrainConfig
+
+    own = {**TrainConfig().eval, **(preset_data.get("eval") or {})}
+    per_phase = int(spec["evals_per_phase"])
+    wanted = {
+        "episodes": int(spec["eval_episodes"]),
+        "eval_freq": steps // per_phase if per_phase > 0 else 0,
+    }
+    return [f"eval.{k}={v}" for k, v in wanted.items() if own.get(k) != v]
+
+
+def _combo_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str, Any]]:
+    """The jobs of an experiment of explicit ``combos``: every agent label is a preset (``ppo-psp``),
+    trained as it is -- no net_arch, mode, context or hyper-parameter overrides -- for each
+    (agent, K, seed) of :func:`_selected_combos`."""
+    from psp_rl.training import load_preset
+
+    jobs = []
+    steps = int(spec["steps_per_task"])
+    for combo in _selected_combos(spec):
+        agent = combo["agent"]
+        preset = combo.get("preset", agent)
+        preset_data = load_preset(preset)
+        sets = _preset_budget_sets(spec, preset_data, steps)
+        for seed in combo["seeds"]:
+            jobs.append(
+                {
+                    "key": f"{name}|{agent}|K{combo['num_tasks']}|wpreset|s{seed}",
+                    "experiment": name,
+                    "agent": agent,
+                    "num_tasks": combo["num_tasks"],
+                    "width": None,
+                    "seed": seed,
+                    "preset": preset,
+                    "preset_data": preset_data,
+                    "suite": combo.get("suite", spec["suite"]),
+                    "steps_per_task": steps,
+                    "n_envs": spec.get("n_envs"),
+                    "sets": list(sets),
+                    "ewc_lambda": None,
+                    "run_dir": str(Path(run_dir) / f"exp{name}"),
+                }
+            )
+    return jobs
+
+
 def make_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str, Any]]:
     """Every run of an experiment, as picklable job descriptions.
 
@@ -244,6 +505,10 @@ def make_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str, A
     """
     from psp_rl.training import load_preset
 
+    if spec.get("kind") == "single":
+        return _single_jobs(name, spec, run_dir)
+    if "combos" in spec:
+        return _combo_jobs(name, spec, run_dir)
     preset_data = load_preset(spec["agent"])
     jobs = []
     limits = spec.get("width_max_tasks", {})
@@ -255,19 +520,7 @@ def make_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str, A
                 for agent in spec["agents"]:
                     sets, ewc = _agent_sets(agent, spec["agent"], width, spec["ewc_lambda"])
                     steps = int(spec["steps_per_task"])
-                    per_phase = int(spec["evals_per_phase"])
-                    sets += [
-                        f"eval.episodes={spec['eval_episodes']}",
-                        f"eval.eval_freq={steps // per_phase if per_phase > 0 else 0}",
-                        "checkpoint.keep=1",
-                    ]
-                    if "eval_matrix" in spec:
-                        sets.append(f"eval.matrix={spec['eval_matrix']}")
-                    if not spec["agent"].startswith(("ppo", "a2c")):
-                        sets.append("checkpoint.save_replay_buffer=false")
-                    for top, value in (spec.get("suite_overrides") or {}).items():
-                        for sub, v in value.items():
-                            sets.append(f"suite_overrides.{top}.{sub}={v}")
+                    sets += _common_sets(spec, spec["agent"], steps)
                     jobs.append(
                         {
                             "key": f"{name}|{agent}|K{k}|w{width}|s{seed}",
@@ -297,20 +550,18 @@ def _compact_history(history: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Train one run and return its record (runs in a worker process).
+def job_config(job: dict[str, Any]) -> Any:
+    """The validated training config of a job: its preset (as read when the job list was made), the
+    explicit options, then its ``--set`` overrides.
 
     :param job: from :func:`make_jobs`.
-    :return: the record written to the results JSON.
+    :return: a :class:`psp_rl.training.TrainConfig`.
+    :raises ValueError: when the config is invalid (e.g. a policy argument the policy does not take).
     """
-    import torch
-
-    torch.set_num_threads(1)
-    from psp_rl.training import TrainConfig, train
+    from psp_rl.training import TrainConfig
     from psp_rl.training.config import apply_overrides, parse_overrides
 
     register_diagnostic_mode()
-
     # the preset as read once when the benchmark started: every run of an invocation shares it
     data = TrainConfig().to_dict()
     for key, value in job["preset_data"].items():
@@ -321,7 +572,22 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "run_dir": job["run_dir"],
     }  # fmt: skip
     data.update({k: v for k, v in explicit.items() if v is not None})
-    cfg = TrainConfig.from_dict(apply_overrides(data, parse_overrides(job["sets"])))
+    return TrainConfig.from_dict(apply_overrides(data, parse_overrides(job["sets"])))
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Train one run and return its record (runs in a worker process).
+
+    :param job: from :func:`make_jobs`.
+    :return: the record written to the results JSON.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    from psp_rl.metrics import nan_to_none
+    from psp_rl.training import train
+
+    cfg = job_config(job)
     command = ["psp-rl", "train", "--agent", job["preset"], "--suite", job["suite"]]
     command += ["--seed", str(job["seed"]), "--steps-per-task", str(job["steps_per_task"])]
     command += ["--num-tasks", str(job["num_tasks"])]
@@ -333,7 +599,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     m = result.metrics
     return {
         **{k: job[k] for k in ("key", "experiment", "agent", "num_tasks", "width", "seed", "ewc_lambda")},
+        "preset": job["preset"],
         "algo": cfg.algo,
+        "policy": cfg.policy,
         "suite": cfg.suite,
         "steps_per_task": job["steps_per_task"],
         "n_envs": cfg.n_envs,
@@ -350,6 +618,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "phase_tasks": m["phase_tasks"],
         "task_auc": m["task_auc"],
         "final_normalized": m["final_normalized"],
+        "final_returns": nan_to_none(m["final_returns"]),
         "history": _compact_history(m["eval_history"]),
         "run_path": str(result.run_path),
         "git_commit": _git_commit(result.run_path),
@@ -392,12 +661,30 @@ def _experiment_entry(
 ) -> dict[str, Any]:
     entry = results["experiments"].setdefault(name, {"runs": [], "commands": []})
     entry.update(
-        {k: spec[k] for k in ("title", "kind", "suite", "agent", "protocol", "ewc_lambda") if k in spec}
+        {
+            k: spec[k]
+            for k in (
+                "title",
+                "kind",
+                "suite",
+                "agent",
+                "suites",
+                "protocol",
+                "ewc_lambda",
+                "per_seed",
+                "targets",
+            )
+            if k in spec
+        }
     )
     entry["budget"] = {
-        k: spec[k] for k in ("steps_per_task", "seeds", "num_tasks", "widths", "agents", "eval_episodes")
+        k: spec[k]
+        for k in ("steps_per_task", "seeds", "num_tasks", "widths", "agents", "eval_episodes", "presets")
+        if k in spec
     }
     entry["budget"]["evals_per_phase"] = spec["evals_per_phase"]
+    if "combos" in spec:
+        entry["budget"]["combos"] = _selected_combos(spec)
     entry["full_protocol"] = spec["full_protocol"] and entry.get("full_protocol", True)
     if command not in entry["commands"]:
         entry["commands"].append(command)
@@ -444,11 +731,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--experiment", nargs="+", default=[], help="experiments to run: 1 2 3 4 5 6")
+    parser.add_argument("--experiment", nargs="+", default=[], help="experiments to run: 1 2 3 4 5 6 7 8")
     parser.add_argument("--quick", action="store_true", help="the reduced budget (see QUICK)")
     parser.add_argument("--seeds", type=int, nargs="+", help="override the seeds")
     parser.add_argument("--steps-per-task", type=int, help="override the env steps per task phase")
-    parser.add_argument("--num-tasks", type=int, nargs="+", help="override K (a list for experiments 2, 5)")
+    parser.add_argument(
+        "--num-tasks", type=int, nargs="+", help="override K (a list for experiments 2, 5, 8)"
+    )
     parser.add_argument("--widths", type=int, nargs="+", help="override the hidden widths")
     parser.add_argument(
         "--agents",
@@ -457,6 +746,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"{DIAGNOSTIC_AGENT}",
     )
     parser.add_argument("--eval-episodes", type=int, help="override the evaluation episodes per task")
+    parser.add_argument(
+        "--presets", nargs="+", help="experiment 7: override the agent presets (ppo-psp a2c-psp ...)"
+    )
     parser.add_argument("--ewc-lambda", type=float, default=EWC_LAMBDA, help="EWC penalty strength")
     parser.add_argument("--workers", type=int, default=1, help="runs in parallel (processes)")
     parser.add_argument("--out", default="results/continual.json", help="raw results JSON (merged into)")
@@ -497,11 +789,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         done = {r["key"] for e in results["experiments"].values() for r in e["runs"]}
         todo = [j for j in jobs if args.force or j["key"] not in done]
         # longest first (env steps in all), so parallel workers do not wait on one long run at the end
-        todo.sort(key=lambda j: -j["num_tasks"] * j["steps_per_task"] * (j["width"] / 64) ** 0.5)
+        todo.sort(key=lambda j: -j["num_tasks"] * j["steps_per_task"] * ((j["width"] or 64) / 64) ** 0.5)
         print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already in {out}, {len(todo)} to train")
         if args.dry_run:
             for job in todo:
-                print(" ", job["key"], " ".join(job["sets"]))
+                print(" ", job["key"], " ".join(job["sets"]) or f"(the preset {job['preset']} as is)")
             return results
         save_results(out, results)
         started = time.perf_counter()
@@ -512,10 +804,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             runs[:] = [r for r in runs if r["key"] != record["key"]] + [record]
             save_results(out, results)
             show = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+            if record["num_tasks"] == 1:
+                auc = (record.get("task_auc") or [None])[0]
+                final = (record.get("final_returns") or [None])[0]
+                what = f"final return {show(final)}, AUC {show(auc)}"
+            else:
+                what = f"avg perf {show(record['avg_performance'])}, forgetting {show(record['forgetting'])}"
             print(
-                f"done {record['key']}: avg perf {show(record['avg_performance'])}, forgetting "
-                f"{show(record['forgetting'])}, params {record['param_count']}, {record['wall_time_s']:.0f}s "
-                f"[{time.perf_counter() - started:.0f}s total]",
+                f"done {record['key']}: {what}, params {record['param_count']}, "
+                f"{record['wall_time_s']:.0f}s [{time.perf_counter() - started:.0f}s total]",
                 flush=True,
             )
 

@@ -51,8 +51,8 @@ def test_experiment_1_agents_and_errors(bench: ModuleType) -> None:
     assert "policy_kwargs.context=binary" in sets
     with pytest.raises(ValueError, match="expected @KEY=VALUE"):
         bench._agent_sets("psp@lr", "ppo-psp", 64, 1000.0)
-    with pytest.raises(ValueError, match="Unknown experiment '7'"):
-        bench.experiment_spec("7", None)
+    with pytest.raises(ValueError, match="Unknown experiment '9'"):
+        bench.experiment_spec("9", None)
 
 
 def test_merge_results_by_run_key(bench: ModuleType, tmp_path: Path) -> None:
@@ -80,3 +80,115 @@ def test_merge_results_by_run_key(bench: ModuleType, tmp_path: Path) -> None:
     assert set(json.loads(a.read_text())["experiments"]) == {"1", "4"}
     with pytest.raises(FileNotFoundError, match="no such results file"):
         bench.main(["--merge", str(tmp_path / "missing.json"), "--out", str(a), "--no-report"])
+
+
+def namespace(bench: ModuleType, **overrides: object) -> object:
+    """The parsed command line of ``continual.py`` with ``overrides``."""
+    args = dict(
+        quick=False, seeds=None, steps_per_task=None, num_tasks=None, widths=None, agents=None,
+        eval_episodes=None, presets=None, ewc_lambda=1000.0,
+    )  # fmt: skip
+    args.update(overrides)
+    return bench.argparse.Namespace(**args)
+
+
+def test_experiment_7_single_variant_jobs(bench: ModuleType, tmp_path: Path) -> None:
+    """Every preset, as is and with SB3's MultiInputPolicy, K = 1, 3 seeds; every config validates."""
+    out = tmp_path / "r.json"
+    bench.main(["--experiment", "7", "--dry-run", "--no-report", "--out", str(out)])
+    assert not out.exists()
+    spec = bench.experiment_spec("7", namespace(bench))
+    assert spec["full_protocol"] and spec["kind"] == "single"
+    jobs = bench.make_jobs("7", spec, str(tmp_path))
+    presets = ["ppo-psp", "a2c-psp", "dqn-psp", "sac-psp", "td3-psp"]
+    assert len(jobs) == len(presets) * 2 * 3
+    assert {j["key"] for j in jobs} == {
+        f"7|{p}|{a}|K1|wpreset|s{s}" for p in presets for a in ("psp", "sb3") for s in (0, 1, 2)
+    }
+    steps = {"ppo-psp": 50_000, "a2c-psp": 50_000, "dqn-psp": 50_000, "sac-psp": 15_000, "td3-psp": 15_000}
+    for job in jobs:
+        suite = "pendulum-permuted" if job["preset"] in ("sac-psp", "td3-psp") else "cartpole-permuted"
+        assert job["suite"] == suite and job["num_tasks"] == 1
+        assert job["steps_per_task"] == steps[job["preset"]]
+        assert f"eval.eval_freq={steps[job['preset']] // 10}" in job["sets"]  # 10 evaluations + step 0
+        cfg = bench.job_config(job)  # validation accepts the SB3 policy and its arguments
+        preset_kwargs = job["preset_data"]["policy_kwargs"]
+        assert cfg.hyperparams == job["preset_data"]["hyperparams"]
+        assert cfg.num_tasks == 1 and cfg.suite == suite
+        if job["agent"] == "sb3":
+            assert cfg.policy == "MultiInputPolicy"
+            assert cfg.policy_kwargs == {
+                "net_arch": preset_kwargs["net_arch"], "activation_fn": preset_kwargs["activation_fn"],
+            }  # fmt: skip
+        else:
+            assert cfg.policy == "psp" and cfg.policy_kwargs["context"] == "binary"
+            assert cfg.policy_kwargs["net_arch"] == preset_kwargs["net_arch"]
+
+    # --quick: fewer steps, two seeds (a spread for the verdict); --presets and --widths narrow it down
+    quick = bench.experiment_spec("7", namespace(bench, quick=True))
+    assert not quick["full_protocol"] and quick["seeds"] == [0, 1]
+    assert quick["steps_per_task"]["ppo-psp"] < 50_000 and quick["steps_per_task"]["sac-psp"] < 15_000
+    small = bench.experiment_spec("7", namespace(bench, presets=["td3-psp"], widths=[8], seeds=[0]))
+    jobs = bench.make_jobs("7", small, str(tmp_path))
+    assert [j["key"] for j in jobs] == ["7|td3-psp|psp|K1|w8|s0", "7|td3-psp|sb3|K1|w8|s0"]
+    assert [bench.job_config(j).policy_kwargs["net_arch"] for j in jobs] == [[8, 8], [8, 8]]
+    with pytest.raises(ValueError, match="--presets is for experiment 7"):
+        bench.experiment_spec("1", namespace(bench, presets=["ppo-psp"]))
+    with pytest.raises(ValueError, match="no suite for preset"):
+        bench.experiment_spec("7", namespace(bench, presets=["ppo-psp", "nope"]))
+
+
+def test_experiment_8_runs_the_presets_as_they_are(bench: ModuleType, tmp_path: Path, capsys) -> None:
+    """ppo-psp K = 5 seeds 0-4 and K = 10 seeds 0-2, a2c-psp K = 5 seeds 0-4: no overrides at all, so
+    every config is what ``psp-rl train --agent <preset>`` resolves."""
+    from psp_rl.training.config import resolve_config
+
+    out = tmp_path / "r.json"
+    bench.main(["--experiment", "8", "--dry-run", "--no-report", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "13 runs, 0 already in" in printed and "(the preset a2c-psp as is)" in printed
+    assert not out.exists()
+    spec = bench.experiment_spec("8", namespace(bench))
+    assert spec["full_protocol"] and spec["kind"] == "continual" and spec["per_seed"]
+    assert spec["targets"] == {"avg_performance": 0.97, "forgetting": 0.02}
+    assert spec["protocol"]["combos"] == spec["combos"]
+    jobs = bench.make_jobs("8", spec, str(tmp_path))
+    expected = [("ppo-psp", 5, s) for s in range(5)] + [("ppo-psp", 10, s) for s in range(3)]
+    expected += [("a2c-psp", 5, s) for s in range(5)]
+    assert sorted((j["agent"], j["num_tasks"], j["seed"]) for j in jobs) == sorted(expected)
+    assert len({j["key"] for j in jobs}) == 13 and "8|ppo-psp|K10|wpreset|s2" in {j["key"] for j in jobs}
+    for job in jobs:
+        assert job["preset"] == job["agent"] and job["suite"] == "cartpole-permuted"
+        assert job["steps_per_task"] == 50_000 and job["width"] is None
+        assert job["sets"] == []  # no net_arch, mode, context, eval or checkpoint overrides
+        cfg = bench.job_config(job)
+        cli = resolve_config(
+            job["preset"], job["suite"], seed=job["seed"], device="cpu", steps_per_task=50_000,
+            num_tasks=job["num_tasks"], run_dir=job["run_dir"],
+        )  # fmt: skip
+        assert cfg.to_dict() == cli.to_dict()
+        preset = job["preset_data"]
+        assert cfg.policy_kwargs == preset["policy_kwargs"] and cfg.hyperparams == preset["hyperparams"]
+        assert cfg.n_envs == preset["n_envs"] and "mode" not in cfg.policy_kwargs
+        assert cfg.eval["episodes"] == 10 and cfg.eval["eval_freq"] == 0  # evaluation at phase ends
+
+    # --quick: seed 0 of every combination, 20k steps, still no overrides
+    quick = bench.experiment_spec("8", namespace(bench, quick=True))
+    assert not quick["full_protocol"]
+    jobs = bench.make_jobs("8", quick, str(tmp_path))
+    assert sorted(j["key"] for j in jobs) == sorted(
+        ["8|ppo-psp|K5|wpreset|s0", "8|ppo-psp|K10|wpreset|s0", "8|a2c-psp|K5|wpreset|s0"]
+    )
+    assert all(j["steps_per_task"] == 20_000 and j["sets"] == [] for j in jobs)
+    # --agents / --num-tasks / --seeds select among the combinations; an evaluation budget other
+    # than the preset's is the only override
+    some = bench.experiment_spec("8", namespace(bench, agents=["ppo-psp"], seeds=[3, 4], eval_episodes=5))
+    jobs = bench.make_jobs("8", some, str(tmp_path))
+    assert sorted(j["key"] for j in jobs) == ["8|ppo-psp|K5|wpreset|s3", "8|ppo-psp|K5|wpreset|s4"]
+    assert all(j["sets"] == ["eval.episodes=5"] for j in jobs)
+    with pytest.raises(ValueError, match="--widths does not apply"):
+        bench.experiment_spec("8", namespace(bench, widths=[128]))
+    with pytest.raises(ValueError, match="no run for agent"):
+        bench.experiment_spec("8", namespace(bench, agents=["psp"]))
+    with pytest.raises(ValueError, match="select none of its runs"):
+        bench.experiment_spec("8", namespace(bench, num_tasks=[10], seeds=[4]))

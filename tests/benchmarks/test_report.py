@@ -205,3 +205,205 @@ def test_hyperparameter_line_groups_label_overrides(tmp_path: Path) -> None:
     runs[1]["hyperparams"] = {"learning_rate": 1e-3, "n_steps": 64}  # the preset changed for one run
     text = render(results, out_md=tmp_path / "b.md", fig_dir=tmp_path / "fb").read_text()
     assert "**Warning: the runs of preset agents use 2 different sets of hyper-parameters**" in text
+
+
+def single_run(
+    preset: str, agent: str, seed: int, final: float, auc: float, suite: str = "cartpole-permuted"
+) -> dict:
+    """A run of a `single` experiment (K = 1): its final raw return and AUC."""
+    normalized = [[0.0], [auc], [min(1.0, 2 * auc)]]
+    return {
+        "key": f"7|{preset}|{agent}|K1|wpreset|s{seed}", "experiment": "7", "agent": agent, "num_tasks": 1,
+        "width": None, "seed": seed, "preset": preset, "policy": "psp" if agent == "psp" else "MultiInputPolicy",
+        "suite": suite, "steps_per_task": 1000, "n_envs": 1, "eval_episodes": 5, "task_auc": [auc],
+        "final_returns": [final], "final_normalized": [normalized[-1][0]], "wall_time_s": 10.0 + seed,
+        "history": {"step": [0, 500, 1000], "phase_end": [False, False, True], "normalized": normalized},
+        "hyperparams": {"learning_rate": 1e-3}, "policy_kwargs": {"net_arch": [64, 64]},
+        "git_commit": "abcdef0123",
+    }  # fmt: skip
+
+
+SINGLE = {
+    "title": "No cost at K = 1",
+    "kind": "single",
+    "suites": {
+        "ppo-psp": "cartpole-permuted",
+        "sac-psp": "pendulum-permuted",
+        "td3-psp": "pendulum-permuted",
+    },
+    "budget": {"steps_per_task": 1000, "seeds": [0, 1, 2], "num_tasks": [1], "widths": [None]},
+    "protocol": {
+        "steps_per_task": {"ppo-psp": 50000, "sac-psp": 15000, "td3-psp": 15000},
+        "seeds": [0, 1, 2],
+        "num_tasks": [1],
+        "widths": [None],
+        "agents": ["psp", "sb3"],
+        "eval_episodes": 10,
+        "presets": ["ppo-psp", "sac-psp", "td3-psp"],
+    },
+    "full_protocol": False,
+    "commands": ["python benchmarks/continual.py --experiment 7 --quick"],
+    "runs": [
+        # ppo: |493.3 - 486.7| = 6.7 <= max(9.4, 18.9) and AUC 0.7 vs 0.7: within spread
+        *[single_run("ppo-psp", "psp", s, f, a) for s, f, a in ((0, 500, 0.6), (1, 480, 0.7), (2, 500, 0.8))],
+        *[
+            single_run("ppo-psp", "sb3", s, f, a)
+            for s, f, a in ((0, 500, 0.65), (1, 500, 0.7), (2, 460, 0.75))
+        ],
+        # sac: the same AUC, PSP's final return 150 higher than SB3's with spreads of 8.2
+        *[
+            single_run("sac-psp", "psp", s, f, 0.5, "pendulum-permuted")
+            for s, f in ((0, -160), (1, -170), (2, -150))
+        ],
+        *[
+            single_run("sac-psp", "sb3", s, f, 0.5, "pendulum-permuted")
+            for s, f in ((0, -300), (1, -320), (2, -310))
+        ],
+        # td3: one seed each, no spread
+        single_run("td3-psp", "psp", 0, -200, 0.4, "pendulum-permuted"),
+        single_run("td3-psp", "sb3", 0, -210, 0.2, "pendulum-permuted"),
+    ],
+}
+
+
+def test_render_single_variant_section(tmp_path: Path) -> None:
+    """Experiment 7: one row per algorithm, PSP against SB3, the verdict computed from the numbers."""
+    from report import within_spread
+
+    results = {"schema": 1, "experiments": {"7": SINGLE}, "overhead": None}
+    md = render(results, out_md=tmp_path / "results.md", fig_dir=tmp_path / "figures")
+    text = md.read_text()
+    assert "## 7. No cost at K = 1" in text
+    assert "|mean_PSP − mean_SB3| ≤ max(std_PSP, std_SB3)" in text  # the rule, stated
+    assert (
+        "| `ppo-psp` | psp | cartpole-permuted | 1000 | 3 × 5 episodes | 493.3 ± 9.4 | 486.7 ± 18.9 | "
+        "0.700 ± 0.082 | 0.700 ± 0.041 | 11 ± 1 / 11 ± 1 | 3 / 3 | yes |"
+    ) in text
+    assert (
+        "| `sac-psp` | psp | pendulum-permuted | 1000 | 3 × 5 episodes | -160.0 ± 8.2 | -310.0 ± 8.2 | "
+        "0.500 ± 0.000 | 0.500 ± 0.000 | 11 ± 1 / 11 ± 1 | 3 / 3 | no: final return PSP higher |"
+    ) in text
+    assert "| -200.0 | -210.0 | 0.400 | 0.200 | 10 / 10 | 1 / 1 | n/a (< 2 seeds) |" in text
+    # budgets next to the numbers: per preset against the protocol's, and the per-preset settings
+    assert "**Budget: REDUCED, not the full protocol.**" in text
+    assert (
+        "`ppo-psp` 1000 env steps, seeds [0, 1, 2], 3 evaluations" in text
+        and "`td3-psp` 1000 env steps, seeds [0]" in text
+    )
+    assert "`sac-psp` 15000 env steps" in text
+    assert "- `sac-psp` on `pendulum-permuted`, n_envs 1: hyper-parameters learning_rate=0.001" in text
+    assert "Warning" not in text and "Code: commit `abcdef0`." in text
+    png = tmp_path / "figures" / "exp7_single.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "(figures/exp7_single.png)" in text
+    # the rule itself
+    assert within_spread([1.0, 1.0], [1.0, 1.0]) is True
+    assert within_spread([1.0, 3.0], [2.5, 2.5]) is True  # |2 - 2.5| <= max(1, 0)
+    assert within_spread([1.0, 1.2], [2.0, 2.0]) is False
+    assert within_spread([1.0], [1.0, 2.0]) is None
+
+
+def preset_run(agent: str, k: int, seed: int, perf: float, forg: float, lowest: float) -> dict:
+    """A run of experiment 8 (a preset as it is): its final normalized returns hold ``lowest`` at task 1."""
+    final = [1.0] * k
+    final[1] = lowest
+    return {
+        **run(agent, seed, perf, forg, [0.5] * k, k=k), "key": f"8|{agent}|K{k}|wpreset|s{seed}",
+        "experiment": "8", "width": None, "preset": agent, "policy": "psp", "suite": "cartpole-permuted",
+        "n_envs": 4, "steps_per_task": 1000, "eval_episodes": 10, "final_normalized": final,
+        "wall_time_s": 100.0 + seed, "policy_kwargs": {"context": "binary"},
+        "hyperparams": {"learning_rate": "lin_3e-4" if agent == "ppo-psp" else 7e-4},
+    }  # fmt: skip
+
+
+COMBOS = [
+    {"agent": "ppo-psp", "num_tasks": 5, "seeds": [0, 1, 2, 3, 4]},
+    {"agent": "ppo-psp", "num_tasks": 10, "seeds": [0, 1, 2]},
+    {"agent": "a2c-psp", "num_tasks": 5, "seeds": [0, 1]},
+]
+DEFAULTS = {
+    "title": "Default presets keep every variant",
+    "kind": "continual",
+    "suite": "cartpole-permuted",
+    "per_seed": True,
+    "targets": {"avg_performance": 0.97, "forgetting": 0.02},
+    "budget": {
+        "steps_per_task": 1000,
+        "seeds": [0, 1],
+        "num_tasks": [5, 10],
+        "widths": [None],
+        "agents": ["ppo-psp", "a2c-psp"],
+        "eval_episodes": 10,
+        "evals_per_phase": 0,
+    },  # fmt: skip
+    "protocol": {
+        "steps_per_task": 50000,
+        "seeds": [0, 1, 2, 3, 4],
+        "num_tasks": [5, 10],
+        "widths": [None],
+        "agents": ["ppo-psp", "a2c-psp"],
+        "eval_episodes": 10,
+        "combos": COMBOS,
+    },  # fmt: skip
+    "full_protocol": False,
+    "commands": ["python benchmarks/continual.py --experiment 8 --quick"],
+    "runs": [
+        preset_run("ppo-psp", 5, 0, 0.995, 0.004, 0.99),
+        preset_run("ppo-psp", 5, 1, 0.854, 0.183, 0.12),  # loses a variant
+        *[preset_run("ppo-psp", 5, s, 0.99, 0.02, 0.97) for s in (2, 3, 4)],  # forgetting exactly 0.02
+        preset_run("ppo-psp", 10, 0, 0.993, 0.008, 0.95),
+        preset_run("a2c-psp", 5, 0, 0.98, 0.01, 0.96),
+        preset_run("a2c-psp", 5, 1, 0.975, 0.015, 0.94),
+    ],
+}
+
+
+def test_render_per_seed_table_and_targets(tmp_path: Path) -> None:
+    """Experiment 8: one row per (agent, K, seed), the worst seed per (agent, K), the verdict computed."""
+    from report import target_misses, targets_verdict
+
+    results = {"schema": 1, "experiments": {"8": DEFAULTS}, "overhead": None}
+    text = render(results, out_md=tmp_path / "d.md", fig_dir=tmp_path / "figures").read_text()
+    assert "## 8. Default presets keep every variant" in text
+    # budgets: what ran per (agent, K) against the protocol's combinations
+    assert (
+        "**Budget: REDUCED, not the full protocol.** Ran: `ppo-psp` K = 5 seeds [0, 1, 2, 3, 4]; "
+        "`ppo-psp` K = 10 seeds [0]; `a2c-psp` K = 5 seeds [0, 1]; 1000 env steps per task phase, "
+        "10 evaluation episodes per task at the phase ends only"
+    ) in text
+    assert (
+        "The full protocol is `ppo-psp` K = 5 seeds [0, 1, 2, 3, 4]; `ppo-psp` K = 10 seeds [0, 1, 2]" in text
+    )
+    # one hyper-parameter line per preset (they differ: no warning)
+    assert "- `ppo-psp` on `cartpole-permuted`, n_envs 4: hyper-parameters learning_rate=lin_3e-4" in text
+    assert "Warning" not in text
+    # the aggregate table and figures name the presets' own widths
+    assert "| ppo-psp | 5 | preset | 0.964 ± 0.055 | 0.049 ± 0.067 |" in text
+    assert (tmp_path / "figures" / "exp8_K5_wpreset_curves.png").is_file()
+    # per seed
+    assert "**Targets:** average performance ≥ 0.97 and forgetting ≤ 0.02 on each seed" in text
+    assert "| ppo-psp | 5 | 0 | 0.995 | 0.004 | 0.990 (task 1) | 100 | yes |" in text
+    assert (
+        "| ppo-psp | 5 | 1 | 0.854 | 0.183 | 0.120 (task 1) | 101 | "
+        "no: average performance 0.854 < 0.97, forgetting 0.183 > 0.02 |"
+    ) in text
+    assert "| ppo-psp | 5 | 4 | 0.990 | 0.020 | 0.970 (task 1) | 104 | yes |" in text
+    # per (agent, K): min average performance, max forgetting, lowest final return, verdict
+    assert (
+        "| ppo-psp | 5 | 1000 | 10 | [0, 1, 2, 3, 4] | 0.854 | 0.183 | 0.120 | "
+        "no: seed 1 (average performance 0.854 < 0.97, forgetting 0.183 > 0.02) (reduced budget) |"
+    ) in text
+    assert (
+        "| ppo-psp | 10 | 1000 | 10 | [0] | 0.993 | 0.008 | 0.950 | "
+        "yes on the 1 seed(s) run; not run: seeds [1, 2] (reduced budget) |"
+    ) in text
+    assert "| a2c-psp | 5 | 1000 | 10 | [0, 1] | 0.975 | 0.015 | 0.940 | yes (reduced budget) |" in text
+    # the rule itself
+    targets = DEFAULTS["targets"]
+    assert target_misses({"avg_performance": 0.97, "forgetting": 0.02}, targets) == []
+    assert target_misses({"avg_performance": None, "forgetting": 0.03}, targets) == [
+        "no average performance", "forgetting 0.030 > 0.02",
+    ]  # fmt: skip
+    good = [{"seed": 0, "avg_performance": 1.0, "forgetting": 0.0}]
+    assert targets_verdict(good, targets, [0]) == "yes"
+    assert targets_verdict(good, {}, [0]) == "n/a (no targets)"
+    assert targets_verdict([], targets, [0]) == "n/a (no runs)"
