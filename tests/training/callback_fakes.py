@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter, Logger
 
 from psp_rl.training import (
@@ -99,3 +100,27 @@ def run(model: FakeModel, cbs: list[Any], until: int, step: int = 10, start: boo
         model.num_timesteps += step
         for cb in cbs:
             cb.on_step()
+
+
+#: a tiny PPO budget for train() runs in tests (with a preset's --set list)
+TINY = [
+    "policy_kwargs.net_arch=[16]",
+    "hyperparams.n_steps=32",
+    "hyperparams.batch_size=64",
+    "hyperparams.n_epochs=1",
+    "eval.episodes=2",
+]
+
+
+class StopAt(BaseCallback):
+    """Raise an exception once the step counter reaches ``step`` (a crash mid-run)."""
+
+    def __init__(self, step: int, exc: type[BaseException] = RuntimeError) -> None:
+        super().__init__()
+        self.step = step
+        self.exc = exc
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.step:
+            raise self.exc(f"stopped at {self.num_timesteps}")
+        return True

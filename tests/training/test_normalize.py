@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from callback_fakes import TINY, StopAt
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecNormalize, sync_envs_normalization
@@ -24,13 +25,6 @@ from psp_rl.training.normalize import (
 )
 
 STEPS = 256  # per task
-TINY = [
-    "policy_kwargs.net_arch=[16]",
-    "hyperparams.n_steps=32",
-    "hyperparams.batch_size=64",
-    "hyperparams.n_epochs=1",
-    "eval.episodes=2",
-]
 
 
 def cartpole_env(tasks: list[int]):  # noqa: ANN201
@@ -151,17 +145,6 @@ def _box_env():  # noqa: ANN202
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     return DummyVecEnv([lambda: gym.make("CartPole-v1")])
-
-
-class StopAt(BaseCallback):
-    def __init__(self, step: int) -> None:
-        super().__init__()
-        self.step = step
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self.step:
-            raise RuntimeError(f"stopped at {self.num_timesteps}")
-        return True
 
 
 class CountsAtStart(BaseCallback):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from callback_fakes import TINY, StopAt
 from stable_baselines3.common.callbacks import BaseCallback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -17,13 +18,6 @@ from psp_rl.training.checkpoint import find_latest_checkpoint
 from psp_rl.training.config import TrainConfig, resolve_config
 
 STEPS = 256  # per task
-TINY = [
-    "policy_kwargs.net_arch=[16]",
-    "hyperparams.n_steps=32",
-    "hyperparams.batch_size=64",
-    "hyperparams.n_epochs=1",
-    "eval.episodes=2",
-]
 
 
 def tiny_config(tmp_path: Path, *sets: str, agent: str = "ppo-psp") -> TrainConfig:
@@ -47,20 +41,6 @@ def scalar_steps(run_path: Path, tag: str) -> list[int]:
         if tag in acc.Tags()["scalars"]:
             steps += [e.step for e in acc.Scalars(tag)]
     return steps
-
-
-class StopAt(BaseCallback):
-    """Raise an exception once the step counter reaches ``step`` (a crash mid-run)."""
-
-    def __init__(self, step: int, exc: type[BaseException] = RuntimeError) -> None:
-        super().__init__()
-        self.step = step
-        self.exc = exc
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self.step:
-            raise self.exc(f"stopped at {self.num_timesteps}")
-        return True
 
 
 class FirstStep(BaseCallback):
