@@ -1,0 +1,46 @@
+"""The small benchmark scripts run end to end on tiny budgets (nothing here measures anything)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import runs_table
+import width_rule
+
+from psp_rl.training import resolve_config, train
+
+
+def test_width_rule_runs_both_settings_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "wr.json"
+    args = [
+        "--steps-per-task",
+        "512",
+        "--num-tasks",
+        "2",
+        "--width",
+        "96",
+        "--episodes",
+        "1",
+        "--out",
+        str(out),
+    ]
+    records = width_rule.main(args)
+    assert [r["width_scaling"] for r in records] == [True, False]
+    assert all(len(r["perf_matrix"]) == 2 for r in records)
+    assert len(width_rule.main(args)) == 2  # finished runs are kept, not run again
+    assert json.loads(out.read_text())[0]["width"] == 96
+
+
+def test_runs_table_collects_run_folders(tmp_path: Path) -> None:
+    cfg = resolve_config(
+        "ppo-psp", num_tasks=2, steps_per_task=64, run_dir=str(tmp_path / "runs"),
+        sets=["policy_kwargs.net_arch=[8]", "hyperparams.n_steps=16", "hyperparams.batch_size=32", "eval.episodes=1"],
+    )  # fmt: skip
+    train(cfg, progress_bar=False, verbose=0)
+    out = tmp_path / "sweep.json"
+    table = runs_table.main(["--out", str(out), f"tiny={tmp_path / 'runs'}"])
+    records = json.loads(out.read_text())
+    assert len(records) == 1 and records[0]["label"] == "tiny" and records[0]["num_tasks"] == 2
+    assert "| tiny | 0 | 2 | 64 |" in table
+    assert runs_table.main(["--render", str(out)]) == table
