@@ -171,7 +171,7 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
         "combos": [
             {"agent": "ppo-psp", "num_tasks": 5, "seeds": [0, 1, 2, 3, 4]},
             {"agent": "ppo-psp", "num_tasks": 10, "seeds": [0, 1, 2]},
-            {"agent": "a2c-psp", "num_tasks": 5, "seeds": [0, 1, 2, 3, 4]},
+            {"agent": "a2c-psp", "num_tasks": 5, "seeds": [0, 1, 2, 3, 4]},  # its preset: 100k steps/task
         ],
         "num_tasks": [5, 10],
         "widths": [None],  # the presets' own net_arch
@@ -464,11 +464,15 @@ def _combo_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str,
     from psp_rl.training import load_preset
 
     jobs = []
-    steps = int(spec["steps_per_task"])
     for combo in _selected_combos(spec):
         agent = combo["agent"]
         preset = combo.get("preset", agent)
         preset_data = load_preset(preset)
+        # a preset's own steps_per_task (a2c-psp: 100k) wins over the experiment's; --steps-per-task or
+        # --quick (a budget below the protocol) applies to every preset
+        own = preset_data.get("steps_per_task")
+        full_steps = spec["steps_per_task"] == spec["protocol"]["steps_per_task"]
+        steps = int(own if own is not None and full_steps else spec["steps_per_task"])
         sets = _preset_budget_sets(spec, preset_data, steps)
         for seed in combo["seeds"]:
             jobs.append(

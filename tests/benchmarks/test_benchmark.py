@@ -159,11 +159,12 @@ def test_experiment_8_runs_the_presets_as_they_are(bench: ModuleType, tmp_path: 
     assert len({j["key"] for j in jobs}) == 13 and "8|ppo-psp|K10|wpreset|s2" in {j["key"] for j in jobs}
     for job in jobs:
         assert job["preset"] == job["agent"] and job["suite"] == "cartpole-permuted"
-        assert job["steps_per_task"] == 50_000 and job["width"] is None
+        own = {"a2c-psp": 100_000}.get(job["agent"], 50_000)  # a preset's own steps_per_task wins
+        assert job["steps_per_task"] == own and job["width"] is None
         assert job["sets"] == []  # no net_arch, mode, context, eval or checkpoint overrides
         cfg = bench.job_config(job)
         cli = resolve_config(
-            job["preset"], job["suite"], seed=job["seed"], device="cpu", steps_per_task=50_000,
+            job["preset"], job["suite"], seed=job["seed"], device="cpu", steps_per_task=own,
             num_tasks=job["num_tasks"], run_dir=job["run_dir"],
         )  # fmt: skip
         assert cfg.to_dict() == cli.to_dict()
