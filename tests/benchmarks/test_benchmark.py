@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import sys
@@ -9,6 +10,10 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from agent_labels import _agent_sets
+from experiments import experiment_spec
+from jobs import job_config, make_jobs
+from results_file import merge_results
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,12 +31,12 @@ def bench() -> ModuleType:
 def test_capacity_jobs_use_the_diagonal_matrix(bench: ModuleType, tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     bench.main(["--experiment", "2", "--dry-run", "--no-report", "--out", str(out)])
-    args = bench.argparse.Namespace(
+    args = argparse.Namespace(
         quick=False, seeds=None, steps_per_task=None, num_tasks=None, widths=None, agents=None,
         eval_episodes=None, ewc_lambda=1000.0,
     )  # fmt: skip
-    spec = bench.experiment_spec("2", args)
-    jobs = bench.make_jobs("2", spec, str(tmp_path))
+    spec = experiment_spec("2", args)
+    jobs = make_jobs("2", spec, str(tmp_path))
     keys = {j["key"] for j in jobs}
     assert "2|psp-binary|K100|w256|s0" in keys and "2|psp-binary|K50|w64|s0" in keys
     assert "2|psp-binary|K100|w64|s0" not in keys  # width 64 stops at K = 50
@@ -40,19 +45,19 @@ def test_capacity_jobs_use_the_diagonal_matrix(bench: ModuleType, tmp_path: Path
     assert not out.exists()  # a dry run lists the runs and writes nothing
 
 
-def test_experiment_1_agents_and_errors(bench: ModuleType) -> None:
-    sets, ewc = bench._agent_sets("ewc-100", "ppo-psp", 64, 1000.0)
+def test_experiment_1_agents_and_errors() -> None:
+    sets, ewc = _agent_sets("ewc-100", "ppo-psp", 64, 1000.0)
     assert ewc == 100.0 and "ewc.lambda=100.0" in sets and "policy_kwargs.mode=shared" in sets
-    sets, ewc = bench._agent_sets("psp-complex", "ppo-psp", 256, 1000.0)
+    sets, ewc = _agent_sets("psp-complex", "ppo-psp", 256, 1000.0)
     assert ewc is None and "policy_kwargs.context=complex" in sets
     assert "policy_kwargs.net_arch={pi: [256, 256], vf: [256, 256]}" in sets
-    sets, _ = bench._agent_sets("psp-binary@lr=7.5e-5@hyperparams.n_epochs=5", "ppo-psp", 64, 1000.0)
+    sets, _ = _agent_sets("psp-binary@lr=7.5e-5@hyperparams.n_epochs=5", "ppo-psp", 64, 1000.0)
     assert sets[-2:] == ["hyperparams.learning_rate=7.5e-5", "hyperparams.n_epochs=5"]
     assert "policy_kwargs.context=binary" in sets
     with pytest.raises(ValueError, match="expected @KEY=VALUE"):
-        bench._agent_sets("psp@lr", "ppo-psp", 64, 1000.0)
+        _agent_sets("psp@lr", "ppo-psp", 64, 1000.0)
     with pytest.raises(ValueError, match="Unknown experiment '9'"):
-        bench.experiment_spec("9", None)
+        experiment_spec("9", None)
 
 
 def test_merge_results_by_run_key(bench: ModuleType, tmp_path: Path) -> None:
@@ -66,7 +71,7 @@ def test_merge_results_by_run_key(bench: ModuleType, tmp_path: Path) -> None:
         "1": {"runs": [run("b", 0.9), run("c", 0.3)], "commands": ["c1", "c2"], "full_protocol": False},
         "4": {"runs": [run("d", 0.5)], "commands": ["c4"], "full_protocol": True},
     }}  # fmt: skip
-    bench.merge_results(mine, other)
+    merge_results(mine, other)
     one = mine["experiments"]["1"]
     assert {r["key"]: r["avg_performance"] for r in one["runs"]} == {"a": 0.1, "b": 0.9, "c": 0.3}
     assert one["commands"] == ["c1", "c2"] and one["full_protocol"] is False and one["kind"] == "continual"
@@ -82,14 +87,14 @@ def test_merge_results_by_run_key(bench: ModuleType, tmp_path: Path) -> None:
         bench.main(["--merge", str(tmp_path / "missing.json"), "--out", str(a), "--no-report"])
 
 
-def namespace(bench: ModuleType, **overrides: object) -> object:
+def namespace(**overrides: object) -> argparse.Namespace:
     """The parsed command line of ``continual.py`` with ``overrides``."""
     args = dict(
         quick=False, seeds=None, steps_per_task=None, num_tasks=None, widths=None, agents=None,
         eval_episodes=None, presets=None, ewc_lambda=1000.0,
     )  # fmt: skip
     args.update(overrides)
-    return bench.argparse.Namespace(**args)
+    return argparse.Namespace(**args)
 
 
 def test_experiment_7_single_variant_jobs(bench: ModuleType, tmp_path: Path) -> None:
@@ -97,9 +102,9 @@ def test_experiment_7_single_variant_jobs(bench: ModuleType, tmp_path: Path) -> 
     out = tmp_path / "r.json"
     bench.main(["--experiment", "7", "--dry-run", "--no-report", "--out", str(out)])
     assert not out.exists()
-    spec = bench.experiment_spec("7", namespace(bench))
+    spec = experiment_spec("7", namespace())
     assert spec["full_protocol"] and spec["kind"] == "single"
-    jobs = bench.make_jobs("7", spec, str(tmp_path))
+    jobs = make_jobs("7", spec, str(tmp_path))
     presets = ["ppo-psp", "a2c-psp", "dqn-psp", "sac-psp", "td3-psp"]
     assert len(jobs) == len(presets) * 2 * 3
     assert {j["key"] for j in jobs} == {
@@ -111,7 +116,7 @@ def test_experiment_7_single_variant_jobs(bench: ModuleType, tmp_path: Path) -> 
         assert job["suite"] == suite and job["num_tasks"] == 1
         assert job["steps_per_task"] == steps[job["preset"]]
         assert f"eval.eval_freq={steps[job['preset']] // 10}" in job["sets"]  # 10 evaluations + step 0
-        cfg = bench.job_config(job)  # validation accepts the SB3 policy and its arguments
+        cfg = job_config(job)  # validation accepts the SB3 policy and its arguments
         preset_kwargs = job["preset_data"]["policy_kwargs"]
         assert cfg.hyperparams == job["preset_data"]["hyperparams"]
         assert cfg.num_tasks == 1 and cfg.suite == suite
@@ -125,17 +130,17 @@ def test_experiment_7_single_variant_jobs(bench: ModuleType, tmp_path: Path) -> 
             assert cfg.policy_kwargs["net_arch"] == preset_kwargs["net_arch"]
 
     # --quick: fewer steps, two seeds (a spread for the verdict); --presets and --widths narrow it down
-    quick = bench.experiment_spec("7", namespace(bench, quick=True))
+    quick = experiment_spec("7", namespace(quick=True))
     assert not quick["full_protocol"] and quick["seeds"] == [0, 1]
     assert quick["steps_per_task"]["ppo-psp"] < 50_000 and quick["steps_per_task"]["sac-psp"] < 15_000
-    small = bench.experiment_spec("7", namespace(bench, presets=["td3-psp"], widths=[8], seeds=[0]))
-    jobs = bench.make_jobs("7", small, str(tmp_path))
+    small = experiment_spec("7", namespace(presets=["td3-psp"], widths=[8], seeds=[0]))
+    jobs = make_jobs("7", small, str(tmp_path))
     assert [j["key"] for j in jobs] == ["7|td3-psp|psp|K1|w8|s0", "7|td3-psp|sb3|K1|w8|s0"]
-    assert [bench.job_config(j).policy_kwargs["net_arch"] for j in jobs] == [[8, 8], [8, 8]]
+    assert [job_config(j).policy_kwargs["net_arch"] for j in jobs] == [[8, 8], [8, 8]]
     with pytest.raises(ValueError, match="--presets is for experiment 7"):
-        bench.experiment_spec("1", namespace(bench, presets=["ppo-psp"]))
+        experiment_spec("1", namespace(presets=["ppo-psp"]))
     with pytest.raises(ValueError, match="no suite for preset"):
-        bench.experiment_spec("7", namespace(bench, presets=["ppo-psp", "nope"]))
+        experiment_spec("7", namespace(presets=["ppo-psp", "nope"]))
 
 
 def test_experiment_8_runs_the_presets_as_they_are(bench: ModuleType, tmp_path: Path, capsys) -> None:
@@ -148,11 +153,11 @@ def test_experiment_8_runs_the_presets_as_they_are(bench: ModuleType, tmp_path: 
     printed = capsys.readouterr().out
     assert "13 runs, 0 already in" in printed and "(the preset a2c-psp as is)" in printed
     assert not out.exists()
-    spec = bench.experiment_spec("8", namespace(bench))
+    spec = experiment_spec("8", namespace())
     assert spec["full_protocol"] and spec["kind"] == "continual" and spec["per_seed"]
     assert spec["targets"] == {"avg_performance": 0.97, "forgetting": 0.02}
     assert spec["protocol"]["combos"] == spec["combos"]
-    jobs = bench.make_jobs("8", spec, str(tmp_path))
+    jobs = make_jobs("8", spec, str(tmp_path))
     expected = [("ppo-psp", 5, s) for s in range(5)] + [("ppo-psp", 10, s) for s in range(3)]
     expected += [("a2c-psp", 5, s) for s in range(5)]
     assert sorted((j["agent"], j["num_tasks"], j["seed"]) for j in jobs) == sorted(expected)
@@ -162,7 +167,7 @@ def test_experiment_8_runs_the_presets_as_they_are(bench: ModuleType, tmp_path: 
         own = {"a2c-psp": 100_000}.get(job["agent"], 50_000)  # a preset's own steps_per_task wins
         assert job["steps_per_task"] == own and job["width"] is None
         assert job["sets"] == []  # no net_arch, mode, context, eval or checkpoint overrides
-        cfg = bench.job_config(job)
+        cfg = job_config(job)
         cli = resolve_config(
             job["preset"], job["suite"], seed=job["seed"], device="cpu", steps_per_task=own,
             num_tasks=job["num_tasks"], run_dir=job["run_dir"],
@@ -174,22 +179,22 @@ def test_experiment_8_runs_the_presets_as_they_are(bench: ModuleType, tmp_path: 
         assert cfg.eval["episodes"] == 10 and cfg.eval["eval_freq"] == 0  # evaluation at phase ends
 
     # --quick: seed 0 of every combination, 20k steps, still no overrides
-    quick = bench.experiment_spec("8", namespace(bench, quick=True))
+    quick = experiment_spec("8", namespace(quick=True))
     assert not quick["full_protocol"]
-    jobs = bench.make_jobs("8", quick, str(tmp_path))
+    jobs = make_jobs("8", quick, str(tmp_path))
     assert sorted(j["key"] for j in jobs) == sorted(
         ["8|ppo-psp|K5|wpreset|s0", "8|ppo-psp|K10|wpreset|s0", "8|a2c-psp|K5|wpreset|s0"]
     )
     assert all(j["steps_per_task"] == 20_000 and j["sets"] == [] for j in jobs)
     # --agents / --num-tasks / --seeds select among the combinations; an evaluation budget other
     # than the preset's is the only override
-    some = bench.experiment_spec("8", namespace(bench, agents=["ppo-psp"], seeds=[3, 4], eval_episodes=5))
-    jobs = bench.make_jobs("8", some, str(tmp_path))
+    some = experiment_spec("8", namespace(agents=["ppo-psp"], seeds=[3, 4], eval_episodes=5))
+    jobs = make_jobs("8", some, str(tmp_path))
     assert sorted(j["key"] for j in jobs) == ["8|ppo-psp|K5|wpreset|s3", "8|ppo-psp|K5|wpreset|s4"]
     assert all(j["sets"] == ["eval.episodes=5"] for j in jobs)
     with pytest.raises(ValueError, match="--widths does not apply"):
-        bench.experiment_spec("8", namespace(bench, widths=[128]))
+        experiment_spec("8", namespace(widths=[128]))
     with pytest.raises(ValueError, match="no run for agent"):
-        bench.experiment_spec("8", namespace(bench, agents=["psp"]))
+        experiment_spec("8", namespace(agents=["psp"]))
     with pytest.raises(ValueError, match="select none of its runs"):
-        bench.experiment_spec("8", namespace(bench, num_tasks=[10], seeds=[4]))
+        experiment_spec("8", namespace(num_tasks=[10], seeds=[4]))

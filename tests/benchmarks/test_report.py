@@ -181,7 +181,7 @@ def test_benchmark_runs_a_tiny_experiment_and_renders(tmp_path: Path) -> None:
 
 
 def test_reproduce_lists_the_commands_that_produced_the_runs() -> None:
-    from report import _commands
+    from report_protocol import _commands
 
     entry = {
         "commands": ["python a", "python interrupted", "python b"],

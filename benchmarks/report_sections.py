@@ -1,0 +1,171 @@
+"""The markdown section of each multi-task experiment kind (continual, capacity, parallel) and of the
+overhead figures: tables plus the figures they link."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from report_figures import plot_capacity, plot_final_bars, plot_matrices, plot_parallel, plot_task_curves
+from report_numbers import (
+    _fmt,
+    _fmt_int,
+    _mean_curve,
+    _rel,
+    _sorted_groups,
+    _table,
+    _width,
+    forward_transfer_of,
+    group_runs,
+)
+from report_targets import _per_seed_lines
+
+
+def _continual_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_dir: Path) -> list[str]:
+    runs = entry.get("runs", [])
+    has_ref = any(r.get("agent") == "separate" for r in runs)
+    header = ["agent", "K", "width", "average performance", "forgetting"]
+    header += ["forward transfer"] if has_ref else []
+    header += ["parameters", "wall time (s)", "seeds"]
+    rows = []
+    for (k, width, agent), group in _sorted_groups(group_runs(runs, ("num_tasks", "width", "agent")), 2):
+        row = [str(agent), str(k), _width(width), _fmt(r.get("avg_performance") for r in group)]
+        row.append(_fmt(r.get("forgetting") for r in group))
+        if has_ref:
+            row.append(_fmt(forward_transfer_of(r, runs) for r in group))
+        row += [_fmt_int(r.get("param_count") for r in group), _fmt((r.get("wall_time_s") for r in group), 0)]
+        row.append(str(len(group)))
+        rows.append(row)
+    lines = _table(header, rows) + [""]
+    for (k, width), group in group_runs(runs, ("num_tasks", "width")).items():
+        by_agent = {a: g for (a,), g in _sorted_groups(group_runs(group, ("agent",)), 0)}
+        tag = f"exp{name}_K{k}_w{_width(width)}"
+        label = f"{entry.get('suite')}, K = {k}, " + (
+            f"width {width}" if width is not None else "preset widths"
+        )
+        curves = plot_task_curves(
+            by_agent, fig_dir / f"{tag}_curves.png", f"per-task learning curves: {label}"
+        )
+        mats = plot_matrices(by_agent, fig_dir / f"{tag}_matrix.png", f"performance matrices: {label}")
+        bars = plot_final_bars(by_agent, fig_dir / f"{tag}_final.png", f"final performance: {label}")
+        lines += [
+            f"![per-task learning curves]({_rel(curves, md_dir)})",
+            "",
+            f"![performance matrices]({_rel(mats, md_dir)})",
+            "",
+            f"![final performance]({_rel(bars, md_dir)})",
+            "",
+        ]
+    if entry.get("per_seed"):
+        lines += _per_seed_lines(entry)
+    return lines
+
+
+#: a variant counts as kept when its final normalized return is at least this
+KEPT_THRESHOLD = 0.9
+
+
+def _kept(run: Mapping[str, Any]) -> float | None:
+    """The fraction of variants whose final normalized return is at least :data:`KEPT_THRESHOLD`."""
+    final = [v for v in run.get("final_normalized") or [] if v is not None]
+    return sum(v >= KEPT_THRESHOLD for v in final) / len(final) if final else None
+
+
+def _capacity_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_dir: Path) -> list[str]:
+    runs = entry.get("runs", [])
+    rows = []
+    for (agent, width, k), group in sorted(
+        group_runs(runs, ("agent", "width", "num_tasks")).items(),
+        key=lambda kv: (str(kv[0][0]), -kv[0][1], kv[0][2]),
+    ):
+        rows.append(
+            [
+                str(agent), str(width), str(k), _fmt(r.get("avg_performance") for r in group),
+                _fmt(r.get("forgetting") for r in group), _fmt(_kept(r) for r in group),
+                _fmt_int(r.get("param_count") for r in group),
+                _fmt((r.get("wall_time_s") for r in group), 0), str(len(group)),
+            ]
+        )  # fmt: skip
+    header = [
+        "context",
+        "width",
+        "K",
+        "average performance",
+        "forgetting",
+        f"variants ≥ {KEPT_THRESHOLD} at the end",
+        "parameters",
+        "wall time (s)",
+        "seeds",
+    ]
+    lines = _table(header, rows) + [""]
+    if runs:
+        fig = plot_capacity(runs, fig_dir / f"exp{name}_capacity.png", f"capacity: {entry.get('suite')}")
+        lines += [f"![capacity]({_rel(fig, md_dir)})", ""]
+    return lines
+
+
+def _parallel_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_dir: Path) -> list[str]:
+    runs = entry.get("runs", [])
+    rows = []
+    for (k, width, agent), group in _sorted_groups(group_runs(runs, ("num_tasks", "width", "agent")), 2):
+        final, auc = [], []
+        for run in group:
+            steps, mean, _ = _mean_curve([run])
+            if steps.size:
+                curve = mean.mean(axis=1)
+                final.append(float(curve[-1]))
+                span = steps[-1] - steps[0]
+                area = float(np.sum((steps[1:] - steps[:-1]) * (curve[1:] + curve[:-1]) / 2.0))
+                auc.append(area / span if span > 0 else float(curve.mean()))
+        rows.append(
+            [
+                str(agent), str(k), str(width), _fmt(final), _fmt(auc),
+                _fmt_int(r.get("param_count") for r in group), _fmt((r.get("wall_time_s") for r in group), 0),
+                str(len(group)),
+            ]
+        )  # fmt: skip
+    header = [
+        "agent", "K", "width", "final mean normalized return", "AUC (sample efficiency)",
+        "parameters", "wall time (s)", "seeds",
+    ]  # fmt: skip
+    lines = _table(header, rows) + [""]
+    if runs:
+        fig = plot_parallel(
+            runs, fig_dir / f"exp{name}_parallel.png", f"multi-task training: {entry.get('suite')}"
+        )
+        lines += [f"![mean normalized return against env steps]({_rel(fig, md_dir)})", ""]
+    return lines
+
+
+def _overhead_section(data: Mapping[str, Any]) -> list[str]:
+    lines = ["## 6. Overhead of superposition", ""]
+    if data.get("command"):
+        lines += ["Reproduce:", "", "```bash", str(data["command"]), "```", ""]
+    args = data.get("args", {})
+    sps = data.get("ppo_steps_per_s") or {}
+    if sps:
+        base = sps.get("MlpPolicy") or math.nan
+        multi = sps.get("MultiInputPolicy") or math.nan
+        lines.append(
+            f"PPO env-steps/s on CartPole-v1 ({args.get('n_envs')} envs, {args.get('steps')} timed steps x "
+            f"{args.get('repeats')} repeats, median; device {args.get('device')}, {args.get('threads')} torch thread(s)):"
+        )
+        lines.append("")
+        rows = [[p, f"{v:.0f}", f"{v / base:.3f}", f"{v / multi:.3f}"] for p, v in sps.items()]
+        lines += _table(["policy", "steps/s", "vs MlpPolicy", "vs MultiInputPolicy"], rows) + [""]
+    times = data.get("mlp_step_seconds") or {}
+    if times:
+        ks = sorted({int(k) for per in times.values() for k in per})
+        lines.append(
+            "Forward + backward of a 256-wide 3-layer superposed MLP (batch 256; tasks mixed unless the row says one-task), ms:"
+        )
+        lines.append("")
+        rows = []
+        for kind, per in times.items():
+            per_int = {int(k): v for k, v in per.items()}
+            rows.append([kind] + [f"{per_int[k] * 1e3:.3f}" if k in per_int else "—" for k in ks])
+        lines += _table(["context"] + [f"K = {k}" for k in ks], rows) + [""]
+    return lines
