@@ -14,12 +14,45 @@ from agent_labels import _agent_sets, _single_sets, register_diagnostic_mode
 from experiments import _selected_combos
 
 
+def _eval_freq(spec: dict[str, Any], steps: int) -> int:
+    """The evaluation interval of ``evals_per_phase`` evaluations per task phase of ``steps`` env steps
+    (0, at the phase ends only, when ``evals_per_phase`` is 0)."""
+    per_phase = int(spec["evals_per_phase"])
+    return steps // per_phase if per_phase > 0 else 0
+
+
+def _job(
+    name: str,
+    spec: dict[str, Any],
+    run_dir: str,
+    *,
+    key: str,
+    agent: str,
+    num_tasks: int,
+    width: int | None,
+    seed: int,
+    preset: str,
+    preset_data: dict[str, Any],
+    suite: str,
+    steps_per_task: int,
+    sets: list[str],
+    ewc_lambda: float | None,
+) -> dict[str, Any]:
+    """One job description of :func:`make_jobs`: the run's own fields and what every run of the
+    experiment shares (its name, ``n_envs`` and run folder)."""
+    return {
+        "key": key, "experiment": name, "agent": agent, "num_tasks": num_tasks, "width": width,
+        "seed": seed, "preset": preset, "preset_data": preset_data, "suite": suite,
+        "steps_per_task": steps_per_task, "n_envs": spec.get("n_envs"), "sets": sets,
+        "ewc_lambda": ewc_lambda, "run_dir": str(Path(run_dir) / f"exp{name}"),
+    }  # fmt: skip
+
+
 def _common_sets(spec: dict[str, Any], preset: str, steps: int) -> list[str]:
     """Evaluation, checkpoint and suite overrides shared by every agent of an experiment."""
-    per_phase = int(spec["evals_per_phase"])
     sets = [
         f"eval.episodes={spec['eval_episodes']}",
-        f"eval.eval_freq={steps // per_phase if per_phase > 0 else 0}",
+        f"eval.eval_freq={_eval_freq(spec, steps)}",
         "checkpoint.keep=1",
     ]
     if "eval_matrix" in spec:
@@ -49,23 +82,13 @@ def _single_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str
                         sets += _common_sets(spec, preset, steps)
                         w = "preset" if width is None else width
                         jobs.append(
-                            {
-                                "key": f"{name}|{preset}|{agent}|K{k}|w{w}|s{seed}",
-                                "experiment": name,
-                                "agent": agent,
-                                "num_tasks": k,
-                                "width": width,
-                                "seed": seed,
-                                "preset": preset,
-                                "preset_data": preset_data,
-                                "suite": spec["suites"][preset],
-                                "steps_per_task": steps,
-                                "n_envs": spec.get("n_envs"),
-                                "sets": sets,
-                                "ewc_lambda": None,
-                                "run_dir": str(Path(run_dir) / f"exp{name}"),
-                            }
-                        )
+                            _job(
+                                name, spec, run_dir, key=f"{name}|{preset}|{agent}|K{k}|w{w}|s{seed}",
+                                agent=agent, num_tasks=k, width=width, seed=seed, preset=preset,
+                                preset_data=preset_data, suite=spec["suites"][preset], steps_per_task=steps,
+                                sets=sets, ewc_lambda=None,
+                            )
+                        )  # fmt: skip
     return jobs
 
 
@@ -75,11 +98,7 @@ def _preset_budget_sets(spec: dict[str, Any], preset_data: dict[str, Any], steps
     from psp_rl.training import TrainConfig
 
     own = {**TrainConfig().eval, **(preset_data.get("eval") or {})}
-    per_phase = int(spec["evals_per_phase"])
-    wanted = {
-        "episodes": int(spec["eval_episodes"]),
-        "eval_freq": steps // per_phase if per_phase > 0 else 0,
-    }
+    wanted = {"episodes": int(spec["eval_episodes"]), "eval_freq": _eval_freq(spec, steps)}
     return [f"eval.{k}={v}" for k, v in wanted.items() if own.get(k) != v]
 
 
@@ -102,23 +121,13 @@ def _combo_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str,
         sets = _preset_budget_sets(spec, preset_data, steps)
         for seed in combo["seeds"]:
             jobs.append(
-                {
-                    "key": f"{name}|{agent}|K{combo['num_tasks']}|wpreset|s{seed}",
-                    "experiment": name,
-                    "agent": agent,
-                    "num_tasks": combo["num_tasks"],
-                    "width": None,
-                    "seed": seed,
-                    "preset": preset,
-                    "preset_data": preset_data,
-                    "suite": combo.get("suite", spec["suite"]),
-                    "steps_per_task": steps,
-                    "n_envs": spec.get("n_envs"),
-                    "sets": list(sets),
-                    "ewc_lambda": None,
-                    "run_dir": str(Path(run_dir) / f"exp{name}"),
-                }
-            )
+                _job(
+                    name, spec, run_dir, key=f"{name}|{agent}|K{combo['num_tasks']}|wpreset|s{seed}",
+                    agent=agent, num_tasks=combo["num_tasks"], width=None, seed=seed, preset=preset,
+                    preset_data=preset_data, suite=combo.get("suite", spec["suite"]), steps_per_task=steps,
+                    sets=list(sets), ewc_lambda=None,
+                )
+            )  # fmt: skip
     return jobs
 
 
@@ -152,23 +161,12 @@ def make_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str, A
                     steps = int(spec["steps_per_task"])
                     sets += _common_sets(spec, spec["agent"], steps)
                     jobs.append(
-                        {
-                            "key": f"{name}|{agent}|K{k}|w{width}|s{seed}",
-                            "experiment": name,
-                            "agent": agent,
-                            "num_tasks": k,
-                            "width": width,
-                            "seed": seed,
-                            "preset": spec["agent"],
-                            "preset_data": preset_data,
-                            "suite": spec["suite"],
-                            "steps_per_task": steps,
-                            "n_envs": spec.get("n_envs"),
-                            "sets": sets,
-                            "ewc_lambda": ewc,
-                            "run_dir": str(Path(run_dir) / f"exp{name}"),
-                        }
-                    )
+                        _job(
+                            name, spec, run_dir, key=f"{name}|{agent}|K{k}|w{width}|s{seed}", agent=agent,
+                            num_tasks=k, width=width, seed=seed, preset=spec["agent"], preset_data=preset_data,
+                            suite=spec["suite"], steps_per_task=steps, sets=sets, ewc_lambda=ewc,
+                        )
+                    )  # fmt: skip
     return jobs
 
 

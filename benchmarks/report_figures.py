@@ -4,7 +4,7 @@ matrices, final bars, capacity against K, multi-task curves and single-variant c
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,33 @@ def _new_figure(width: float, height: float, layout: Any = None) -> Any:
     return Figure(figsize=(width, height), dpi=100, layout=layout)
 
 
-def _save(fig: Any, path: Path) -> Path:
+def _save(fig: Any, path: Path, tight_layout: bool = True) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    fig.tight_layout()
+    if tight_layout:  # not for a figure with its own (constrained) layout
+        fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
+
+
+def _seed_curves(
+    runs: Sequence[Mapping[str, Any]], curve: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """One curve per run (``curve`` of its per-task normalized returns ``(S, K)``), cut to the shortest.
+
+    :return: the steps and the curves ``(runs, S)``; ``None`` when no run has an evaluation history.
+    """
+    curves, steps = [], None
+    for run in runs:
+        s, m, _ = _mean_curve([run])
+        if s.size:
+            curves.append(curve(m))
+            steps = s if steps is None or s.size < steps.size else steps
+    if not curves or steps is None:
+        return None
+    return steps, np.asarray([c[: steps.size] for c in curves])
 
 
 def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
@@ -98,12 +117,7 @@ def plot_matrices(groups: Mapping[str, Sequence[Mapping[str, Any]]], path: Path,
     if image is not None:
         fig.colorbar(image, ax=fig.axes, shrink=0.6)
     fig.suptitle(title, fontsize=11)
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return _save(fig, path, tight_layout=False)
 
 
 def plot_final_bars(groups: Mapping[str, Sequence[Mapping[str, Any]]], path: Path, title: str) -> Path:
@@ -172,19 +186,12 @@ def plot_parallel(runs: Sequence[Mapping[str, Any]], path: Path, title: str) -> 
     for i, ((k, width), group) in enumerate(by_k.items()):
         ax = fig.add_subplot(1, len(by_k), i + 1)
         for agent, agent_runs in _sorted_groups(group_runs(group, ("agent",)), 0):
-            curves = []
-            steps = None
-            for run in agent_runs:
-                s, m, _ = _mean_curve([run])
-                if s.size:
-                    curves.append(m.mean(axis=1))
-                    steps = s if steps is None or s.size < steps.size else steps
-            if not curves or steps is None:
+            found = _seed_curves(agent_runs, lambda m: m.mean(axis=1))  # mean over the tasks
+            if found is None:
                 continue
-            n = steps.size
-            arr = np.asarray([c[:n] for c in curves])
+            steps, arr = found
             ax.plot(steps, arr.mean(axis=0), marker=".", label=agent[0])
-            if len(curves) > 1:
+            if len(arr) > 1:
                 ax.fill_between(
                     steps, arr.mean(axis=0) - arr.std(axis=0), arr.mean(axis=0) + arr.std(axis=0), alpha=0.2
                 )
@@ -214,18 +221,13 @@ def plot_single_curves(
         ax = fig.add_subplot(rows, cols, i + 1)
         low_y = -0.05  # Pendulum: a policy worse than random normalizes below 0
         for agent, runs in groups.items():
-            curves, steps = [], None
-            for run in runs:
-                s, m, _ = _mean_curve([run])
-                if s.size:
-                    curves.append(m[:, 0])
-                    steps = s if steps is None or s.size < steps.size else steps
-            if not curves or steps is None:
+            found = _seed_curves(runs, lambda m: m[:, 0])  # the only task
+            if found is None:
                 continue
-            arr = np.asarray([c[: steps.size] for c in curves])
-            ax.plot(steps, arr.mean(axis=0), marker=".", label=f"{agent} ({len(curves)} seeds)")
+            steps, arr = found
+            ax.plot(steps, arr.mean(axis=0), marker=".", label=f"{agent} ({len(arr)} seeds)")
             low = arr.mean(axis=0) - arr.std(axis=0)
-            if len(curves) > 1:
+            if len(arr) > 1:
                 ax.fill_between(steps, low, arr.mean(axis=0) + arr.std(axis=0), alpha=0.2)
             low_y = min(low_y, float(np.nanmin(low)) - 0.05)
         ax.set_ylim(low_y, 1.05)

@@ -148,6 +148,18 @@ def _mean_matrix(runs: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
     return np.mean([m[:rows] for m in mats], axis=0)
 
 
+def _curve_auc(steps: np.ndarray, curve: np.ndarray) -> float:
+    """Normalized area under a curve over its steps (trapezoids; the mean when it spans no steps)."""
+    span = steps[-1] - steps[0]
+    area = float(np.sum((steps[1:] - steps[:-1]) * (curve[1:] + curve[:-1]) / 2.0))
+    return area / span if span > 0 else float(curve.mean())
+
+
+def _ints(runs: Iterable[Mapping[str, Any]], field: str) -> list[int]:
+    """The distinct values of an integer ``field`` over the runs that have it, sorted."""
+    return sorted({int(r[field]) for r in runs if r.get(field) is not None})
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from report_numbers import _agent_rank, _combo_order, _one, group_runs
+from report_numbers import _agent_rank, _combo_order, _ints, _one, group_runs
 
 
 def _ran(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -26,9 +26,9 @@ def _ran(entry: Mapping[str, Any]) -> dict[str, Any]:
     agents = sorted({str(r.get("agent")) for r in runs}, key=_agent_rank)
     return {
         "steps_per_task": values("steps_per_task", budget.get("steps_per_task")),
-        "num_tasks": sorted({int(r["num_tasks"]) for r in runs if r.get("num_tasks") is not None}),
-        "widths": sorted({int(r["width"]) for r in runs if r.get("width") is not None}),
-        "seeds": sorted({int(r["seed"]) for r in runs if r.get("seed") is not None}),
+        "num_tasks": _ints(runs, "num_tasks"),
+        "widths": _ints(runs, "width"),
+        "seeds": _ints(runs, "seed"),
         "agents": agents,
         "eval_episodes": values("eval_episodes", budget.get("eval_episodes")),
     }
@@ -63,8 +63,8 @@ def _combo_budget_lines(entry: Mapping[str, Any]) -> list[str]:
     runs = entry.get("runs", [])
     protocol = entry.get("protocol", {})
     groups = group_runs(runs, ("agent", "num_tasks"))
-    steps = sorted({int(r["steps_per_task"]) for r in runs if r.get("steps_per_task") is not None})
-    episodes = sorted({int(r["eval_episodes"]) for r in runs if r.get("eval_episodes") is not None})
+    steps = _ints(runs, "steps_per_task")
+    episodes = _ints(runs, "eval_episodes")
     per_phase = entry.get("budget", {}).get("evals_per_phase")
     when = "at the phase ends only" if per_phase == 0 else f"{per_phase} per phase" if per_phase else ""
 
@@ -168,10 +168,10 @@ def _single_ran(entry: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         runs = [r for r in entry.get("runs", []) if r.get("preset") == preset]
         points = sorted({len(r["history"]["step"]) for r in runs if r.get("history")})
         out[preset] = {
-            "steps": sorted({int(r["steps_per_task"]) for r in runs if r.get("steps_per_task") is not None}),
-            "seeds": sorted({int(r["seed"]) for r in runs if r.get("seed") is not None}),
+            "steps": _ints(runs, "steps_per_task"),
+            "seeds": _ints(runs, "seed"),
             "agents": sorted({str(r.get("agent")) for r in runs}, key=_agent_rank),
-            "episodes": sorted({int(r["eval_episodes"]) for r in runs if r.get("eval_episodes") is not None}),
+            "episodes": _ints(runs, "eval_episodes"),
             "points": points,
         }
     return out

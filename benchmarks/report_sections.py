@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from report_figures import plot_capacity, plot_final_bars, plot_matrices, plot_parallel, plot_task_curves
 from report_numbers import (
+    _curve_auc,
     _fmt,
     _fmt_int,
     _mean_curve,
@@ -117,9 +117,7 @@ def _parallel_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_dir
             if steps.size:
                 curve = mean.mean(axis=1)
                 final.append(float(curve[-1]))
-                span = steps[-1] - steps[0]
-                area = float(np.sum((steps[1:] - steps[:-1]) * (curve[1:] + curve[:-1]) / 2.0))
-                auc.append(area / span if span > 0 else float(curve.mean()))
+                auc.append(_curve_auc(steps, curve))
         rows.append(
             [
                 str(agent), str(k), str(width), _fmt(final), _fmt(auc),

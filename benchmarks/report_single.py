@@ -7,9 +7,18 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from report_figures import plot_single_curves
-from report_numbers import _fmt, _mean_curve, _one, _rel, _sorted_groups, _table, group_runs, mean_std
+from report_numbers import (
+    _curve_auc,
+    _fmt,
+    _mean_curve,
+    _one,
+    _rel,
+    _sorted_groups,
+    _table,
+    group_runs,
+    mean_std,
+)
 from report_protocol import _presets, _single_ran
 
 #: the SB3 baseline label of a ``single`` experiment (SB3's own ``MultiInputPolicy``)
@@ -31,10 +40,7 @@ def _single_auc(run: Mapping[str, Any]) -> float | None:
     steps, mean, _ = _mean_curve([run])
     if not steps.size:
         return None
-    span = steps[-1] - steps[0]
-    curve = mean[:, 0]
-    area = float(np.sum((steps[1:] - steps[:-1]) * (curve[1:] + curve[:-1]) / 2.0))
-    return area / span if span > 0 else float(curve.mean())
+    return _curve_auc(steps, mean[:, 0])
 
 
 def within_spread(psp: Iterable[float | None], sb3: Iterable[float | None]) -> bool | None:

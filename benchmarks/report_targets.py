@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from report_numbers import _combo_order, _fmt, _one, _table, group_runs
+from report_numbers import _combo_order, _fmt, _ints, _one, _table, group_runs
 
 
 def _protocol_seeds(entry: Mapping[str, Any], agent: str, k: int) -> list[int]:
@@ -132,8 +132,8 @@ def _per_seed_lines(entry: Mapping[str, Any]) -> list[str]:
                 misses = target_misses(run, targets)
                 row.append("yes" if not misses else "no: " + ", ".join(misses))
             rows.append(row)
-        steps = sorted({int(r["steps_per_task"]) for r in group if r.get("steps_per_task") is not None})
-        episodes = sorted({int(r["eval_episodes"]) for r in group if r.get("eval_episodes") is not None})
+        steps = _ints(group, "steps_per_task")
+        episodes = _ints(group, "eval_episodes")
         reduced = steps != [protocol.get("steps_per_task", steps[0] if steps else None)] or episodes != [
             protocol.get("eval_episodes", episodes[0] if episodes else None)
         ]
