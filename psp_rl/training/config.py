@@ -99,6 +99,8 @@ CHECKPOINT_DEFAULTS: dict[str, Any] = {"freq": 0, "keep": 2, "save_replay_buffer
 EWC_DEFAULTS: dict[str, Any] = {"lambda": 0.0, "fisher_samples": 512, "critic": False}
 #: off-policy replay at a task switch (see ``psp_rl.training.replay``)
 REPLAY_DEFAULTS: dict[str, Any] = {"at_switch": "reset"}
+#: the optimizers' state at a task switch (see ``psp_rl.training.optimizer_reset``)
+OPTIMIZER_DEFAULTS: dict[str, Any] = {"at_switch": "keep"}
 
 #: keys a preset file may hold
 PRESET_KEYS: tuple[str, ...] = (
@@ -119,6 +121,7 @@ PRESET_KEYS: tuple[str, ...] = (
     "ewc",
     "restart_schedules",
     "replay",
+    "optimizer",
 )
 
 # Algorithm arguments that the training loop sets itself.
@@ -145,6 +148,12 @@ def coerce_number(value: Any) -> Any:
         except ValueError:
             return float(text)
     return value
+
+
+def _with_defaults(section: Any, defaults: Mapping[str, Any]) -> Any:
+    """A config section merged over its defaults (left as it is when it is not a mapping, so that
+    validation names the wrong value)."""
+    return {**defaults, **section} if isinstance(section, Mapping) else section
 
 
 def coerce_tree(value: Any) -> Any:
@@ -189,6 +198,8 @@ class TrainConfig:
         ``clip_range_vf`` (see :mod:`psp_rl.training.phase_schedules`).
     :param replay: off-policy algorithms: ``at_switch`` is ``reset`` (default: the buffer is emptied
         when a new task starts) or ``keep`` (see :mod:`psp_rl.training.replay`).
+    :param optimizer: ``at_switch`` is ``keep`` (default: the optimizers' moments carry over to the
+        next task) or ``reset`` (cleared at every task switch; see :mod:`psp_rl.training.optimizer_reset`).
     :param run_dir: parent folder of the run folders.
     :param description: one line shown by ``psp-rl list``.
     """
@@ -212,6 +223,7 @@ class TrainConfig:
     ewc: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(EWC_DEFAULTS))
     restart_schedules: list[str] = dataclasses.field(default_factory=lambda: ["exploration"])
     replay: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(REPLAY_DEFAULTS))
+    optimizer: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(OPTIMIZER_DEFAULTS))
     run_dir: str = "runs"
     description: str = ""
 
@@ -243,9 +255,8 @@ class TrainConfig:
         cfg.eval = {**EVAL_DEFAULTS, **(cfg.eval or {})}
         cfg.checkpoint = {**CHECKPOINT_DEFAULTS, **(cfg.checkpoint or {})}
         cfg.ewc = coerce_tree({**EWC_DEFAULTS, **(cfg.ewc or {})})
-        cfg.replay = (
-            {**REPLAY_DEFAULTS, **(cfg.replay or {})} if isinstance(cfg.replay, Mapping) else cfg.replay
-        )
+        cfg.replay = _with_defaults(cfg.replay, REPLAY_DEFAULTS)
+        cfg.optimizer = _with_defaults(cfg.optimizer, OPTIMIZER_DEFAULTS)
         cfg.policy_kwargs = coerce_tree(dict(cfg.policy_kwargs or {}))
         cfg.hyperparams = coerce_tree(dict(cfg.hyperparams or {}))
         cfg.suite_overrides = dict(cfg.suite_overrides or {})

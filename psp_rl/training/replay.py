@@ -15,13 +15,12 @@ run neither resets twice nor skips a reset; the buffer itself is saved with the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback
 
 from psp_rl.envs.schedules import TaskSchedule
+from psp_rl.training.switch import PhaseSwitchCallback
 from psp_rl.utils import unknown
 
 __all__ = ["REPLAY_AT_SWITCH", "ReplaySwitchCallback"]
@@ -30,7 +29,7 @@ __all__ = ["REPLAY_AT_SWITCH", "ReplaySwitchCallback"]
 REPLAY_AT_SWITCH: tuple[str, ...] = ("reset", "keep")
 
 
-class ReplaySwitchCallback(BaseCallback):
+class ReplaySwitchCallback(PhaseSwitchCallback):
     """Empty the replay buffer when a sequential schedule moves to a new task (``at_switch="reset"``).
 
     :param schedule: the run's task schedule (only ``sequential`` schedules switch tasks).
@@ -39,40 +38,28 @@ class ReplaySwitchCallback(BaseCallback):
     """
 
     def __init__(self, schedule: TaskSchedule, at_switch: str = "reset", verbose: int = 0) -> None:
-        super().__init__(verbose)
         if at_switch not in REPLAY_AT_SWITCH:
             raise unknown("replay.at_switch", at_switch, REPLAY_AT_SWITCH)
-        self.schedule = schedule
+        super().__init__(schedule, verbose)
         self.at_switch = at_switch
-        self.reset_phase = 0  # the last phase whose buffer was emptied (phase 0 starts empty)
-        self.resets = 0
 
-    def state_dict(self) -> dict[str, Any]:
-        """:return: the position to save with a checkpoint."""
-        return {"reset_phase": self.reset_phase, "resets": self.resets}
+    def active(self) -> bool:  # noqa: D102
+        return self.at_switch == "reset" and super().active()
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """:param state: a position saved by :meth:`state_dict`."""
-        self.reset_phase = int(state.get("reset_phase", 0))
-        self.resets = int(state.get("resets", 0))
-
-    def _on_step(self) -> bool:
-        if self.at_switch != "reset" or not self.schedule.is_sequential:
-            return True
-        phase = self.schedule.phase_at(self.num_timesteps)
-        if phase <= self.reset_phase:
-            return True
+    def ready(self, phase: int) -> bool:
+        """Every sub-env has started the new phase's task (one episode, one task)."""
         task = self.schedule.phase_task(phase)
         running = [info.get("task_id") for info in self.locals.get("infos", [])]
-        if running and all(t == task for t in running):  # every sub-env has started the new task
-            buffer: Any = getattr(self.model, "replay_buffer", None)
-            if buffer is not None:
-                buffer.reset()
-                self.resets += 1
-                if self.verbose >= 1:
-                    print(f"step {self.num_timesteps}: replay buffer emptied for task {task}")
-            self.reset_phase = phase
-        return True
+        return bool(running) and all(t == task for t in running)
+
+    def on_switch(self, phase: int) -> None:  # noqa: D102
+        buffer: Any = getattr(self.model, "replay_buffer", None)
+        if buffer is not None:
+            buffer.reset()
+            if self.verbose >= 1:
+                print(
+                    f"step {self.num_timesteps}: replay buffer emptied for task {self.schedule.phase_task(phase)}"
+                )
 
     @staticmethod
     def buffer_tasks(model: Any) -> np.ndarray:

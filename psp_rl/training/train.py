@@ -25,6 +25,7 @@ import yaml
 
 from psp_rl.training.build import algo_class, build_hyperparams, build_policy_kwargs, policy_class
 from psp_rl.training.config import TrainConfig
+from psp_rl.training.optimizer_reset import OptimizerResetCallback
 from psp_rl.training.phase_schedules import restart_per_phase
 from psp_rl.training.replay import ReplaySwitchCallback
 from psp_rl.training.run_folder import TB_LOG_NAME, RunResult, command_line, make_run_path, stem, versions
@@ -224,13 +225,16 @@ def train(
         replay_cb = ReplaySwitchCallback(schedule, cfg.replay["at_switch"])
         checkpoint_cb.stateful["replay"] = replay_cb
         replay_cb.load_state_dict(cb_state.get("replay", {}))
+    optimizer_cb = OptimizerResetCallback(schedule, cfg.optimizer["at_switch"])  # fresh moments per task
+    checkpoint_cb.stateful["optimizer"] = optimizer_cb
+    optimizer_cb.load_state_dict(cb_state.get("optimizer", {}))
     if "schedule" in cb_state:
         schedule_cb.load_state_dict(cb_state["schedule"])
     if "eval" in cb_state:
         eval_cb.load_state_dict(cb_state["eval"])
     # EWC consolidates at a phase end before the checkpoint of that step is written.
     # The replay buffer is emptied before the checkpoint of that step is written, too.
-    extras = [cb for cb in (ewc_cb, replay_cb) if cb is not None]
+    extras = [cb for cb in (ewc_cb, replay_cb, optimizer_cb) if cb is not None]
     chain: list[Any] = [schedule_cb, eval_cb, *extras, checkpoint_cb]
     if progress_bar:
         chain.append(

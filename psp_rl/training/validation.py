@@ -22,7 +22,7 @@ import dataclasses
 import functools
 import inspect
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from psp_rl.nn.contexts import CONTEXT_KINDS
@@ -68,6 +68,15 @@ def _check_keys(kind: str, given: Iterable[str], valid: Iterable[str]) -> None:
     for key in given:
         if key not in valid:
             raise ValueError(f"Unknown {kind} key {key!r}.{did_you_mean(key, valid)}")
+
+
+def _check_at_switch(section: str, value: Any, choices: Sequence[str]) -> None:
+    """A ``{at_switch: <choice>}`` section (``replay``, ``optimizer``)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{section} must be a mapping such as {{at_switch: {choices[0]}}}, got {value!r}.")
+    _check_keys(section, value, ["at_switch"])
+    if value["at_switch"] not in choices:
+        raise unknown(f"{section}.at_switch", value["at_switch"], choices)
 
 
 def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
@@ -246,13 +255,11 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     _check_int("ewc.fisher_samples", cfg.ewc["fisher_samples"], 1)
     if not isinstance(cfg.ewc["critic"], bool):
         raise ValueError(f"ewc.critic must be true or false, got {cfg.ewc['critic']!r}.")
+    from psp_rl.training.optimizer_reset import OPTIMIZER_AT_SWITCH
     from psp_rl.training.replay import REPLAY_AT_SWITCH
 
-    if not isinstance(cfg.replay, dict):
-        raise ValueError(f"replay must be a mapping such as {{at_switch: reset}}, got {cfg.replay!r}.")
-    _check_keys("replay", cfg.replay, ["at_switch"])
-    if cfg.replay["at_switch"] not in REPLAY_AT_SWITCH:
-        raise unknown("replay.at_switch", cfg.replay["at_switch"], REPLAY_AT_SWITCH)
+    _check_at_switch("replay", cfg.replay, REPLAY_AT_SWITCH)
+    _check_at_switch("optimizer", cfg.optimizer, OPTIMIZER_AT_SWITCH)
     from psp_rl.training.phase_schedules import RESTARTABLE
 
     if not isinstance(cfg.restart_schedules, list):

@@ -1,0 +1,74 @@
+"""What happens to the optimizers' running state when the task changes (preset key ``optimizer.at_switch``).
+
+Adam and RMSprop scale every step by running averages of the gradients seen so far. At a task switch
+those averages describe the *old* task's end of training, when the gradients had become small: the
+first gradients of a new variant are much larger, and RMSprop (SB3's A2C optimizer, with no bias
+correction) turns them into steps many times the learning rate -- measured on cartpole-permuted, A2C's
+policy for a new variant collapsed to one action within its first updates and never recovered.
+
+- ``keep`` (default, SB3's behaviour): the optimizers carry their state across task switches.
+- ``reset`` (as Continual World's ``reset_optimizer_on_task_change``): the state of every optimizer of
+  the model (the policy's; SAC / TD3's actor and critic optimizers; SAC's entropy-coefficient
+  optimizer) is cleared at the first step of every new phase, so each variant starts with fresh moments.
+
+The callback's position goes into every checkpoint; the optimizers' state itself is saved by SB3 in
+``model.zip``, so a resumed run continues with the same moments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from psp_rl.envs.schedules import TaskSchedule
+from psp_rl.training.switch import PhaseSwitchCallback
+from psp_rl.utils import unknown
+
+__all__ = ["OPTIMIZER_AT_SWITCH", "OptimizerResetCallback", "model_optimizers"]
+
+#: the choices of ``optimizer.at_switch``
+OPTIMIZER_AT_SWITCH: tuple[str, ...] = ("keep", "reset")
+
+
+def model_optimizers(model: Any) -> list[torch.optim.Optimizer]:
+    """Every torch optimizer of an SB3 model: the ``optimizer`` of its policy and of each sub-network
+    (actor, critic), and SAC's ``ent_coef_optimizer``.
+
+    :param model: an SB3 algorithm.
+    :return: the optimizers, each once.
+    """
+    candidates = [getattr(module, "optimizer", None) for module in model.policy.modules()]
+    candidates.append(getattr(model, "ent_coef_optimizer", None))
+    found: list[torch.optim.Optimizer] = []
+    for optimizer in candidates:
+        if isinstance(optimizer, torch.optim.Optimizer) and all(optimizer is not o for o in found):
+            found.append(optimizer)
+    return found
+
+
+class OptimizerResetCallback(PhaseSwitchCallback):
+    """Clear the state of every optimizer of the model at each task switch (``at_switch="reset"``).
+
+    :param schedule: the run's task schedule (only ``sequential`` schedules switch tasks).
+    :param at_switch: ``"keep"`` or ``"reset"``.
+    :param verbose: 1 prints a line per reset.
+    """
+
+    def __init__(self, schedule: TaskSchedule, at_switch: str = "keep", verbose: int = 0) -> None:
+        if at_switch not in OPTIMIZER_AT_SWITCH:
+            raise unknown("optimizer.at_switch", at_switch, OPTIMIZER_AT_SWITCH)
+        super().__init__(schedule, verbose)
+        self.at_switch = at_switch
+
+    def active(self) -> bool:  # noqa: D102
+        return self.at_switch == "reset" and super().active()
+
+    def on_switch(self, phase: int) -> None:  # noqa: D102
+        optimizers = model_optimizers(self.model)
+        for optimizer in optimizers:
+            optimizer.state.clear()
+        if self.verbose >= 1:
+            print(
+                f"step {self.num_timesteps}: state of {len(optimizers)} optimizer(s) cleared for phase {phase}"
+            )

@@ -1,0 +1,65 @@
+"""A callback base that acts once whenever a sequential task schedule moves to a new phase."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from stable_baselines3.common.callbacks import BaseCallback
+
+from psp_rl.envs.schedules import TaskSchedule
+
+__all__ = ["PhaseSwitchCallback"]
+
+
+class PhaseSwitchCallback(BaseCallback):
+    """Call :meth:`on_switch` once for every new phase of a sequential schedule (a task switch).
+
+    Subclasses say whether they act at all (:meth:`active`), when a switch is ready to be handled
+    (:meth:`ready`; by default at the phase's first step) and what it does (:meth:`on_switch`). The
+    position -- the last phase handled and how many switches acted -- goes into every checkpoint
+    (:meth:`state_dict`), so a resumed run neither acts twice for one phase nor skips one.
+
+    :param schedule: the run's task schedule (only ``sequential`` schedules switch tasks).
+    :param verbose: 1 prints a line per switch.
+    """
+
+    def __init__(self, schedule: TaskSchedule, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.schedule = schedule
+        self.reset_phase = 0  # the last phase handled (phase 0 starts fresh)
+        self.resets = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """:return: the position to save with a checkpoint."""
+        return {"reset_phase": self.reset_phase, "resets": self.resets}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """:param state: a position saved by :meth:`state_dict`."""
+        self.reset_phase = int(state.get("reset_phase", 0))
+        self.resets = int(state.get("resets", 0))
+
+    def active(self) -> bool:
+        """:return: whether this callback acts at task switches at all."""
+        return self.schedule.is_sequential
+
+    def ready(self, phase: int) -> bool:
+        """:param phase: the phase that has begun. :return: whether to handle its switch now."""
+        return True
+
+    def on_switch(self, phase: int) -> None:
+        """Act on the switch into ``phase`` (called once per phase).
+
+        :param phase: the phase that has begun.
+        """
+        raise NotImplementedError
+
+    def _on_step(self) -> bool:
+        if not self.active():
+            return True
+        phase = self.schedule.phase_at(self.num_timesteps)
+        if phase > self.reset_phase and self.ready(phase):
+            self.on_switch(phase)
+            self.resets += 1
+            self.reset_phase = phase
+        return True
