@@ -1,10 +1,13 @@
 """What happens to the optimizers' running state when the task changes (preset key ``optimizer.at_switch``).
 
 Adam and RMSprop scale every step by running averages of the gradients seen so far. At a task switch
-those averages describe the *old* task's end of training, when the gradients had become small: the
-first gradients of a new variant are much larger, and RMSprop (SB3's A2C optimizer, with no bias
-correction) turns them into steps many times the learning rate -- measured on cartpole-permuted, A2C's
-policy for a new variant collapsed to one action within its first updates and never recovered.
+those averages describe the *old* task's end of training; clearing them lets each variant start with
+fresh moments, as Continual World does (``reset_optimizer_on_task_change``). Whether that helps
+depends on the optimizer: RMSprop (SB3's A2C default) has no bias correction, so from cleared moments
+its first steps are about ten times the learning rate. Measured with ``a2c-psp`` on cartpole-permuted
+(K = 5, 200k steps per variant, ``lin_1.4e-3`` restarted per phase, seeds 4 and 1): average performance
+0.594 and 0.620 with ``reset`` against 0.804 and 0.984 with ``keep`` -- new variants' policies
+collapsed to one action.
 
 - ``keep`` (default, SB3's behaviour): the optimizers carry their state across task switches.
 - ``reset`` (as Continual World's ``reset_optimizer_on_task_change``): the state of every optimizer of
