@@ -282,6 +282,8 @@ def train(
     eval_cb.matrix.plot(
         run_path / "perf_matrix.png", title=f"{stem(cfg.suite)} · {stem(cfg.agent)} · seed {cfg.seed}"
     )
+    if remaining > 0:  # every TensorBoard event on disk when train() returns
+        model.logger.close()
     env.close()
     for e in eval_envs:
         e.close()
