@@ -145,3 +145,16 @@ def test_bad_set_value_from_the_console_script_exits_2() -> None:
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "hyperparams.learning_rate must be a number or a lin_<number> schedule" in result.stderr
     assert "got 'abc' (a string)" in result.stderr
+
+
+def test_list_into_a_closed_pipe_exits_quietly() -> None:
+    # the reader closes the pipe before psp-rl (still importing) writes: the write fails with EPIPE
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from psp_rl.cli import main; sys.exit(main(['list']))"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141, err
+    assert "Traceback" not in err
