@@ -26,7 +26,6 @@ import torch
 
 from psp_rl.envs.schedules import TaskSchedule
 from psp_rl.training.switch import PhaseSwitchCallback
-from psp_rl.utils import unknown
 
 __all__ = ["OPTIMIZER_AT_SWITCH", "OptimizerResetCallback", "model_optimizers"]
 
@@ -58,14 +57,11 @@ class OptimizerResetCallback(PhaseSwitchCallback):
     :param verbose: 1 prints a line per reset.
     """
 
-    def __init__(self, schedule: TaskSchedule, at_switch: str = "keep", verbose: int = 0) -> None:
-        if at_switch not in OPTIMIZER_AT_SWITCH:
-            raise unknown("optimizer.at_switch", at_switch, OPTIMIZER_AT_SWITCH)
-        super().__init__(schedule, verbose)
-        self.at_switch = at_switch
+    KEY = "optimizer.at_switch"
+    CHOICES = OPTIMIZER_AT_SWITCH
 
-    def active(self) -> bool:  # noqa: D102
-        return self.at_switch == "reset" and super().active()
+    def __init__(self, schedule: TaskSchedule, at_switch: str = "keep", verbose: int = 0) -> None:
+        super().__init__(schedule, at_switch, verbose)
 
     def on_switch(self, phase: int) -> None:  # noqa: D102
         optimizers = model_optimizers(self.model)

@@ -21,7 +21,6 @@ import numpy as np
 
 from psp_rl.envs.schedules import TaskSchedule
 from psp_rl.training.switch import PhaseSwitchCallback
-from psp_rl.utils import unknown
 
 __all__ = ["REPLAY_AT_SWITCH", "ReplaySwitchCallback"]
 
@@ -37,14 +36,11 @@ class ReplaySwitchCallback(PhaseSwitchCallback):
     :param verbose: 1 prints a line per reset.
     """
 
-    def __init__(self, schedule: TaskSchedule, at_switch: str = "reset", verbose: int = 0) -> None:
-        if at_switch not in REPLAY_AT_SWITCH:
-            raise unknown("replay.at_switch", at_switch, REPLAY_AT_SWITCH)
-        super().__init__(schedule, verbose)
-        self.at_switch = at_switch
+    KEY = "replay.at_switch"
+    CHOICES = REPLAY_AT_SWITCH
 
-    def active(self) -> bool:  # noqa: D102
-        return self.at_switch == "reset" and super().active()
+    def __init__(self, schedule: TaskSchedule, at_switch: str = "reset", verbose: int = 0) -> None:
+        super().__init__(schedule, at_switch, verbose)
 
     def ready(self, phase: int) -> bool:
         """Every sub-env has started the new phase's task (one episode, one task)."""

@@ -8,6 +8,7 @@ from typing import Any
 from stable_baselines3.common.callbacks import BaseCallback
 
 from psp_rl.envs.schedules import TaskSchedule
+from psp_rl.utils import unknown
 
 __all__ = ["PhaseSwitchCallback"]
 
@@ -15,18 +16,28 @@ __all__ = ["PhaseSwitchCallback"]
 class PhaseSwitchCallback(BaseCallback):
     """Call :meth:`on_switch` once for every new phase of a sequential schedule (a task switch).
 
-    Subclasses say whether they act at all (:meth:`active`), when a switch is ready to be handled
-    (:meth:`ready`; by default at the phase's first step) and what it does (:meth:`on_switch`). The
-    position -- the last phase handled and how many switches acted -- goes into every checkpoint
+    A subclass names its preset key (:attr:`KEY`, e.g. ``"replay.at_switch"``) and its choices
+    (:attr:`CHOICES`); it acts only when the choice is ``"reset"``. It says when a switch is ready to be
+    handled (:meth:`ready`; by default at the phase's first step) and what it does (:meth:`on_switch`).
+    The position -- the last phase handled and how many switches acted -- goes into every checkpoint
     (:meth:`state_dict`), so a resumed run neither acts twice for one phase nor skips one.
 
     :param schedule: the run's task schedule (only ``sequential`` schedules switch tasks).
+    :param at_switch: one of :attr:`CHOICES`.
     :param verbose: 1 prints a line per switch.
     """
 
-    def __init__(self, schedule: TaskSchedule, verbose: int = 0) -> None:
+    #: the preset key of the choice, for error messages
+    KEY: str = "at_switch"
+    #: the valid choices; ``"reset"`` acts, any other leaves the switch alone
+    CHOICES: tuple[str, ...] = ("reset", "keep")
+
+    def __init__(self, schedule: TaskSchedule, at_switch: str = "reset", verbose: int = 0) -> None:
+        if at_switch not in self.CHOICES:
+            raise unknown(self.KEY, at_switch, self.CHOICES)
         super().__init__(verbose)
         self.schedule = schedule
+        self.at_switch = at_switch
         self.reset_phase = 0  # the last phase handled (phase 0 starts fresh)
         self.resets = 0
 
@@ -41,7 +52,7 @@ class PhaseSwitchCallback(BaseCallback):
 
     def active(self) -> bool:
         """:return: whether this callback acts at task switches at all."""
-        return self.schedule.is_sequential
+        return self.at_switch == "reset" and self.schedule.is_sequential
 
     def ready(self, phase: int) -> bool:
         """:param phase: the phase that has begun. :return: whether to handle its switch now."""
