@@ -99,6 +99,8 @@ class SuperposedLinear(TaskLayer):
         saved before it existed.
     """
 
+    context: torch.Tensor  # the keys: a buffer registered in __init__
+
     def __init__(
         self,
         in_features: int,

@@ -17,7 +17,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import nn
@@ -65,7 +65,7 @@ class TaskStack(nn.Module):
         if self.num_tasks is not None and not checked:
             task = check_task_ids(task, self.num_tasks, x.shape[0])
         for layer, task_aware in zip(self.layers, self._task_aware):
-            x = layer.compute(x, task) if task_aware else layer(x)
+            x = cast(TaskLayer, layer).compute(x, task) if task_aware else layer(x)
         return x
 
 

@@ -28,7 +28,7 @@ class PSPActorCriticPolicy(PSPPolicyMixin, ActorCriticPolicy):
         model = PPO(PSPActorCriticPolicy, vec_env, policy_kwargs=dict(context="complex"))
     """
 
-    mlp_extractor: TaskMlpExtractor
+    mlp_extractor: TaskMlpExtractor  # type: ignore[assignment]
 
     def _build_mlp_extractor(self) -> None:
         self.mlp_extractor = TaskMlpExtractor(
@@ -42,7 +42,7 @@ class PSPActorCriticPolicy(PSPPolicyMixin, ActorCriticPolicy):
         self.action_net = TaskMLP(
             self.mlp_extractor.latent_dim_pi, [], config, "action", out_dim=action_dim_of(self.action_space)
         )
-        self.value_net = TaskMLP(self.mlp_extractor.latent_dim_vf, [], config, "value", out_dim=1)
+        self.value_net = TaskMLP(self.mlp_extractor.latent_dim_vf, [], config, "value", out_dim=1)  # type: ignore[assignment]
         if isinstance(self.action_dist, DiagGaussianDistribution):
             self.log_std = nn.Parameter(
                 torch.full((config.num_tasks, action_dim_of(self.action_space)), float(self.log_std_init))

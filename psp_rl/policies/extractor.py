@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -67,6 +69,8 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         that many, ``0`` disables lifting
     """
 
+    lift: torch.Tensor  # the lifting matrix R: a buffer registered in __init__ when lift_dim > 0
+
     def __init__(
         self,
         observation_space: spaces.Dict,
@@ -81,7 +85,7 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
     ) -> None:
         num_tasks = num_tasks_of(observation_space)
         config = NetworkConfig(num_tasks, mode, context, context_seed, task_bias, width_scaling, base_width)
-        obs_space = observation_space["obs"]
+        obs_space = cast(spaces.Box, observation_space["obs"])  # checked by num_tasks_of
         is_image = is_image_space(obs_space, check_channels=False)
         obs_dim = int(np.prod(obs_space.shape))
         if lift_dim is None:

@@ -18,11 +18,13 @@ class PSPSACActor(TaskSubNetwork, Actor):
     :param network_config: the policy's network config
     """
 
+    latent_pi: TaskMLP  # type: ignore[assignment]
+
     def build_task_layers(self, kwargs: dict[str, Any]) -> None:  # noqa: D102
         config, action_dim = self.network_config, int(self.action_space.shape[0])
         self.latent_pi = TaskMLP(
             self.features_dim, list(self.net_arch), config, "actor", activation_fn=self.activation_fn
-        )  # type: ignore[assignment]
+        )
         self.mu = TaskMLP(self.latent_pi.output_dim, [], config, "mu", out_dim=action_dim)  # type: ignore[assignment]
         self.log_std = TaskMLP(self.latent_pi.output_dim, [], config, "log_std", out_dim=action_dim)  # type: ignore[assignment]
 

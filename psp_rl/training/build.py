@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psp_rl.training.config import ACTIVATIONS, ALGOS, coerce_number
 from psp_rl.utils import unknown
 
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
 __all__ = ["algo_class", "build_hyperparams", "build_policy_kwargs", "policy_class"]
 
 
-def algo_class(algo: str) -> type:
+def algo_class(algo: str) -> type[BaseAlgorithm]:
     """The SB3 algorithm class of an algorithm name.
 
     :param algo: ``ppo``, ``a2c``, ``dqn``, ``sac`` or ``td3``.

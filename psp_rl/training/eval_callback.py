@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, SupportsFloat, cast
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
@@ -76,7 +76,7 @@ class ContinualEvalCallback(BaseCallback):
     every evaluation (with one at step 0) goes to the history used for AUC / forward transfer.
 
     :param eval_envs: one VecEnv per task (``suite.make_eval_envs()``).
-    :param normalize: ``normalize(task, raw_return) -> float`` (``suite.normalize``).
+    :param normalize: ``normalize(task, raw_return)``, a number ``float()`` takes (``suite.normalize``).
     :param phase_boundaries: env steps at which each phase ends (``schedule.phase_boundaries()``).
     :param phase_tasks: the task trained in each phase (``None`` for a phase training several).
     :param n_eval_episodes: episodes per task and evaluation.
@@ -98,7 +98,7 @@ class ContinualEvalCallback(BaseCallback):
     def __init__(
         self,
         eval_envs: Sequence[VecEnv],
-        normalize: Callable[[int, float], float],
+        normalize: Callable[[int, float], SupportsFloat],
         phase_boundaries: Sequence[int],
         phase_tasks: Sequence[int | None] | None = None,
         n_eval_episodes: int = 10,
@@ -138,12 +138,15 @@ class ContinualEvalCallback(BaseCallback):
             sync_envs_normalization(self.training_env, env)
         if self.evaluate_fn is not None:
             return float(self.evaluate_fn(self.model, env, self.n_eval_episodes, self.deterministic))
-        mean, _ = evaluate_policy(
-            self.model,
-            env,
-            n_eval_episodes=self.n_eval_episodes,
-            deterministic=self.deterministic,
-            warn=False,
+        mean, _ = cast(
+            "tuple[float, float]",  # return_episode_rewards=False: mean and std
+            evaluate_policy(
+                self.model,
+                env,
+                n_eval_episodes=self.n_eval_episodes,
+                deterministic=self.deterministic,
+                warn=False,
+            ),
         )
         return float(mean)
 
@@ -171,7 +174,7 @@ class ContinualEvalCallback(BaseCallback):
         # a phase end also measures the next phase's task: the start of its learning curve (AUC)
         phases = [max(phase, 0), phase + 1] if phase_end else [max(phase, 0)]
         tasks = [self.phase_tasks[p] for p in phases]
-        return None if None in tasks else sorted(set(tasks))  # type: ignore[type-var]
+        return None if None in tasks else sorted(set(cast("list[int]", tasks)))
 
     def _record(self, phase: int, raw: list[float], normalized: list[float], phase_end: bool) -> None:
         step = int(self.num_timesteps)

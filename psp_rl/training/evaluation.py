@@ -14,7 +14,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -71,8 +71,9 @@ def evaluate_tasks(
     means: list[float] = []
     stds: list[float] = []
     for env in eval_envs:
-        mean, std = evaluate_policy(
-            model, env, n_eval_episodes=n_episodes, deterministic=deterministic, warn=False
+        mean, std = cast(
+            "tuple[float, float]",  # return_episode_rewards=False: mean and std
+            evaluate_policy(model, env, n_eval_episodes=n_episodes, deterministic=deterministic, warn=False),
         )
         means.append(float(mean))
         stds.append(float(std))
@@ -130,7 +131,9 @@ def format_task_table(
     return "\n".join(lines)
 
 
-def load_reference_auc(reference: str | Path | Sequence[float], num_tasks: int) -> list[float]:
+def load_reference_auc(
+    reference: str | Path | list[float] | tuple[float, ...], num_tasks: int
+) -> list[float]:
     """Per-task AUCs of a single-task reference run, for forward transfer.
 
     :param reference: a run folder, its ``metrics.json``, or a list of ``num_tasks`` AUCs.

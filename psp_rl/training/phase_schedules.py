@@ -49,7 +49,7 @@ class PhaseSchedule:
             raise ValueError(
                 f"phase_boundaries must be increasing positive steps, got {list(phase_boundaries)}."
             )
-        self.schedule = schedule
+        self.schedule: Callable[[float], float] | float = schedule
         self.phase_boundaries = [int(b) for b in phase_boundaries]
 
     def local_progress(self, progress_remaining: float) -> float:

@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
@@ -30,6 +30,9 @@ from psp_rl.training.phase_schedules import restart_per_phase
 from psp_rl.training.replay import ReplaySwitchCallback
 from psp_rl.training.run_folder import TB_LOG_NAME, RunResult, command_line, make_run_path, stem, versions
 from psp_rl.utils import write_atomic, write_json_atomic
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 __all__ = ["train"]
 
@@ -163,8 +166,8 @@ def train(
     algo = algo_class(cfg.algo)
     if checkpoint is not None:
         model = algo.load(checkpoint / "model.zip", env=env, device=device, tensorboard_log=str(run_path))
-        if (checkpoint / "replay_buffer.pkl").is_file():
-            model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+        if (checkpoint / "replay_buffer.pkl").is_file():  # saved by off-policy algorithms only
+            cast("OffPolicyAlgorithm", model).load_replay_buffer(checkpoint / "replay_buffer.pkl")
     else:
         model = algo(
             policy_class(cfg.algo, cfg.policy),

@@ -291,7 +291,7 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     check_section("hyperparams.", cfg.hyperparams, init_types(algo_cls), HYPERPARAM_CONVENTIONS)
 
     pk = cfg.policy_kwargs
-    skip = ("observation_space", "action_space", "lr_schedule")
+    skip: tuple[str, ...] = ("observation_space", "action_space", "lr_schedule")
     policy: type | None = None
     if cfg.policy == "psp":
         valid_pk = list(PSP_POLICY_KEYS)
