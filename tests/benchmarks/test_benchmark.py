@@ -15,6 +15,8 @@ from experiments import experiment_spec
 from jobs import job_config, make_jobs
 from results_file import merge_results
 
+from psp_rl.training import load_preset
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -164,7 +166,7 @@ def test_experiment_8_runs_the_presets_as_they_are(bench: ModuleType, tmp_path: 
     assert len({j["key"] for j in jobs}) == 13 and "8|ppo-psp|K10|wpreset|s2" in {j["key"] for j in jobs}
     for job in jobs:
         assert job["preset"] == job["agent"] and job["suite"] == "cartpole-permuted"
-        own = {"a2c-psp": 100_000}.get(job["agent"], 50_000)  # a preset's own steps_per_task wins
+        own = load_preset(job["agent"]).get("steps_per_task", 50_000)  # a preset's own steps_per_task wins
         assert job["steps_per_task"] == own and job["width"] is None
         assert job["sets"] == []  # no net_arch, mode, context, eval or checkpoint overrides
         cfg = job_config(job)

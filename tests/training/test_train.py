@@ -33,9 +33,17 @@ def tiny_config(tmp_path: Path, *sets: str, agent: str = "ppo-psp") -> TrainConf
     )
 
 
+def events_files(run_path: Path) -> list[Path]:
+    """The run's TensorBoard event files in the order they were created: by the time stamp and the
+    writer counter in ``events.out.tfevents.<time>.<host>.<pid>.<counter>`` (as numbers: ``.10``
+    after ``.9``)."""
+    files = (run_path / "tb_1").glob("events.out.tfevents.*")
+    return sorted(files, key=lambda p: (int(p.name.split(".")[3]), int(p.name.split(".")[-1])))
+
+
 def scalar_steps(run_path: Path, tag: str) -> list[int]:
     steps: list[int] = []
-    for events in sorted((run_path / "tb_1").glob("events.out.tfevents.*")):
+    for events in events_files(run_path):
         acc = EventAccumulator(str(events))
         acc.Reload()
         if tag in acc.Tags()["scalars"]:
@@ -144,7 +152,7 @@ def test_resume_after_crash_continues_counter_and_schedule(tmp_path: Path) -> No
 
     # Same TensorBoard folder; the resumed events file continues from the checkpoint step.
     assert sorted(p.name for p in run.iterdir() if p.name.startswith("tb_")) == ["tb_1"]
-    files = sorted((run / "tb_1").glob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime)
+    files = events_files(run)
     assert len(files) == 2
     acc = EventAccumulator(str(files[-1]))
     acc.Reload()
