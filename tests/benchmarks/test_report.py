@@ -117,6 +117,9 @@ def test_render_writes_tables_and_figures(tmp_path: Path) -> None:
     text2 = render(results, out_md=tmp_path / "r.md", fig_dir=tmp_path / "f", notes=notes).read_text()
     assert "Overridden finding." in text2 and "PSP keeps every task." not in text2
     assert "## Not run yet" in text2 and "Seeds 3-9." in text2
+    assert text.startswith("# psp_rl benchmark results\n")
+    titled = render(results, out_md=tmp_path / "t.md", fig_dir=tmp_path / "f", notes={"title": "Defaults"})
+    assert titled.read_text().startswith("# Defaults\n")
     figures = tmp_path / "docs" / "figures"
     for name in (
         "exp1_K2_w64_curves",
