@@ -100,7 +100,7 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
         # env steps: what each preset needs to learn one variant (the suites' steps_per_task)
         "steps_per_task": {
             "ppo-psp": 50_000,
-            "a2c-psp": 50_000,
+            "a2c-psp": 200_000,  # its preset's own steps_per_task (A2C needs more samples)
             "dqn-psp": 50_000,
             "sac-psp": 15_000,
             "td3-psp": 15_000,
@@ -142,7 +142,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "7": {
         "steps_per_task": {
             "ppo-psp": 30_000,
-            "a2c-psp": 30_000,
+            "a2c-psp": 200_000,  # cheap: A2C runs ~10k steps/s
             "dqn-psp": 30_000,
             "sac-psp": 8_000,
             "td3-psp": 8_000,

@@ -112,7 +112,7 @@ def test_experiment_7_single_variant_jobs(bench: ModuleType, tmp_path: Path) -> 
     assert {j["key"] for j in jobs} == {
         f"7|{p}|{a}|K1|wpreset|s{s}" for p in presets for a in ("psp", "sb3") for s in (0, 1, 2)
     }
-    steps = {"ppo-psp": 50_000, "a2c-psp": 50_000, "dqn-psp": 50_000, "sac-psp": 15_000, "td3-psp": 15_000}
+    steps = {"ppo-psp": 50_000, "a2c-psp": 200_000, "dqn-psp": 50_000, "sac-psp": 15_000, "td3-psp": 15_000}
     for job in jobs:
         suite = "pendulum-permuted" if job["preset"] in ("sac-psp", "td3-psp") else "cartpole-permuted"
         assert job["suite"] == suite and job["num_tasks"] == 1
