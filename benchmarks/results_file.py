@@ -3,6 +3,7 @@ merging another results file in."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,61 @@ def merge_results(results: dict[str, Any], other: dict[str, Any]) -> None:
         runs = [r for r in mine.get("runs", []) if r["key"] not in keys] + list(entry.get("runs", []))
         commands = [*mine.get("commands", [])]
         commands += [c for c in entry.get("commands", []) if c not in commands]
+        same_scalars = _same_scalars(mine.get("budget"), entry.get("budget"))
+        budget = _merged_budget(mine.get("budget"), entry.get("budget"))
         mine.update({k: v for k, v in entry.items() if k not in ("runs", "commands", "full_protocol")})
-        mine["full_protocol"] = bool(mine.get("full_protocol", True) and entry.get("full_protocol", True))
+        if budget is not None:
+            mine["budget"] = budget
+        protocol = mine.get("protocol")
+        if same_scalars and budget is not None and protocol is not None and _covers(runs, budget, protocol):
+            mine["full_protocol"] = True  # together the invocations ran the whole protocol
+        else:
+            mine["full_protocol"] = bool(mine.get("full_protocol", True) and entry.get("full_protocol", True))
         mine["runs"], mine["commands"] = runs, commands
     if other.get("overhead") is not None:
         results["overhead"] = other["overhead"]
+
+
+#: budget entries that list what ran: merged invocations ran the union
+_LISTED = ("seeds", "num_tasks", "widths", "agents", "presets")
+
+
+def _merged_budget(mine: dict[str, Any] | None, other: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The budget of two invocations of one experiment: the lists of what ran joined (``--presets
+    ppo-psp`` and ``--presets sac-psp`` ran both presets); every other entry is ``other``'s."""
+    if mine is None or other is None:
+        return other if mine is None else mine
+    merged = dict(other)
+    for key in _LISTED:
+        if isinstance(mine.get(key), list) and isinstance(other.get(key), list):
+            merged[key] = [*mine[key], *[v for v in other[key] if v not in mine[key]]]
+    return merged
+
+
+def _same_scalars(mine: dict[str, Any] | None, other: dict[str, Any] | None) -> bool:
+    """Whether two invocations ran with the same steps and evaluation budget (every entry that is not
+    a list of what ran)."""
+    if mine is None or other is None:
+        return True
+    keys = (set(mine) & set(other)) - set(_LISTED) - {"combos"}
+    return all(mine[k] == other[k] for k in keys)
+
+
+#: the run field behind each listed budget entry
+_RUN_FIELD = {
+    "seeds": "seed",
+    "num_tasks": "num_tasks",
+    "widths": "width",
+    "agents": "agent",
+    "presets": "preset",
+}
+
+
+def _covers(runs: list[dict[str, Any]], budget: dict[str, Any], protocol: dict[str, Any]) -> bool:
+    """Whether the runs are the full protocol: its scalar budget (steps, episodes) and a run for every
+    combination of its lists (seeds x K x widths x agents x presets)."""
+    lists = {k: v for k, v in protocol.items() if k in _RUN_FIELD and isinstance(v, list)}
+    if any(budget.get(k) != v for k, v in protocol.items() if k not in lists and k != "combos"):
+        return False
+    have = {tuple(run.get(_RUN_FIELD[k]) for k in lists) for run in runs}
+    return all(combo in have for combo in itertools.product(*lists.values()))

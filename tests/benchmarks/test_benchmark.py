@@ -79,6 +79,32 @@ def test_merge_results_by_run_key(bench: ModuleType, tmp_path: Path) -> None:
     assert one["commands"] == ["c1", "c2"] and one["full_protocol"] is False and one["kind"] == "continual"
     assert mine["experiments"]["4"]["runs"] == [run("d", 0.5)] and mine["overhead"] == {"x": 1}
 
+    # two invocations that each ran part of an experiment's presets ran, together, the whole protocol
+    protocol = {"steps_per_task": 10, "seeds": [0, 1], "presets": ["a", "b"]}
+    part = {"kind": "single", "protocol": protocol, "full_protocol": False}
+
+    def ran(preset: str, seeds: list[int]) -> dict:
+        runs = [{"key": f"{preset}{s}", "preset": preset, "seed": s} for s in seeds]
+        return {
+            "experiments": {
+                "7": {**part, "runs": runs, "budget": {**protocol, "presets": [preset], "seeds": seeds}}
+            }
+        }
+
+    both: dict = {"experiments": {}}
+    merge_results(both, ran("a", [0, 1]))
+    assert both["experiments"]["7"]["full_protocol"] is False
+    merge_results(both, ran("b", [0]))  # b without seed 1: not the whole protocol
+    assert both["experiments"]["7"]["budget"]["presets"] == ["a", "b"]
+    assert both["experiments"]["7"]["budget"]["seeds"] == [0, 1]
+    assert both["experiments"]["7"]["full_protocol"] is False
+    merge_results(both, ran("b", [1]))
+    assert both["experiments"]["7"]["full_protocol"] is True
+    shorter = ran("b", [1])
+    shorter["experiments"]["7"]["budget"]["steps_per_task"] = 5
+    merge_results(both, shorter)  # a part that ran a smaller budget: no longer the full protocol
+    assert both["experiments"]["7"]["full_protocol"] is False
+
     # through the command line: --merge writes the merged file
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps({"schema": 1, "overhead": None, "experiments": {}}))
