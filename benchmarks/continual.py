@@ -81,6 +81,10 @@ def run_overhead(results: dict[str, Any], args: argparse.Namespace, command: str
     results["overhead"] = data
 
 
+#: the notes file rendered when --notes is not given (if it exists)
+DEFAULT_NOTES = "results/notes.json"
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -111,7 +115,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--fig-dir", default="docs/figures", help="folder of the report's figures")
     parser.add_argument("--no-report", action="store_true", help="do not render the report")
     parser.add_argument(
-        "--notes", default="results/notes.json", help="findings shown in the report (JSON, if it exists)"
+        "--notes",
+        default=None,
+        help="findings shown in the report (JSON; default results/notes.json, if it exists)",
     )
     parser.add_argument("--render-only", action="store_true", help="only render the report from --out")
     parser.add_argument(
@@ -194,7 +200,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not args.no_report:
         from report import render
 
-        notes = Path(args.notes) if args.notes and Path(args.notes).is_file() else None
+        notes = Path(args.notes or DEFAULT_NOTES)
+        if args.notes and not notes.is_file():
+            raise FileNotFoundError(
+                f"--notes {args.notes}: no such notes file (a JSON of findings, see report.py)."
+            )
+        notes = notes if notes.is_file() else None
         render(out, out_md=args.report, fig_dir=args.fig_dir, notes=notes)
         print(f"wrote {args.report} and figures in {args.fig_dir}")
     if failed:
@@ -203,4 +214,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as error:  # bad input: one line naming the fix
+        sys.exit(f"continual.py: error: {error}")

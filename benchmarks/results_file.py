@@ -138,5 +138,9 @@ def _covers(runs: list[dict[str, Any]], budget: dict[str, Any], protocol: dict[s
     lists = {k: v for k, v in protocol.items() if k in _RUN_FIELD and isinstance(v, list)}
     if any(budget.get(k) != v for k, v in protocol.items() if k not in lists and k != "combos"):
         return False
+    if "combos" in protocol:  # explicit (agent, K, seeds) combinations instead of a product
+        have = {(run.get("agent"), run.get("num_tasks"), run.get("seed")) for run in runs}
+        wanted = [(c["agent"], c["num_tasks"], s) for c in protocol["combos"] for s in c["seeds"]]
+        return all(combo in have for combo in wanted)
     have = {tuple(run.get(_RUN_FIELD[k]) for k in lists) for run in runs}
     return all(combo in have for combo in itertools.product(*lists.values()))

@@ -105,12 +105,30 @@ def test_merge_results_by_run_key(bench: ModuleType, tmp_path: Path) -> None:
     merge_results(both, shorter)  # a part that ran a smaller budget: no longer the full protocol
     assert both["experiments"]["7"]["full_protocol"] is False
 
+    # an experiment of explicit combos is whole when every (agent, K, seed) of them ran
+    combos = [{"agent": "p", "num_tasks": 5, "seeds": [0, 1]}, {"agent": "q", "num_tasks": 5, "seeds": [0]}]
+    plan = {"steps_per_task": 10, "seeds": [0, 1], "num_tasks": [5], "agents": ["p", "q"], "combos": combos}
+
+    def did(agent: str, seeds: list[int]) -> dict:
+        runs = [{"key": f"{agent}{s}", "agent": agent, "num_tasks": 5, "seed": s} for s in seeds]
+        entry = {"protocol": plan, "full_protocol": False, "runs": runs,
+                 "budget": {**plan, "agents": [agent], "seeds": seeds}}  # fmt: skip
+        return {"experiments": {"8": entry}}
+
+    eight: dict = {"experiments": {}}
+    merge_results(eight, did("p", [0, 1]))
+    merge_results(eight, did("q", [0]))
+    assert eight["experiments"]["8"]["full_protocol"] is True
+
     # through the command line: --merge writes the merged file
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps({"schema": 1, "overhead": None, "experiments": {}}))
     b.write_text(json.dumps(other))
     bench.main(["--merge", str(b), "--out", str(a), "--no-report", "--render-only"])
     assert set(json.loads(a.read_text())["experiments"]) == {"1", "4"}
+    with pytest.raises(FileNotFoundError, match="no such notes file"):
+        bench.main(["--render-only", "--out", str(a), "--notes", str(tmp_path / "nope.json"),
+                    "--report", str(tmp_path / "r.md"), "--fig-dir", str(tmp_path / "f")])  # fmt: skip
     with pytest.raises(FileNotFoundError, match="no such results file"):
         bench.main(["--merge", str(tmp_path / "missing.json"), "--out", str(a), "--no-report"])
 
