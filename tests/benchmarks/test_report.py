@@ -410,3 +410,26 @@ def test_render_per_seed_table_and_targets(tmp_path: Path) -> None:
     assert targets_verdict(good, targets, [0]) == "yes"
     assert targets_verdict(good, {}, [0]) == "n/a (no targets)"
     assert targets_verdict([], targets, [0]) == "n/a (no runs)"
+
+
+def test_combos_at_the_presets_own_steps_are_the_full_protocol(tmp_path: Path) -> None:
+    """A preset's own steps_per_task (a2c-psp: 200k) is the protocol for its runs."""
+
+    def at(steps: int, **kw: object) -> dict:
+        return {**preset_run(**kw), "steps_per_task": steps}  # type: ignore[arg-type]
+
+    runs = [at(50000, agent="ppo-psp", k=5, seed=s, perf=1.0, forg=0.0, lowest=1.0) for s in range(5)]
+    runs += [at(50000, agent="ppo-psp", k=10, seed=s, perf=1.0, forg=0.0, lowest=1.0) for s in range(3)]
+    runs += [at(200000, agent="a2c-psp", k=5, seed=s, perf=1.0, forg=0.0, lowest=1.0) for s in range(2)]
+    entry = {
+        **DEFAULTS,
+        "runs": runs,
+        "full_protocol": True,
+        "budget": {**DEFAULTS["budget"], "steps_per_task": 50000},
+    }
+    text = render({"experiments": {"8": entry}}, out_md=tmp_path / "d.md", fig_dir=tmp_path / "f").read_text()
+    assert "**Budget: the full protocol** (`ppo-psp` K = 5 seeds [0, 1, 2, 3, 4]" in text
+    mixed = [*runs[:-1], {**runs[-1], "steps_per_task": 20000}]  # one a2c run at another budget
+    entry = {**entry, "runs": mixed}
+    text = render({"experiments": {"8": entry}}, out_md=tmp_path / "e.md", fig_dir=tmp_path / "f").read_text()
+    assert "**Budget: REDUCED, not the full protocol.**" in text
