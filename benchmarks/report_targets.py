@@ -134,9 +134,11 @@ def _per_seed_lines(entry: Mapping[str, Any]) -> list[str]:
             rows.append(row)
         steps = _ints(group, "steps_per_task")
         episodes = _ints(group, "eval_episodes")
-        reduced = steps != [protocol.get("steps_per_task", steps[0] if steps else None)] or episodes != [
-            protocol.get("eval_episodes", episodes[0] if episodes else None)
-        ]
+        # at the full protocol a preset's own steps_per_task (one value per agent) is its budget
+        own_steps = bool(entry.get("full_protocol")) and len(steps) == 1
+        reduced = (
+            not own_steps and steps != [protocol.get("steps_per_task", steps[0] if steps else None)]
+        ) or episodes != [protocol.get("eval_episodes", episodes[0] if episodes else None)]
         perf = [float(r["avg_performance"]) for r in group if r.get("avg_performance") is not None]
         forgetting = [float(r["forgetting"]) for r in group if r.get("forgetting") is not None]
         lows = [low[0] for r in group if (low := _lowest_final(r)) is not None]

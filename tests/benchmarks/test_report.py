@@ -429,6 +429,7 @@ def test_combos_at_the_presets_own_steps_are_the_full_protocol(tmp_path: Path) -
     }
     text = render({"experiments": {"8": entry}}, out_md=tmp_path / "d.md", fig_dir=tmp_path / "f").read_text()
     assert "**Budget: the full protocol** (`ppo-psp` K = 5 seeds [0, 1, 2, 3, 4]" in text
+    assert "| a2c-psp | 5 | 200000 | 10 | [0, 1] |" in text and "(reduced budget)" not in text
     mixed = [*runs[:-1], {**runs[-1], "steps_per_task": 20000}]  # one a2c run at another budget
     entry = {**entry, "runs": mixed}
     text = render({"experiments": {"8": entry}}, out_md=tmp_path / "e.md", fig_dir=tmp_path / "f").read_text()
