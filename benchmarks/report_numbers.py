@@ -187,3 +187,17 @@ def _combo_order(entry: Mapping[str, Any]) -> list[tuple[str, int]]:
 
 def _one(values: Sequence[Any]) -> str:
     return "n/a" if not values else str(values[0]) if len(values) == 1 else "/".join(map(str, values))
+
+
+def _protocol_steps(entry: Mapping[str, Any], steps: Sequence[int]) -> bool:
+    """Whether runs that trained ``steps`` (their distinct steps per task phase) ran the protocol's: its
+    ``steps_per_task`` (none recorded: any), or -- at the full protocol of presets run as they are, where
+    a preset's own ``steps_per_task`` wins (a2c-psp: 200k) -- one value.
+
+    :param entry: the experiment's entry of the results file.
+    :param steps: the sorted distinct ``steps_per_task`` of some of its runs.
+    """
+    protocol = (entry.get("protocol") or {}).get("steps_per_task")
+    if protocol is None or list(steps) == [protocol]:
+        return True
+    return bool(entry.get("full_protocol")) and len(steps) == 1

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from report_numbers import _agent_rank, _combo_order, _ints, _one, group_runs
+from report_numbers import _agent_rank, _combo_order, _ints, _one, _protocol_steps, group_runs
 
 
 def _ran(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,12 +81,9 @@ def _combo_budget_lines(entry: Mapping[str, Any]) -> list[str]:
         f"per task {when}; every agent is its preset as it is (own widths and hyper-parameters)"
     )
     wanted = [(str(c["agent"]), int(c["num_tasks"]), c["seeds"]) for c in protocol.get("combos") or []]
-    # a preset's own steps_per_task wins over the experiment's (a2c-psp: 200k), so at the full budget
-    # each agent ran one number of steps, the protocol's or its preset's own
-    one_budget_each = all(len(_ints(groups[g], "steps_per_task")) == 1 for g in groups)
     covered = (
         all(set(seeds) <= {r.get("seed") for r in groups.get((a, k), [])} for a, k, seeds in wanted)
-        and (steps == [protocol.get("steps_per_task")] or one_budget_each)
+        and all(_protocol_steps(entry, _ints(group, "steps_per_task")) for group in groups.values())
         and episodes == [protocol.get("eval_episodes")]
     )
     if entry.get("full_protocol") and covered:

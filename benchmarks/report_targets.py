@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from report_numbers import _combo_order, _fmt, _ints, _one, _table, group_runs
+from report_numbers import _combo_order, _fmt, _ints, _one, _protocol_steps, _table, group_runs
 
 
 def _protocol_seeds(entry: Mapping[str, Any], agent: str, k: int) -> list[int]:
@@ -134,11 +134,9 @@ def _per_seed_lines(entry: Mapping[str, Any]) -> list[str]:
             rows.append(row)
         steps = _ints(group, "steps_per_task")
         episodes = _ints(group, "eval_episodes")
-        # at the full protocol a preset's own steps_per_task (one value per agent) is its budget
-        own_steps = bool(entry.get("full_protocol")) and len(steps) == 1
-        reduced = (
-            not own_steps and steps != [protocol.get("steps_per_task", steps[0] if steps else None)]
-        ) or episodes != [protocol.get("eval_episodes", episodes[0] if episodes else None)]
+        reduced = not _protocol_steps(entry, steps) or episodes != [
+            protocol.get("eval_episodes", episodes[0] if episodes else None)
+        ]
         perf = [float(r["avg_performance"]) for r in group if r.get("avg_performance") is not None]
         forgetting = [float(r["forgetting"]) for r in group if r.get("forgetting") is not None]
         lows = [low[0] for r in group if (low := _lowest_final(r)) is not None]

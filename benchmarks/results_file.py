@@ -97,8 +97,16 @@ def merge_results(results: dict[str, Any], other: dict[str, Any]) -> None:
         results["overhead"] = other["overhead"]
 
 
+#: the run field behind each listed budget entry
+_RUN_FIELD = {
+    "seeds": "seed",
+    "num_tasks": "num_tasks",
+    "widths": "width",
+    "agents": "agent",
+    "presets": "preset",
+}
 #: budget entries that list what ran: merged invocations ran the union
-_LISTED = ("seeds", "num_tasks", "widths", "agents", "presets")
+_LISTED = tuple(_RUN_FIELD)
 
 
 def _merged_budget(mine: dict[str, Any] | None, other: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -120,16 +128,6 @@ def _same_scalars(mine: dict[str, Any] | None, other: dict[str, Any] | None) -> 
         return True
     keys = (set(mine) & set(other)) - set(_LISTED) - {"combos"}
     return all(mine[k] == other[k] for k in keys)
-
-
-#: the run field behind each listed budget entry
-_RUN_FIELD = {
-    "seeds": "seed",
-    "num_tasks": "num_tasks",
-    "widths": "width",
-    "agents": "agent",
-    "presets": "preset",
-}
 
 
 def _covers(runs: list[dict[str, Any]], budget: dict[str, Any], protocol: dict[str, Any]) -> bool:
