@@ -228,7 +228,7 @@ def train(
         replay_cb = ReplaySwitchCallback(schedule, cfg.replay["at_switch"])
         checkpoint_cb.stateful["replay"] = replay_cb
         replay_cb.load_state_dict(cb_state.get("replay", {}))
-    optimizer_cb = OptimizerResetCallback(schedule, cfg.optimizer["at_switch"])  # fresh moments per task
+    optimizer_cb = OptimizerResetCallback(schedule, cfg.optimizer["at_switch"])  # keep or clear the moments
     checkpoint_cb.stateful["optimizer"] = optimizer_cb
     optimizer_cb.load_state_dict(cb_state.get("optimizer", {}))
     if "schedule" in cb_state:
