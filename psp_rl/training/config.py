@@ -101,6 +101,8 @@ EWC_DEFAULTS: dict[str, Any] = {"lambda": 0.0, "fisher_samples": 512, "critic": 
 REPLAY_DEFAULTS: dict[str, Any] = {"at_switch": "reset"}
 #: the optimizers' state at a task switch (see ``psp_rl.training.optimizer_reset``)
 OPTIMIZER_DEFAULTS: dict[str, Any] = {"at_switch": "keep"}
+#: DQN: distillation of earlier tasks' Q-values (see ``psp_rl.training.rehearsal``); coef 0 = off
+REHEARSAL_DEFAULTS: dict[str, Any] = {"coef": 0.0, "states_per_task": 5000, "batch_size": 256}
 
 #: keys a preset file may hold
 PRESET_KEYS: tuple[str, ...] = (
@@ -122,6 +124,7 @@ PRESET_KEYS: tuple[str, ...] = (
     "restart_schedules",
     "replay",
     "optimizer",
+    "rehearsal",
 )
 
 # Algorithm arguments that the training loop sets itself.
@@ -200,6 +203,9 @@ class TrainConfig:
         when a new task starts) or ``keep`` (see :mod:`psp_rl.training.replay`).
     :param optimizer: ``at_switch`` is ``keep`` (default: the optimizers' moments carry over to the
         next task) or ``reset`` (cleared at every task switch; see :mod:`psp_rl.training.optimizer_reset`).
+    :param rehearsal: DQN only: ``coef`` (weight of the distillation of earlier tasks' Q-values after
+        every TD burst; 0 = off, the default), ``states_per_task``, ``batch_size`` (see
+        :mod:`psp_rl.training.rehearsal`).
     :param run_dir: parent folder of the run folders.
     :param description: one line shown by ``psp-rl list``.
     """
@@ -224,6 +230,7 @@ class TrainConfig:
     restart_schedules: list[str] = dataclasses.field(default_factory=lambda: ["exploration"])
     replay: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(REPLAY_DEFAULTS))
     optimizer: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(OPTIMIZER_DEFAULTS))
+    rehearsal: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(REHEARSAL_DEFAULTS))
     run_dir: str = "runs"
     description: str = ""
 
@@ -257,6 +264,7 @@ class TrainConfig:
         cfg.ewc = coerce_tree({**EWC_DEFAULTS, **(cfg.ewc or {})})
         cfg.replay = _with_defaults(cfg.replay, REPLAY_DEFAULTS)
         cfg.optimizer = _with_defaults(cfg.optimizer, OPTIMIZER_DEFAULTS)
+        cfg.rehearsal = coerce_tree(_with_defaults(cfg.rehearsal, REHEARSAL_DEFAULTS))
         cfg.policy_kwargs = coerce_tree(dict(cfg.policy_kwargs or {}))
         cfg.hyperparams = coerce_tree(dict(cfg.hyperparams or {}))
         cfg.suite_overrides = dict(cfg.suite_overrides or {})

@@ -27,6 +27,7 @@ from psp_rl.training.build import algo_class, build_hyperparams, build_policy_kw
 from psp_rl.training.config import TrainConfig
 from psp_rl.training.optimizer_reset import OptimizerResetCallback
 from psp_rl.training.phase_schedules import restart_per_phase
+from psp_rl.training.rehearsal import RehearsalCallback
 from psp_rl.training.replay import ReplaySwitchCallback
 from psp_rl.training.run_folder import TB_LOG_NAME, RunResult, command_line, make_run_path, stem, versions
 from psp_rl.utils import write_atomic, write_json_atomic
@@ -223,6 +224,18 @@ def train(
         checkpoint_cb.tensor_stateful["ewc"] = ewc_cb
         if checkpoint is not None and (checkpoint / "ewc.pt").is_file():
             ewc_cb.load_state_dict(torch.load(checkpoint / "ewc.pt", weights_only=True))
+    rehearsal_cb = None
+    if cfg.rehearsal["coef"] > 0:  # DQN: store each finished task's Q-values, distil them afterwards
+        rehearsal_cb = RehearsalCallback(
+            schedule,
+            cfg.rehearsal["coef"],
+            states_per_task=cfg.rehearsal["states_per_task"],
+            batch_size=cfg.rehearsal["batch_size"],
+            seed=cfg.seed,
+        )
+        checkpoint_cb.tensor_stateful["rehearsal"] = rehearsal_cb
+        if checkpoint is not None and (checkpoint / "rehearsal.pt").is_file():
+            rehearsal_cb.load_state_dict(torch.load(checkpoint / "rehearsal.pt", weights_only=True))
     replay_cb = None
     if getattr(model, "replay_buffer", None) is not None:  # off-policy: what a task switch does to it
         replay_cb = ReplaySwitchCallback(schedule, cfg.replay["at_switch"])
@@ -236,8 +249,9 @@ def train(
     if "eval" in cb_state:
         eval_cb.load_state_dict(cb_state["eval"])
     # EWC consolidates at a phase end before the checkpoint of that step is written.
-    # The replay buffer is emptied before the checkpoint of that step is written, too.
-    extras = [cb for cb in (ewc_cb, replay_cb, optimizer_cb) if cb is not None]
+    # The replay buffer is emptied before the checkpoint of that step is written, too, and after the
+    # rehearsal has taken the finished task's states from it.
+    extras = [cb for cb in (ewc_cb, rehearsal_cb, replay_cb, optimizer_cb) if cb is not None]
     chain: list[Any] = [schedule_cb, eval_cb, *extras, checkpoint_cb]
     if progress_bar:
         chain.append(

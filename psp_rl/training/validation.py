@@ -37,6 +37,7 @@ from psp_rl.training.config import (
     EVAL_MATRIX,
     EWC_DEFAULTS,
     PSP_POLICY_KEYS,
+    REHEARSAL_DEFAULTS,
     RESERVED_HYPERPARAMS,
     coerce_number,
 )
@@ -77,6 +78,25 @@ def _check_at_switch(section: str, value: Any, choices: Sequence[str]) -> None:
     _check_keys(section, value, ["at_switch"])
     if value["at_switch"] not in choices:
         raise unknown(f"{section}.at_switch", value["at_switch"], choices)
+
+
+def _check_rehearsal(section: Any, algo: str) -> None:
+    """The ``rehearsal`` section: ``coef`` >= 0 (DQN only when > 0), positive ``states_per_task`` and
+    ``batch_size``."""
+    from psp_rl.training.rehearsal import REHEARSAL_ALGOS
+
+    if not isinstance(section, dict):
+        raise ValueError(f"rehearsal must be a mapping such as {{coef: 1.0}}, got {section!r}.")
+    _check_keys("rehearsal", section, REHEARSAL_DEFAULTS)
+    coef = section["coef"]
+    if isinstance(coef, bool) or not isinstance(coef, (int, float)) or not coef >= 0:
+        raise ValueError(f"rehearsal.coef must be a number >= 0 (0 turns rehearsal off), got {coef!r}.")
+    _check_int("rehearsal.states_per_task", section["states_per_task"], 1)
+    _check_int("rehearsal.batch_size", section["batch_size"], 1)
+    if coef > 0 and algo not in REHEARSAL_ALGOS:
+        raise ValueError(
+            f"rehearsal is implemented for {', '.join(REHEARSAL_ALGOS)}, not {algo}: set rehearsal.coef=0."
+        )
 
 
 def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
@@ -277,6 +297,7 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
         raise ValueError(
             f"EWC is implemented for ppo and a2c, not {cfg.algo}: set ewc.lambda=0 or algo ppo/a2c."
         )
+    _check_rehearsal(cfg.rehearsal, cfg.algo)
 
     algo_cls = algo_class(cfg.algo)
     valid_hp = init_params(algo_cls)

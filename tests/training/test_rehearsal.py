@@ -1,0 +1,110 @@
+"""DQN rehearsal: each finished task's states and Q-values stored at the switch, distilled afterwards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from stable_baselines3 import DQN
+from stable_baselines3.common.callbacks import CallbackList
+
+import psp_rl
+from psp_rl.training import TaskScheduleCallback, resolve_config, train
+from psp_rl.training.rehearsal import RehearsalCallback
+from psp_rl.training.replay import ReplaySwitchCallback
+
+
+def run_dqn(coef: float = 1.0) -> tuple[DQN, RehearsalCallback]:
+    suite = psp_rl.load_suite("cartpole-permuted", num_tasks=2, steps_per_task=1000)
+    schedule = suite.make_schedule()
+    model = DQN(psp_rl.PSPDQNPolicy, suite.make_vec_env(n_envs=1, seed=0), learning_starts=50,
+                buffer_size=5000, train_freq=16, gradient_steps=4, seed=0,
+                policy_kwargs=dict(net_arch=[16]))  # fmt: skip
+    rehearsal = RehearsalCallback(schedule, coef, states_per_task=300, batch_size=32, seed=0)
+    chain = [TaskScheduleCallback(schedule), rehearsal, ReplaySwitchCallback(schedule, "reset")]
+    model.learn(schedule.total_timesteps, callback=CallbackList(chain))
+    return model, rehearsal
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[DQN, RehearsalCallback]:
+    return run_dqn()
+
+
+def test_the_finished_tasks_states_are_stored_before_the_buffer_is_emptied(trained) -> None:
+    model, rehearsal = trained
+    assert list(rehearsal.memory) == [0] and rehearsal.resets == 1
+    obs, q_values = rehearsal.memory[0]
+    assert q_values.shape == (300, 2) and obs["obs"].shape == (300, 4)
+    assert torch.all(obs["task"] == 0)  # only task 0's states, taken before the reset emptied the buffer
+    assert set(ReplaySwitchCallback.buffer_tasks(model).tolist()) == {1}
+    # distillation ran after every TD burst of the second phase: 4 steps per burst
+    assert rehearsal.updates > 0 and rehearsal.updates % 4 == 0
+
+
+def test_distillation_pulls_an_old_task_back_to_its_stored_q_values(trained) -> None:
+    model, rehearsal = trained
+    obs, targets = rehearsal.memory[0]
+
+    def error() -> float:
+        with torch.no_grad():
+            return float((model.q_net(obs) - targets).abs().mean())
+
+    with torch.no_grad():  # interference: every weight moved
+        for param in model.q_net.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    before = error()
+    model.gradient_steps = 50  # one "burst" of 50 distillation steps
+    rehearsal._on_rollout_end()
+    assert error() < 0.5 * before
+
+
+def test_off_does_nothing_and_state_round_trips() -> None:
+    schedule = psp_rl.make_schedule("sequential", 3, steps_per_task=10)
+    assert not RehearsalCallback(schedule, 0.0).active()
+    callback = RehearsalCallback(schedule, 1.0)
+    obs = {"obs": torch.randn(5, 4), "task": torch.zeros(5, 1)}
+    callback.memory = {0: (obs, torch.randn(5, 2))}
+    callback.reset_phase, callback.resets, callback.updates = 1, 1, 12
+    copy = RehearsalCallback(schedule, 1.0)
+    copy.load_state_dict(callback.state_dict())
+    assert (copy.reset_phase, copy.resets, copy.updates) == (1, 1, 12)
+    assert torch.equal(copy.memory[0][0]["obs"], obs["obs"]) and torch.equal(
+        copy.memory[0][1], callback.memory[0][1]
+    )
+
+
+def test_config_checks() -> None:
+    with pytest.raises(ValueError, match="rehearsal is implemented for dqn, not ppo"):
+        resolve_config("ppo-psp", sets=["rehearsal.coef=1.0"])
+    with pytest.raises(ValueError, match="Unknown rehearsal key 'coeff'. Did you mean 'coef'"):
+        resolve_config("dqn-psp", sets=["rehearsal.coeff=1.0"])
+    with pytest.raises(ValueError, match="rehearsal.coef must be a number >= 0"):
+        resolve_config("dqn-psp", sets=["rehearsal.coef=-1"])
+    with pytest.raises(ValueError, match="rehearsal.batch_size must be an integer >= 1"):
+        resolve_config("dqn-psp", sets=["rehearsal.batch_size=0"])
+
+
+def test_train_checkpoints_and_resumes_the_memory(tmp_path: Path) -> None:
+    cfg = resolve_config(
+        "dqn-psp", "cartpole-permuted", num_tasks=2, steps_per_task=1000, run_dir=str(tmp_path),
+        sets=["hyperparams.learning_starts=50", "hyperparams.buffer_size=5000", "policy_kwargs.net_arch=[8]",
+              "hyperparams.train_freq=16", "hyperparams.gradient_steps=4", "eval.episodes=1",
+              "rehearsal.coef=1.0", "rehearsal.states_per_task=200"],
+    )  # fmt: skip
+    result = train(cfg, progress_bar=False, verbose=0)
+    first, last = sorted((result.run_path / "checkpoints").glob("step_*"))
+    saved = torch.load(last / "rehearsal.pt", weights_only=True)
+    assert saved["q.0"].shape == (200, 2) and int(saved["reset_phase"]) == 1 and int(saved["updates"]) > 0
+    # the checkpoint at the first phase end already holds task 0's states (stored at the switch)
+    at_switch = torch.load(first / "rehearsal.pt", weights_only=True)
+    assert torch.equal(at_switch["q.0"], saved["q.0"]) and int(at_switch["updates"]) == 0
+    # resuming from the phase-end checkpoint restores the memory instead of storing it again
+    import shutil
+
+    shutil.rmtree(last)
+    resumed = train(cfg, resume=result.run_path, progress_bar=False, verbose=0)
+    again = torch.load(sorted((resumed.run_path / "checkpoints").glob("step_*"))[-1] / "rehearsal.pt",
+                       weights_only=True)  # fmt: skip
+    assert torch.equal(again["q.0"], saved["q.0"]) and int(again["resets"]) == 1
