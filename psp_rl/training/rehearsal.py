@@ -1,20 +1,28 @@
-"""Rehearsal of earlier tasks for DQN: distillation of their own Q-values (preset section ``rehearsal``).
+"""Rehearsal of earlier tasks: distillation of their own outputs (preset section ``rehearsal``).
 
-Under DQN a variant's greedy policy rests on small gaps between Q-values of order ``1/(1-γ)``, and one
-variant trains for tens of thousands of Adam steps: the small per-step interference that superposition
-leaves between tasks adds up to a lost variant. Replaying an old task's transitions with the TD loss does
-not help (a kept buffer trains the old task's own weights on a fixed set of transitions: the offline-RL
-failure, see :mod:`psp_rl.training.replay`), but a regression onto fixed targets is safe: at each task
-switch, this callback stores up to ``states_per_task`` states of the finished task (drawn from the replay
-buffer before it is emptied) with the Q-values the network gives them at that moment. From then on, every
-burst of TD updates is followed by as many distillation steps, each on a batch of stored states of the
-earlier tasks (each state with its own task id, so under PSP each task's key)::
+Off-policy algorithms train one variant for tens of thousands of Adam steps: the small per-step
+interference that superposition leaves between tasks adds up to a lost variant (DQN's greedy policy rests
+on small gaps between Q-values of order ``1/(1-γ)``). Replaying an old task's transitions with the TD loss
+is not safe either (a kept buffer trains the old task's own weights on a fixed set of transitions: the
+offline-RL failure, see :mod:`psp_rl.training.replay`), but a regression onto fixed targets is: at each
+task switch, this callback stores up to ``states_per_task`` states of the finished task (drawn from the
+replay buffer before it is emptied) with what the network outputs for them at that moment. From then on,
+every burst of gradient steps is followed by as many distillation steps, each on a batch of stored states
+of the earlier tasks (each state with its own task id, so under PSP each task's key)::
 
-    loss = coef * smooth_l1(Q_θ(s, task), Q_stored(s, task))     # every action's value
+    loss = coef * smooth_l1(f_θ(s, task), f_stored(s, task))
+
+where ``f`` is what an old task's evaluation uses (:data:`DISTILLED`):
+
+- ``dqn``: the Q-network (every action's value; the greedy policy is their argmax), with the policy's
+  optimizer and gradient clipping;
+- ``sac``: the actor's mean action and log standard deviation, with the actor's optimizer;
+- ``td3``: the actor's action, with the actor's optimizer.
 
 There is no bootstrapping and no action choice in it, so it cannot drift an old task the way TD on a
 fixed dataset does; under PSP each step acts on the old task's own superposed model and pulls it back
-where the switch left it. The steps use the policy's own optimizer and gradient clipping.
+where the switch left it. The critics of SAC / TD3 are not distilled: an old task's evaluation does not use
+them (a task that comes back in a later cycle learns its critic again).
 
 Preset keys (``coef: 0`` turns it off, the default)::
 
@@ -29,7 +37,7 @@ so a resumed run rehearses exactly what the interrupted one would have.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import numpy as np
@@ -38,17 +46,40 @@ import torch.nn.functional as F
 
 from psp_rl.envs.schedules import TaskSchedule
 from psp_rl.training.switch import PhaseSwitchCallback
+from psp_rl.utils import unknown
 
-__all__ = ["REHEARSAL_ALGOS", "RehearsalCallback"]
+__all__ = ["DISTILLED", "REHEARSAL_ALGOS", "RehearsalCallback"]
 
-#: algorithms whose Q-network the rehearsal distils
-REHEARSAL_ALGOS: tuple[str, ...] = ("dqn",)
+
+def _dqn_outputs(model: Any, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+    return model.q_net(obs)
+
+
+def _sac_outputs(model: Any, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+    mean, log_std, _ = model.actor.get_action_dist_params(obs)
+    return torch.cat([mean, log_std], dim=1)
+
+
+def _td3_outputs(model: Any, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+    return model.actor(obs)
+
+
+#: algorithm -> (what is distilled, the module whose optimizer trains it)
+DISTILLED: dict[str, tuple[Callable[[Any, dict[str, torch.Tensor]], torch.Tensor], str]] = {
+    "dqn": (_dqn_outputs, "policy"),
+    "sac": (_sac_outputs, "actor"),
+    "td3": (_td3_outputs, "actor"),
+}
+#: algorithms the rehearsal supports
+REHEARSAL_ALGOS: tuple[str, ...] = tuple(DISTILLED)
 
 
 class RehearsalCallback(PhaseSwitchCallback):
-    """Store each finished task's states and Q-values at the switch; distil them after every TD burst.
+    """Store each finished task's states and outputs at the switch; distil them after every burst of
+    gradient steps.
 
     :param schedule: the run's task schedule (only ``sequential`` schedules switch tasks).
+    :param algo: ``dqn``, ``sac`` or ``td3`` (see :data:`DISTILLED`).
     :param coef: weight of the distillation loss; 0 turns the rehearsal off.
     :param states_per_task: states stored per finished task.
     :param batch_size: states per distillation step.
@@ -62,18 +93,22 @@ class RehearsalCallback(PhaseSwitchCallback):
     def __init__(
         self,
         schedule: TaskSchedule,
+        algo: str,
         coef: float = 0.0,
         states_per_task: int = 5000,
         batch_size: int = 256,
         seed: int = 0,
         verbose: int = 0,
     ) -> None:
+        if algo not in DISTILLED:
+            raise unknown("algo of the rehearsal", algo, DISTILLED)
         super().__init__(schedule, "distil" if coef > 0 else "off", verbose)
+        self.outputs, self.trained_module = DISTILLED[algo]
         self.coef = float(coef)
         self.states_per_task = int(states_per_task)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
-        #: task id -> (observation tensors, stored Q-values), on the model's device once attached
+        #: task id -> (observation tensors, stored outputs), on the model's device once attached
         self.memory: dict[int, tuple[dict[str, torch.Tensor], torch.Tensor]] = {}
         self.updates = 0
 
@@ -87,7 +122,7 @@ class RehearsalCallback(PhaseSwitchCallback):
         if obs is None:
             return
         with torch.no_grad():
-            q_values = cast(Any, self.model).q_net(obs).detach()
+            q_values = self.outputs(self.model, obs).detach()
         self.memory[task] = (obs, q_values)
         if self.verbose >= 1:
             print(f"step {self.num_timesteps}: {len(q_values)} states of task {task} stored for rehearsal")
@@ -112,7 +147,7 @@ class RehearsalCallback(PhaseSwitchCallback):
         device = model.device
         return {key: torch.as_tensor(np.asarray(value), device=device) for key, value in obs.items()}
 
-    # ---- after every TD burst: pull the earlier tasks back ---------------------------------------------
+    # ---- after every burst of gradient steps: pull the earlier tasks back ---------------------------------------------
     def _on_rollout_end(self) -> None:
         current = self.schedule.phase_task(self.schedule.phase_at(self.num_timesteps))
         tasks = [task for task in sorted(self.memory) if task != current]
@@ -120,17 +155,20 @@ class RehearsalCallback(PhaseSwitchCallback):
         if not tasks or model.num_timesteps <= model.learning_starts:
             return
         steps = model.gradient_steps if model.gradient_steps > 0 else model.train_freq.frequency
+        steps = max(1, int(steps))
         rng = np.random.default_rng([self.seed, model.num_timesteps])
-        policy = model.policy
-        policy.set_training_mode(True)
+        module = getattr(model, self.trained_module)
+        max_grad_norm = getattr(model, "max_grad_norm", None)  # DQN clips its gradients; SAC / TD3 do not
+        model.policy.set_training_mode(True)
         losses = []
         for _ in range(int(steps)):
             obs, targets = self._batch(tasks, rng)
-            loss = self.coef * F.smooth_l1_loss(model.q_net(obs), targets)
-            policy.optimizer.zero_grad()
+            loss = self.coef * F.smooth_l1_loss(self.outputs(model, obs), targets)
+            module.optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), model.max_grad_norm)
-            policy.optimizer.step()
+            if max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
+            module.optimizer.step()
             losses.append(loss.item())
         self.updates += int(steps)
         self.logger.record("rehearsal/loss", float(np.mean(losses)))

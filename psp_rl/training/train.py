@@ -225,9 +225,10 @@ def train(
         if checkpoint is not None and (checkpoint / "ewc.pt").is_file():
             ewc_cb.load_state_dict(torch.load(checkpoint / "ewc.pt", weights_only=True))
     rehearsal_cb = None
-    if cfg.rehearsal["coef"] > 0:  # DQN: store each finished task's Q-values, distil them afterwards
+    if cfg.rehearsal["coef"] > 0:  # store each finished task's outputs, distil them afterwards
         rehearsal_cb = RehearsalCallback(
             schedule,
+            cfg.algo,
             cfg.rehearsal["coef"],
             states_per_task=cfg.rehearsal["states_per_task"],
             batch_size=cfg.rehearsal["batch_size"],

@@ -21,7 +21,7 @@ def run_dqn(coef: float = 1.0) -> tuple[DQN, RehearsalCallback]:
     model = DQN(psp_rl.PSPDQNPolicy, suite.make_vec_env(n_envs=1, seed=0), learning_starts=50,
                 buffer_size=5000, train_freq=16, gradient_steps=4, seed=0,
                 policy_kwargs=dict(net_arch=[16]))  # fmt: skip
-    rehearsal = RehearsalCallback(schedule, coef, states_per_task=300, batch_size=32, seed=0)
+    rehearsal = RehearsalCallback(schedule, "dqn", coef, states_per_task=300, batch_size=32, seed=0)
     chain = [TaskScheduleCallback(schedule), rehearsal, ReplaySwitchCallback(schedule, "reset")]
     model.learn(schedule.total_timesteps, callback=CallbackList(chain))
     return model, rehearsal
@@ -62,12 +62,12 @@ def test_distillation_pulls_an_old_task_back_to_its_stored_q_values(trained) -> 
 
 def test_off_does_nothing_and_state_round_trips() -> None:
     schedule = psp_rl.make_schedule("sequential", 3, steps_per_task=10)
-    assert not RehearsalCallback(schedule, 0.0).active()
-    callback = RehearsalCallback(schedule, 1.0)
+    assert not RehearsalCallback(schedule, "dqn", 0.0).active()
+    callback = RehearsalCallback(schedule, "dqn", 1.0)
     obs = {"obs": torch.randn(5, 4), "task": torch.zeros(5, 1)}
     callback.memory = {0: (obs, torch.randn(5, 2))}
     callback.reset_phase, callback.resets, callback.updates = 1, 1, 12
-    copy = RehearsalCallback(schedule, 1.0)
+    copy = RehearsalCallback(schedule, "dqn", 1.0)
     copy.load_state_dict(callback.state_dict())
     assert (copy.reset_phase, copy.resets, copy.updates) == (1, 1, 12)
     assert torch.equal(copy.memory[0][0]["obs"], obs["obs"]) and torch.equal(
@@ -76,7 +76,7 @@ def test_off_does_nothing_and_state_round_trips() -> None:
 
 
 def test_config_checks() -> None:
-    with pytest.raises(ValueError, match="rehearsal is implemented for dqn, not ppo"):
+    with pytest.raises(ValueError, match="rehearsal is implemented for dqn, sac, td3, not ppo"):
         resolve_config("ppo-psp", sets=["rehearsal.coef=1.0"])
     with pytest.raises(ValueError, match="Unknown rehearsal key 'coeff'. Did you mean 'coef'"):
         resolve_config("dqn-psp", sets=["rehearsal.coeff=1.0"])
@@ -108,3 +108,33 @@ def test_train_checkpoints_and_resumes_the_memory(tmp_path: Path) -> None:
     again = torch.load(sorted((resumed.run_path / "checkpoints").glob("step_*"))[-1] / "rehearsal.pt",
                        weights_only=True)  # fmt: skip
     assert torch.equal(again["q.0"], saved["q.0"]) and int(again["resets"]) == 1
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_the_actor_of_sac_and_td3_is_pulled_back(algo: str) -> None:
+    from stable_baselines3 import SAC, TD3
+
+    suite = psp_rl.load_suite("pendulum-permuted", num_tasks=2, steps_per_task=300)
+    schedule = suite.make_schedule()
+    algo_cls, policy = {"sac": (SAC, psp_rl.PSPSACPolicy), "td3": (TD3, psp_rl.PSPTD3Policy)}[algo]
+    model = algo_cls(policy, suite.make_vec_env(n_envs=1, seed=0), learning_starts=50, buffer_size=2000,
+                     seed=0, policy_kwargs=dict(net_arch=[16]))  # fmt: skip
+    rehearsal = RehearsalCallback(schedule, algo, 1.0, states_per_task=100, batch_size=32, seed=0)
+    chain = [TaskScheduleCallback(schedule), rehearsal, ReplaySwitchCallback(schedule, "reset")]
+    model.learn(schedule.total_timesteps, callback=CallbackList(chain))
+    obs, targets = rehearsal.memory[0]
+    assert targets.shape == (100, 2 if algo == "sac" else 1) and rehearsal.updates > 0
+    outputs = rehearsal.outputs
+
+    def error() -> float:
+        with torch.no_grad():
+            return float((outputs(model, obs) - targets).abs().mean())
+
+    assert error() < 0.05  # the rehearsal kept task 0 where the switch left it
+    with torch.no_grad():
+        for param in model.actor.parameters():
+            param.add_(0.1 * torch.randn_like(param))
+    before = error()
+    model.gradient_steps = 200
+    rehearsal._on_rollout_end()
+    assert error() < 0.5 * before
