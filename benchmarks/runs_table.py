@@ -64,9 +64,10 @@ def render(records: list[dict[str, Any]]) -> str:
     for r in sorted(records, key=lambda r: (r["label"], r["num_tasks"], r["seed"])):
         own = " ".join(f"{v:.2f}" for v in r["after_own_phase"])
         end = " ".join(f"{v:.2f}" for v in r["final_normalized"])
+        forgetting = "n/a" if r["forgetting"] is None else f"{r['forgetting']:.3f}"  # n/a at K = 1
         lines.append(
             f"| {r['label']} | {r['seed']} | {r['num_tasks']} | {r['steps_per_task']} | "
-            f"{r['avg_performance']:.3f} | {r['forgetting']:.3f} | {own} | {end} |"
+            f"{r['avg_performance']:.3f} | {forgetting} | {own} | {end} |"
         )
     episodes = sorted({r["eval_episodes"] for r in records})
     lines.append(
