@@ -5,7 +5,10 @@
 * ``shared``    -- one plain network, the task id ignored (fine-tuning);
 * ``onehot``    -- plain network, the task one-hot concatenated to its input (done by the extractor);
 * ``multihead`` -- plain shared trunk, one output head per task (Continual World's setup);
-* ``separate``  -- K independent networks (:class:`~psp_rl.nn.layers.TaskLinear`): K× the parameters.
+* ``separate``  -- K independent networks (:class:`~psp_rl.nn.layers.TaskLinear`): K× the parameters;
+* ``psp-heads`` -- superposed hidden layers, one output layer per task (:class:`~psp_rl.nn.layers.TaskLinear`):
+  a new task starts from a freshly initialised output layer instead of the old tasks' trained one
+  (seen through its key), and training it moves no other task's outputs through the last layer.
 
 :func:`register_mode` adds more (a diagnostic network, another baseline) without touching this module.
 """
@@ -144,11 +147,23 @@ def _multihead_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, h
     return (task_linear if head else plain_linear)(config, name, n_in, n_out, head)
 
 
+def _psp_heads_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, head: bool) -> nn.Module:
+    if not head:
+        return superposed_linear(config, name, n_in, n_out, head)
+    if config.context == "complex":
+        raise ValueError(
+            "mode psp-heads has real per-task output layers; complex contexts need mode psp "
+            "(or use context binary or rotation)."
+        )
+    return task_linear(config, name, n_in, n_out, head)
+
+
 register_mode("psp", Mode(superposed_linear, superposed_conv, superposed=True, lift_inputs=True))
 register_mode("shared", Mode(plain_linear, plain_conv))
 register_mode("onehot", Mode(plain_linear, plain_conv, onehot_inputs=True))
 register_mode("multihead", Mode(_multihead_linear, plain_conv))
 register_mode("separate", Mode(task_linear, task_conv))
+register_mode("psp-heads", Mode(_psp_heads_linear, superposed_conv, superposed=True, lift_inputs=True))
 
 #: the built-in modes
 MODES: tuple[str, ...] = available_modes()

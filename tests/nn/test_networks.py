@@ -37,6 +37,17 @@ def test_modes_pick_the_right_layers() -> None:
     assert kinds["shared"] == kinds["onehot"] == [nn.Linear, nn.Linear]
     assert kinds["multihead"] == [nn.Linear, TaskLinear]
     assert kinds["separate"] == [TaskLinear, TaskLinear]
+    assert kinds["psp-heads"] == [SuperposedLinear, TaskLinear]
+
+
+def test_psp_heads_trains_one_tasks_head_only() -> None:
+    net = TaskMLP(8, [16], NetworkConfig(K, "psp-heads"), "n", out_dim=3)
+    x, task = torch.randn(6, 8), torch.zeros(6, dtype=torch.long)
+    net(TaskBatch(x, task)).sum().backward()
+    head = net.layers[-1]
+    assert head.weight.grad[0].abs().sum() > 0 and head.weight.grad[1:].abs().sum() == 0
+    with pytest.raises(ValueError, match="psp-heads has real per-task output layers"):
+        TaskMLP(8, [16], NetworkConfig(K, "psp-heads", "complex"), "n", out_dim=3)
 
 
 def test_separate_has_k_times_the_parameters_and_multihead_shares_the_trunk() -> None:
