@@ -184,6 +184,11 @@ class NetworkConfig:
         widening a network never increases the interference between tasks. Adam moves every weight by
         about the learning rate, so at a fixed rate a wider layer moves each task's outputs more per step.
     :param base_width: the fan-in up to which layers keep the full learning rate
+    :param layer_norm: normalise every hidden layer's pre-activations per sample (a parameter-free
+        ``LayerNorm``: nothing in it is shared between tasks). Superposed weights grow over many
+        optimiser steps (Adam moves every weight by about the learning rate), and a new task sees the
+        old tasks' weights through its key as a random network of that grown scale; normalised hidden
+        layers keep the new task's starting features and outputs at the scale of a fresh network.
     """
 
     num_tasks: int
@@ -193,6 +198,7 @@ class NetworkConfig:
     task_bias: bool = True
     width_scaling: bool = True
     base_width: int = 64
+    layer_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:
@@ -204,6 +210,10 @@ class NetworkConfig:
             raise ValueError(f"num_tasks must be at least 1, got {self.num_tasks}.")
         if isinstance(self.base_width, bool) or not isinstance(self.base_width, int) or self.base_width < 1:
             raise ValueError(f"base_width must be a positive integer, got {self.base_width!r}.")
+        if self.layer_norm and self.is_complex:
+            raise ValueError(
+                "layer_norm needs real activations: use context binary or rotation, or layer_norm=False."
+            )
 
     def multiplier(self, fan_in: int) -> float:
         """The weight multiplier of a superposed layer with this fan-in: ``min(1, base_width / fan_in)``
@@ -228,6 +238,13 @@ class NetworkConfig:
         data = asdict(self)
         del data["num_tasks"]
         return data
+
+    def normalization(self, width: int) -> nn.Module | None:
+        """The per-sample normalisation of a hidden layer of this width (``None`` without ``layer_norm``).
+
+        :param width: the layer's output size
+        """
+        return nn.LayerNorm(width, elementwise_affine=False) if self.layer_norm else None
 
     def activation(self, activation_fn: type[nn.Module]) -> nn.Module:
         """A hidden activation: split-complex (:class:`SplitComplex`) when activations are complex.

@@ -94,7 +94,12 @@ class TaskMLP(TaskStack):
         layers: list[nn.Module] = []
         sizes = [in_dim, *hidden]
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layers += [config.linear(f"{name}/{i}", n_in, n_out), config.activation(activation_fn)]
+            norm = config.normalization(n_out)
+            layers += [
+                config.linear(f"{name}/{i}", n_in, n_out),
+                *([norm] if norm else []),
+                config.activation(activation_fn),
+            ]
         if out_dim is not None:
             layers.append(config.linear(f"{name}/{len(hidden)}", sizes[-1], out_dim, head=True))
         super().__init__(layers)

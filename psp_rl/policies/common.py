@@ -29,6 +29,7 @@ class PSPPolicyMixin:
         ``base_width / fan_in`` times slower, so widening never increases interference (default on;
         see :class:`psp_rl.nn.NetworkConfig`)
     :param base_width: the fan-in up to which superposed layers keep the full learning rate
+    :param layer_norm: parameter-free LayerNorm on every hidden layer (see :class:`psp_rl.nn.NetworkConfig`)
     """
 
     network_config: NetworkConfig
@@ -46,6 +47,7 @@ class PSPPolicyMixin:
         task_bias: bool = True,
         width_scaling: bool = True,
         base_width: int = 64,
+        layer_norm: bool = False,
         features_extractor_class: type[BaseFeaturesExtractor] | None = None,
         features_extractor_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
@@ -60,8 +62,9 @@ class PSPPolicyMixin:
             )
         # Set before the SB3 constructor, which builds the networks.
         self.network_config = NetworkConfig(
-            num_tasks_of(observation_space), mode, context, context_seed, task_bias, width_scaling, base_width
-        )
+            num_tasks_of(observation_space), mode, context, context_seed, task_bias, width_scaling, base_width,
+            layer_norm,
+        )  # fmt: skip
         super().__init__(  # type: ignore[call-arg]
             observation_space, action_space, lr_schedule, *args, features_extractor_class=TaskFeaturesExtractor,
             features_extractor_kwargs={**(features_extractor_kwargs or {}), **self.network_config.policy_kwargs()},

@@ -63,6 +63,7 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
     :param task_bias: per-task biases in superposed layers
     :param width_scaling: the width rule of :class:`~psp_rl.nn.NetworkConfig`
     :param base_width: the fan-in up to which superposed layers keep the full learning rate
+    :param layer_norm: parameter-free LayerNorm on hidden layers (the CNN trunk has none)
     :param cnn_output_dim: feature size of the CNN trunk for image observations
     :param lift_dim: dimension of the fixed random lifting of vector observations in ``psp`` mode;
         ``None`` (default) lifts observations of fewer than :data:`DEFAULT_LIFT_DIM` dimensions to
@@ -80,11 +81,14 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         task_bias: bool = True,
         width_scaling: bool = True,
         base_width: int = 64,
+        layer_norm: bool = False,
         cnn_output_dim: int = 512,
         lift_dim: int | None = None,
     ) -> None:
         num_tasks = num_tasks_of(observation_space)
-        config = NetworkConfig(num_tasks, mode, context, context_seed, task_bias, width_scaling, base_width)
+        config = NetworkConfig(
+            num_tasks, mode, context, context_seed, task_bias, width_scaling, base_width, layer_norm
+        )
         obs_space = cast(spaces.Box, observation_space["obs"])  # checked by num_tasks_of
         is_image = is_image_space(obs_space, check_channels=False)
         obs_dim = int(np.prod(obs_space.shape))

@@ -84,6 +84,7 @@ PSP_POLICY_KEYS: tuple[str, ...] = (
     "mode",
     "width_scaling",
     "base_width",
+    "layer_norm",
 )
 #: what each evaluation covers (preset key ``eval.matrix``, see ``ContinualEvalCallback``)
 EVAL_MATRIX: tuple[str, ...] = ("full", "diagonal")
