@@ -24,6 +24,7 @@ SHIPPED = [
     "pendulum-physics",
     "pendulum-permuted",
     "mountaincar-drift",
+    "acrobot-permuted",
 ]
 
 
