@@ -103,7 +103,13 @@ REPLAY_DEFAULTS: dict[str, Any] = {"at_switch": "reset"}
 #: the optimizers' state at a task switch (see ``psp_rl.training.optimizer_reset``)
 OPTIMIZER_DEFAULTS: dict[str, Any] = {"at_switch": "keep"}
 #: DQN / SAC / TD3: distillation of earlier tasks' outputs (see ``psp_rl.training.rehearsal``); coef 0 = off
-REHEARSAL_DEFAULTS: dict[str, Any] = {"coef": 0.0, "states_per_task": 5000, "batch_size": 256}
+REHEARSAL_DEFAULTS: dict[str, Any] = {
+    "coef": 0.0,
+    "states_per_task": 5000,
+    "batch_size": 256,
+    "when": "interleaved",
+    "consolidation_steps": 2000,
+}
 
 #: keys a preset file may hold
 PRESET_KEYS: tuple[str, ...] = (
@@ -205,7 +211,8 @@ class TrainConfig:
     :param optimizer: ``at_switch`` is ``keep`` (default: the optimizers' moments carry over to the
         next task) or ``reset`` (cleared at every task switch; see :mod:`psp_rl.training.optimizer_reset`).
     :param rehearsal: DQN, SAC, TD3: ``coef`` (weight of the distillation of earlier tasks' outputs
-        after every burst of gradient steps; 0 = off, the default), ``states_per_task``, ``batch_size`` (see
+        after every burst of gradient steps; 0 = off, the default), ``states_per_task``, ``batch_size``,
+        ``when`` (``interleaved`` or ``phase_end``), ``consolidation_steps`` (see
         :mod:`psp_rl.training.rehearsal`).
     :param run_dir: parent folder of the run folders.
     :param description: one line shown by ``psp-rl list``.

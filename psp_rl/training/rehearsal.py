@@ -12,7 +12,16 @@ of the earlier tasks (each state with its own task id, so under PSP each task's 
 
     loss = coef * smooth_l1(f_θ(s, task), f_stored(s, task))
 
-where ``f`` is what an old task's evaluation uses (:data:`DISTILLED`):
+When the distillation runs is ``when``:
+
+- ``interleaved`` (default): after every burst of gradient steps, as many distillation steps on the
+  earlier tasks, so they never drift far;
+- ``phase_end``: the new task trains undisturbed; at the end of each phase, once its own states and outputs
+  are stored, ``consolidation_steps`` distillation steps on every stored task (the one just finished
+  included, so it is held where it is) bring the earlier tasks back to their stored outputs before the
+  phase-end evaluation.
+
+``f`` is what an old task's evaluation uses (:data:`DISTILLED`):
 
 - ``dqn``: the Q-network (every action's value; the greedy policy is their argmax), with the policy's
   optimizer and gradient clipping;
@@ -30,6 +39,8 @@ Preset keys (``coef: 0`` turns it off, the default)::
       coef: 1.0             # weight of the distillation loss (0: off)
       states_per_task: 5000 # states stored per finished task
       batch_size: 256       # states per distillation step
+      when: interleaved     # or phase_end
+      consolidation_steps: 2000  # distillation steps at each phase end (when: phase_end)
 
 The stored states and targets, and the callback's position, go into every checkpoint (``rehearsal.pt``),
 so a resumed run rehearses exactly what the interrupted one would have.
@@ -48,7 +59,7 @@ from psp_rl.envs.schedules import TaskSchedule
 from psp_rl.training.switch import PhaseSwitchCallback
 from psp_rl.utils import unknown
 
-__all__ = ["DISTILLED", "REHEARSAL_ALGOS", "RehearsalCallback"]
+__all__ = ["DISTILLED", "REHEARSAL_ALGOS", "REHEARSAL_WHEN", "RehearsalCallback"]
 
 
 def _dqn_outputs(model: Any, obs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -72,11 +83,15 @@ DISTILLED: dict[str, tuple[Callable[[Any, dict[str, torch.Tensor]], torch.Tensor
 }
 #: algorithms the rehearsal supports
 REHEARSAL_ALGOS: tuple[str, ...] = tuple(DISTILLED)
+#: the choices of ``rehearsal.when``
+REHEARSAL_WHEN: tuple[str, ...] = ("interleaved", "phase_end")
 
 
 class RehearsalCallback(PhaseSwitchCallback):
-    """Store each finished task's states and outputs at the switch; distil them after every burst of
-    gradient steps.
+    """Store each finished task's states and outputs at its phase end; distil them after every burst of
+    gradient steps (``when="interleaved"``) or at every phase end (``when="phase_end"``).
+
+    Runs before the evaluation callback, so a phase-end evaluation sees the consolidated network.
 
     :param schedule: the run's task schedule (only ``sequential`` schedules switch tasks).
     :param algo: ``dqn``, ``sac`` or ``td3`` (see :data:`DISTILLED`).
@@ -84,6 +99,8 @@ class RehearsalCallback(PhaseSwitchCallback):
     :param states_per_task: states stored per finished task.
     :param batch_size: states per distillation step.
     :param seed: seed of the draws (which states are stored, which form a batch).
+    :param when: ``"interleaved"`` or ``"phase_end"``.
+    :param consolidation_steps: distillation steps at each phase end (``when="phase_end"``).
     :param verbose: 1 prints a line per stored task.
     """
 
@@ -98,10 +115,16 @@ class RehearsalCallback(PhaseSwitchCallback):
         states_per_task: int = 5000,
         batch_size: int = 256,
         seed: int = 0,
+        when: str = "interleaved",
+        consolidation_steps: int = 2000,
         verbose: int = 0,
     ) -> None:
         if algo not in DISTILLED:
             raise unknown("algo of the rehearsal", algo, DISTILLED)
+        if when not in REHEARSAL_WHEN:
+            raise unknown("rehearsal.when", when, REHEARSAL_WHEN)
+        self.when = when
+        self.consolidation_steps = int(consolidation_steps)
         super().__init__(schedule, "distil" if coef > 0 else "off", verbose)
         self.outputs, self.trained_module = DISTILLED[algo]
         self.coef = float(coef)
@@ -115,17 +138,36 @@ class RehearsalCallback(PhaseSwitchCallback):
     def active(self) -> bool:  # noqa: D102
         return self.at_switch == "distil" and self.schedule.is_sequential
 
-    # ---- the switch: remember the finished task --------------------------------------------------------
-    def on_switch(self, phase: int) -> None:  # noqa: D102
+    # ---- each phase end: remember the finished task (and consolidate) ---------------------------------
+    def _on_step(self) -> bool:
+        if not self.active():
+            return True
+        ends = self.schedule.phase_boundaries()
+        # reset_phase counts the phases whose end was handled (the last one included, at the run's end)
+        while self.reset_phase < len(ends) and self.num_timesteps >= ends[self.reset_phase]:
+            self.on_switch(self.reset_phase + 1)
+            self.resets += 1
+            self.reset_phase += 1
+        return True
+
+    def on_switch(self, phase: int) -> None:
+        """Store the states and outputs of the task of ``phase - 1``, which has just ended; with
+        ``when="phase_end"``, consolidate every stored task.
+
+        :param phase: the phase after the one that ended.
+        """
         task = int(self.schedule.phase_task(phase - 1) or 0)
         obs = self._task_states(task)
-        if obs is None:
-            return
-        with torch.no_grad():
-            q_values = self.outputs(self.model, obs).detach()
-        self.memory[task] = (obs, q_values)
-        if self.verbose >= 1:
-            print(f"step {self.num_timesteps}: {len(q_values)} states of task {task} stored for rehearsal")
+        if obs is not None:
+            with torch.no_grad():
+                q_values = self.outputs(self.model, obs).detach()
+            self.memory[task] = (obs, q_values)
+            if self.verbose >= 1:
+                print(
+                    f"step {self.num_timesteps}: {len(q_values)} states of task {task} stored for rehearsal"
+                )
+        if self.when == "phase_end" and self.memory:
+            self._distil(sorted(self.memory), self.consolidation_steps)
 
     def _task_states(self, task: int) -> dict[str, torch.Tensor] | None:
         """Up to ``states_per_task`` normalised observations of ``task`` from the replay buffer."""
@@ -149,13 +191,19 @@ class RehearsalCallback(PhaseSwitchCallback):
 
     # ---- after every burst of gradient steps: pull the earlier tasks back ---------------------------------------------
     def _on_rollout_end(self) -> None:
+        if self.when != "interleaved":
+            return
         current = self.schedule.phase_task(self.schedule.phase_at(self.num_timesteps))
         tasks = [task for task in sorted(self.memory) if task != current]
         model: Any = self.model
         if not tasks or model.num_timesteps <= model.learning_starts:
             return
         steps = model.gradient_steps if model.gradient_steps > 0 else model.train_freq.frequency
-        steps = max(1, int(steps))
+        self._distil(tasks, max(1, int(steps)))
+
+    def _distil(self, tasks: list[int], steps: int) -> None:
+        """``steps`` distillation steps on batches of the stored states of ``tasks``."""
+        model: Any = self.model
         rng = np.random.default_rng([self.seed, model.num_timesteps])
         module = getattr(model, self.trained_module)
         max_grad_norm = getattr(model, "max_grad_norm", None)  # DQN clips its gradients; SAC / TD3 do not
@@ -171,6 +219,7 @@ class RehearsalCallback(PhaseSwitchCallback):
             module.optimizer.step()
             losses.append(loss.item())
         self.updates += int(steps)
+        model.policy.set_training_mode(False)
         self.logger.record("rehearsal/loss", float(np.mean(losses)))
         self.logger.record("rehearsal/tasks", len(tasks))
 

@@ -233,6 +233,8 @@ def train(
             states_per_task=cfg.rehearsal["states_per_task"],
             batch_size=cfg.rehearsal["batch_size"],
             seed=cfg.seed,
+            when=cfg.rehearsal["when"],
+            consolidation_steps=cfg.rehearsal["consolidation_steps"],
         )
         checkpoint_cb.tensor_stateful["rehearsal"] = rehearsal_cb
         if checkpoint is not None and (checkpoint / "rehearsal.pt").is_file():
@@ -252,8 +254,15 @@ def train(
     # EWC consolidates at a phase end before the checkpoint of that step is written.
     # The replay buffer is emptied before the checkpoint of that step is written, too, and after the
     # rehearsal has taken the finished task's states from it.
-    extras = [cb for cb in (ewc_cb, rehearsal_cb, replay_cb, optimizer_cb) if cb is not None]
-    chain: list[Any] = [schedule_cb, eval_cb, *extras, checkpoint_cb]
+    # The rehearsal stores (and consolidates) at a phase end before that phase-end evaluation.
+    extras = [cb for cb in (ewc_cb, replay_cb, optimizer_cb) if cb is not None]
+    chain: list[Any] = [
+        schedule_cb,
+        *([rehearsal_cb] if rehearsal_cb else []),
+        eval_cb,
+        *extras,
+        checkpoint_cb,
+    ]
     if progress_bar:
         chain.append(
             TaskProgressBarCallback(schedule_cb, num_phases=len(boundaries), total_timesteps=total_timesteps)

@@ -93,6 +93,11 @@ def _check_rehearsal(section: Any, algo: str) -> None:
         raise ValueError(f"rehearsal.coef must be a number >= 0 (0 turns rehearsal off), got {coef!r}.")
     _check_int("rehearsal.states_per_task", section["states_per_task"], 1)
     _check_int("rehearsal.batch_size", section["batch_size"], 1)
+    _check_int("rehearsal.consolidation_steps", section["consolidation_steps"], 1)
+    from psp_rl.training.rehearsal import REHEARSAL_WHEN
+
+    if section["when"] not in REHEARSAL_WHEN:
+        raise unknown("rehearsal.when", section["when"], REHEARSAL_WHEN)
     if coef > 0 and algo not in REHEARSAL_ALGOS:
         raise ValueError(
             f"rehearsal is implemented for {', '.join(REHEARSAL_ALGOS)}, not {algo}: set rehearsal.coef=0."

@@ -146,11 +146,15 @@ def test_layer_norm_keeps_hidden_features_at_unit_scale() -> None:
     assert sum(isinstance(m, nn.LayerNorm) for m in net.layers) == 2
     assert all(not any(True for _ in m.parameters()) for m in net.layers if isinstance(m, nn.LayerNorm))
     with torch.no_grad():  # weights grown 100 times: the features (and so the outputs) keep their scale
-        small = net.layers[2](net.layers[1](net.layers[0](torch.randn(32, 8), torch.zeros(32, dtype=torch.long))))
+        small = net.layers[2](
+            net.layers[1](net.layers[0](torch.randn(32, 8), torch.zeros(32, dtype=torch.long)))
+        )
         for layer in net.layers:
             if isinstance(layer, SuperposedLinear):
                 layer.weight.mul_(100.0)
-        big = net.layers[2](net.layers[1](net.layers[0](torch.randn(32, 8), torch.zeros(32, dtype=torch.long))))
+        big = net.layers[2](
+            net.layers[1](net.layers[0](torch.randn(32, 8), torch.zeros(32, dtype=torch.long)))
+        )
     assert abs(float(big.std()) - float(small.std())) < 0.2
     with pytest.raises(ValueError, match="layer_norm needs real activations"):
         NetworkConfig(K, "psp", "complex", layer_norm=True)

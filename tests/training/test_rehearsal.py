@@ -15,13 +15,15 @@ from psp_rl.training.rehearsal import RehearsalCallback
 from psp_rl.training.replay import ReplaySwitchCallback
 
 
-def run_dqn(coef: float = 1.0) -> tuple[DQN, RehearsalCallback]:
+def run_dqn(coef: float = 1.0, when: str = "interleaved") -> tuple[DQN, RehearsalCallback]:
     suite = psp_rl.load_suite("cartpole-permuted", num_tasks=2, steps_per_task=1000)
     schedule = suite.make_schedule()
     model = DQN(psp_rl.PSPDQNPolicy, suite.make_vec_env(n_envs=1, seed=0), learning_starts=50,
                 buffer_size=5000, train_freq=16, gradient_steps=4, seed=0,
                 policy_kwargs=dict(net_arch=[16]))  # fmt: skip
-    rehearsal = RehearsalCallback(schedule, "dqn", coef, states_per_task=300, batch_size=32, seed=0)
+    rehearsal = RehearsalCallback(
+        schedule, "dqn", coef, states_per_task=300, batch_size=32, seed=0, when=when, consolidation_steps=40
+    )
     chain = [TaskScheduleCallback(schedule), rehearsal, ReplaySwitchCallback(schedule, "reset")]
     model.learn(schedule.total_timesteps, callback=CallbackList(chain))
     return model, rehearsal
@@ -34,13 +36,25 @@ def trained() -> tuple[DQN, RehearsalCallback]:
 
 def test_the_finished_tasks_states_are_stored_before_the_buffer_is_emptied(trained) -> None:
     model, rehearsal = trained
-    assert list(rehearsal.memory) == [0] and rehearsal.resets == 1
+    # every phase end stores its task (the last one at the run's end)
+    assert list(rehearsal.memory) == [0, 1] and rehearsal.resets == 2
     obs, q_values = rehearsal.memory[0]
     assert q_values.shape == (300, 2) and obs["obs"].shape == (300, 4)
     assert torch.all(obs["task"] == 0)  # only task 0's states, taken before the reset emptied the buffer
+    assert torch.all(rehearsal.memory[1][0]["task"] == 1)
     assert set(ReplaySwitchCallback.buffer_tasks(model).tolist()) == {1}
     # distillation ran after every TD burst of the second phase: 4 steps per burst
     assert rehearsal.updates > 0 and rehearsal.updates % 4 == 0
+
+
+def test_phase_end_consolidates_every_stored_task_at_each_phase_end() -> None:
+    model, rehearsal = run_dqn(when="phase_end")
+    assert list(rehearsal.memory) == [0, 1]
+    assert rehearsal.updates == 2 * 40  # two phase ends, no interleaved steps
+    with pytest.raises(ValueError, match="Unknown rehearsal.when 'always'"):
+        RehearsalCallback(psp_rl.make_schedule("sequential", 2, steps_per_task=10), "dqn", 1.0, when="always")
+    with pytest.raises(ValueError, match="rehearsal.when"):
+        resolve_config("dqn-psp", sets=["rehearsal.when=sometimes"])
 
 
 def test_distillation_pulls_an_old_task_back_to_its_stored_q_values(trained) -> None:
@@ -96,7 +110,7 @@ def test_train_checkpoints_and_resumes_the_memory(tmp_path: Path) -> None:
     result = train(cfg, progress_bar=False, verbose=0)
     first, last = sorted((result.run_path / "checkpoints").glob("step_*"))
     saved = torch.load(last / "rehearsal.pt", weights_only=True)
-    assert saved["q.0"].shape == (200, 2) and int(saved["reset_phase"]) == 1 and int(saved["updates"]) > 0
+    assert saved["q.0"].shape == (200, 2) and int(saved["reset_phase"]) == 2 and int(saved["updates"]) > 0
     # the checkpoint at the first phase end already holds task 0's states (stored at the switch)
     at_switch = torch.load(first / "rehearsal.pt", weights_only=True)
     assert torch.equal(at_switch["q.0"], saved["q.0"]) and int(at_switch["updates"]) == 0
@@ -107,7 +121,7 @@ def test_train_checkpoints_and_resumes_the_memory(tmp_path: Path) -> None:
     resumed = train(cfg, resume=result.run_path, progress_bar=False, verbose=0)
     again = torch.load(sorted((resumed.run_path / "checkpoints").glob("step_*"))[-1] / "rehearsal.pt",
                        weights_only=True)  # fmt: skip
-    assert torch.equal(again["q.0"], saved["q.0"]) and int(again["resets"]) == 1
+    assert torch.equal(again["q.0"], saved["q.0"]) and int(again["resets"]) == 2
 
 
 @pytest.mark.parametrize("algo", ["sac", "td3"])
