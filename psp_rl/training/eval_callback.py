@@ -92,6 +92,10 @@ class ContinualEvalCallback(BaseCallback):
     :param hparams: the run's hyper-parameters, logged once at the start of a fresh run.
     :param evaluate_fn: ``evaluate_fn(model, env, n_episodes, deterministic) -> float`` mean return
         (default: SB3 ``evaluate_policy``); a hook for tests.
+    :param eval_seed: every evaluation of task ``k`` reseeds its env with ``eval_seed + 1000 k`` first,
+        so all evaluations of a task start from the same initial states: a change between two of them
+        (forgetting, the learning curve) is the policy's, not the luck of the start states. ``None``
+        lets the envs' random streams run on across evaluations.
     :param verbose: 1 prints a line per phase-end evaluation.
     """
 
@@ -108,9 +112,11 @@ class ContinualEvalCallback(BaseCallback):
         reference_auc: Sequence[float] | None = None,
         hparams: Mapping[str, Any] | None = None,
         evaluate_fn: Callable[[Any, VecEnv, int, bool], float] | None = None,
+        eval_seed: int | None = None,
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
+        self.eval_seed = None if eval_seed is None else int(eval_seed)
         if len(eval_envs) == 0:
             raise ValueError("ContinualEvalCallback needs one eval env per task, got none.")
         self.eval_envs = list(eval_envs)
@@ -133,9 +139,11 @@ class ContinualEvalCallback(BaseCallback):
         self.next_eval_step = self.eval_freq if self.eval_freq > 0 else math.inf
 
     # ------------------------------------------------------------------ evaluation
-    def _evaluate_task(self, env: VecEnv) -> float:
+    def _evaluate_task(self, env: VecEnv, task: int) -> float:
         if isinstance(env, VecNormalize) and self.training_env is not None:
             sync_envs_normalization(self.training_env, env)
+        if self.eval_seed is not None:
+            env.seed(self.eval_seed + 1000 * task)  # the next reset (evaluate_policy's first) uses it
         if self.evaluate_fn is not None:
             return float(self.evaluate_fn(self.model, env, self.n_eval_episodes, self.deterministic))
         mean, _ = cast(
@@ -158,7 +166,9 @@ class ContinualEvalCallback(BaseCallback):
             evaluated).
         """
         chosen = set(range(self.num_tasks) if tasks is None else tasks)
-        raw = [self._evaluate_task(env) if k in chosen else math.nan for k, env in enumerate(self.eval_envs)]
+        raw = [
+            self._evaluate_task(env, k) if k in chosen else math.nan for k, env in enumerate(self.eval_envs)
+        ]
         normalized = [float(self.normalize(k, r)) if k in chosen else math.nan for k, r in enumerate(raw)]
         return raw, normalized
 

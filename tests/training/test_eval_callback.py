@@ -141,3 +141,25 @@ def test_eval_callback_argument_errors() -> None:
     with pytest.raises(ValueError, match="phase_tasks"):
         ContinualEvalCallback(["e"], lambda k, r: r, [10, 20], phase_tasks=[0])  # type: ignore[list-item]
     assert math.isinf(ContinualEvalCallback(["e"], lambda k, r: r, [10]).next_eval_step)  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("eval_seed", [123, None])
+def test_every_evaluation_of_a_task_starts_from_the_same_states(eval_seed: int | None) -> None:
+    """With ``eval_seed`` two evaluations of one frozen policy agree exactly; without, the start states differ."""
+    from stable_baselines3 import SAC
+
+    import psp_rl
+    from psp_rl.training import ContinualEvalCallback
+    from psp_rl.training.evaluation import eval_envs_per_task
+
+    suite = psp_rl.load_suite("pendulum-permuted", num_tasks=2, steps_per_task=100)
+    model = SAC(
+        psp_rl.PSPSACPolicy, suite.make_vec_env(n_envs=1, seed=0), seed=0, policy_kwargs=dict(net_arch=[8])
+    )
+    envs = eval_envs_per_task(suite, episodes=3, seed=7)
+    callback = ContinualEvalCallback(
+        envs, suite.normalize, [100, 200], [0, 1], n_eval_episodes=3, eval_seed=eval_seed
+    )
+    callback.init_callback(model)
+    first, second = callback.evaluate()[0], callback.evaluate()[0]
+    assert (first == second) is (eval_seed is not None)
