@@ -72,7 +72,7 @@ def test_ppo_learning_rate_restarts_and_again_after_load(tmp_path: Path) -> None
 
 
 def test_config_key_is_checked() -> None:
-    assert resolve_config("dqn-psp").restart_schedules == ["exploration"]
+    assert resolve_config("dqn-psp").restart_schedules == ["exploration", "learning_rate"]
     cfg = resolve_config("ppo-psp", sets=["restart_schedules=[learning_rate, clip_range]"])
     assert cfg.restart_schedules == ["learning_rate", "clip_range"]
     with pytest.raises(ValueError, match="Did you mean 'exploration'"):
