@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import offpolicy_page
 import runs_table
 import width_rule
 
@@ -44,3 +45,11 @@ def test_runs_table_collects_run_folders(tmp_path: Path) -> None:
     assert len(records) == 1 and records[0]["label"] == "tiny" and records[0]["num_tasks"] == 2
     assert "| tiny | 0 | 2 | 64 |" in table
     assert runs_table.main(["--render", str(out)]) == table
+    # the off-policy page renders one table per sweep file, with its prose around it
+    notes = {
+        "title": "Off-policy",
+        "summary": "All runs.",
+        "sections": [{"title": "Tiny", "file": "sweep.json", "text": "Two tasks."}],
+    }
+    text = offpolicy_page.page(notes, root=tmp_path)
+    assert text.startswith("# Off-policy") and "## 1. Tiny" in text and table in text

@@ -1,0 +1,54 @@
+"""Render ``docs/offpolicy.md``: the off-policy continual runs (DQN, SAC, TD3), one table per sweep file.
+
+The tables come from the sweep records that ``benchmarks/runs_table.py`` collected from the run folders
+(``results/sweeps/offpolicy-*.json``); the prose around them from a notes file::
+
+    {"title": "...", "summary": "markdown",
+     "sections": [{"title": "...", "file": "results/sweeps/offpolicy-dqn.json", "text": "markdown"}]}
+
+Run::
+
+    python benchmarks/offpolicy_page.py --notes results/offpolicy-notes.json --out docs/offpolicy.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from runs_table import render
+
+from psp_rl.utils import write_atomic
+
+
+def page(notes: dict, root: Path = Path()) -> str:
+    """The page's markdown.
+
+    :param notes: the notes mapping (see the module docstring).
+    :param root: the folder the sections' ``file`` paths are relative to.
+    """
+    lines = [f"# {notes['title']}", "", notes["summary"].strip(), ""]
+    for number, section in enumerate(notes["sections"], start=1):
+        records = json.loads((root / section["file"]).read_text())
+        lines += [f"## {number}. {section['title']}", "", section["text"].strip(), ""]
+        lines += [render(records), "", f"Raw records: `{section['file']}`.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write the page.
+
+    :param argv: command-line arguments.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notes", default="results/offpolicy-notes.json")
+    parser.add_argument("--out", default="docs/offpolicy.md")
+    args = parser.parse_args(argv)
+    notes = json.loads(Path(args.notes).read_text())
+    write_atomic(args.out, page(notes))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
