@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> str:
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("groups", nargs="*", metavar="LABEL=RUNS_PARENT", help="folders holding run folders")
-    parser.add_argument("--out", help="JSON file to write (records are merged by run folder name)")
+    parser.add_argument("--out", help="JSON file to write (records are merged by label and run folder name)")
     parser.add_argument("--render", help="print the table of a JSON file written before")
     args = parser.parse_args(argv)
     records: list[dict[str, Any]] = []
@@ -97,7 +97,10 @@ def main(argv: list[str] | None = None) -> str:
         if not sep:
             raise SystemExit(f"expected LABEL=RUNS_PARENT, got {group!r}")
         for run in sorted(Path(parent).glob("*/metrics.json")):
-            records = [r for r in records if r["run"] != run.parent.name] + [record(run.parent, label)]
+            # a run folder's name is unique within its parent only: two sweeps started in the same
+            # second share it, so a record is replaced only by the same folder under the same label
+            same = (label, run.parent.name)
+            records = [r for r in records if (r["label"], r["run"]) != same] + [record(run.parent, label)]
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(args.out, records)
