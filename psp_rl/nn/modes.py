@@ -150,7 +150,7 @@ def _multihead_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, h
 def _psp_heads_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, head: bool) -> nn.Module:
     if not head:
         return superposed_linear(config, name, n_in, n_out, head)
-    if config.context == "complex":
+    if config.is_complex:
         raise ValueError(
             "mode psp-heads has real per-task output layers; complex contexts need mode psp "
             "(or use context binary or rotation)."

@@ -106,6 +106,10 @@ class RehearsalCallback(PhaseSwitchCallback):
 
     KEY = "rehearsal.coef"
     CHOICES = ("distil", "off")
+    ACTS = "distil"
+    AT_RUN_END = (
+        True  # the last task is stored (and, with phase_end, consolidated) before the last evaluation
+    )
 
     def __init__(
         self,
@@ -135,37 +139,21 @@ class RehearsalCallback(PhaseSwitchCallback):
         self.memory: dict[int, tuple[dict[str, torch.Tensor], torch.Tensor]] = {}
         self.updates = 0
 
-    def active(self) -> bool:  # noqa: D102
-        return self.at_switch == "distil" and self.schedule.is_sequential
-
     # ---- each phase end: remember the finished task (and consolidate) ---------------------------------
-    def _on_step(self) -> bool:
-        if not self.active():
-            return True
-        ends = self.schedule.phase_boundaries()
-        # reset_phase counts the phases whose end was handled (the last one included, at the run's end)
-        while self.reset_phase < len(ends) and self.num_timesteps >= ends[self.reset_phase]:
-            self.on_switch(self.reset_phase + 1)
-            self.resets += 1
-            self.reset_phase += 1
-        return True
-
     def on_switch(self, phase: int) -> None:
         """Store the states and outputs of the task of ``phase - 1``, which has just ended; with
         ``when="phase_end"``, consolidate every stored task.
 
         :param phase: the phase after the one that ended.
         """
-        task = int(self.schedule.phase_task(phase - 1) or 0)
+        task = cast(int, self.schedule.phase_task(phase - 1))  # sequential: active() checked it
         obs = self._task_states(task)
         if obs is not None:
             with torch.no_grad():
-                q_values = self.outputs(self.model, obs).detach()
-            self.memory[task] = (obs, q_values)
+                targets = self.outputs(self.model, obs).detach()
+            self.memory[task] = (obs, targets)
             if self.verbose >= 1:
-                print(
-                    f"step {self.num_timesteps}: {len(q_values)} states of task {task} stored for rehearsal"
-                )
+                print(f"step {self.num_timesteps}: {len(targets)} states of task {task} stored for rehearsal")
         if self.when == "phase_end" and self.memory:
             self._distil(sorted(self.memory), self.consolidation_steps)
 
@@ -189,7 +177,7 @@ class RehearsalCallback(PhaseSwitchCallback):
         device = model.device
         return {key: torch.as_tensor(np.asarray(value), device=device) for key, value in obs.items()}
 
-    # ---- after every burst of gradient steps: pull the earlier tasks back ---------------------------------------------
+    # ---- after every burst of gradient steps: pull the earlier tasks back -------------------------------
     def _on_rollout_end(self) -> None:
         if self.when != "interleaved":
             return
@@ -229,28 +217,29 @@ class RehearsalCallback(PhaseSwitchCallback):
         """A batch of stored states, the earlier tasks drawn with equal weight."""
         picks = rng.integers(len(tasks), size=self.batch_size)
         obs_parts: dict[str, list[torch.Tensor]] = {}
-        q_parts = []
+        target_parts = []
         for index in np.unique(picks):
-            obs, q_values = self.memory[tasks[index]]
-            rows = torch.as_tensor(rng.integers(len(q_values), size=int((picks == index).sum())))
+            obs, targets = self.memory[tasks[index]]
+            rows = torch.as_tensor(rng.integers(len(targets), size=int((picks == index).sum())))
             for key, value in obs.items():
                 obs_parts.setdefault(key, []).append(value[rows.to(value.device)])
-            q_parts.append(q_values[rows.to(q_values.device)])
-        return {key: torch.cat(parts) for key, parts in obs_parts.items()}, torch.cat(q_parts)
+            target_parts.append(targets[rows.to(targets.device)])
+        return {key: torch.cat(parts) for key, parts in obs_parts.items()}, torch.cat(target_parts)
 
     # ---- checkpoints ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The stored states and targets and the position, as tensors (``torch.save``-able).
 
-        :return: ``{"reset_phase", "resets", "updates", "q.<task>", "obs.<task>.<key>"}``.
+        :return: ``{"reset_phase", "resets", "updates", "q.<task>", "obs.<task>.<key>"}`` (``q.<task>``: the
+            stored outputs, Q-values under DQN and the actor's outputs under SAC / TD3).
         """
         state: dict[str, Any] = {
             "reset_phase": torch.tensor(self.reset_phase),
             "resets": torch.tensor(self.resets),
             "updates": torch.tensor(self.updates),
         }
-        for task, (obs, q_values) in self.memory.items():
-            state[f"q.{task}"] = q_values.cpu()
+        for task, (obs, targets) in self.memory.items():
+            state[f"q.{task}"] = targets.cpu()
             for key, value in obs.items():
                 state[f"obs.{task}.{key}"] = value.cpu()
         return state
@@ -262,17 +251,17 @@ class RehearsalCallback(PhaseSwitchCallback):
         self.resets = int(state.get("resets", 0))
         self.updates = int(state.get("updates", 0))
         self.memory = {}
-        for name, q_values in state.items():
+        for name, targets in state.items():
             if not name.startswith("q."):
                 continue
             task = int(name[2:])
             prefix = f"obs.{task}."
             obs = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
-            self.memory[task] = (obs, q_values)
+            self.memory[task] = (obs, targets)
 
     def _on_training_start(self) -> None:
         device = self.model.device
         self.memory = {
-            task: ({key: value.to(device) for key, value in obs.items()}, q_values.to(device))
-            for task, (obs, q_values) in self.memory.items()
+            task: ({key: value.to(device) for key, value in obs.items()}, targets.to(device))
+            for task, (obs, targets) in self.memory.items()
         }

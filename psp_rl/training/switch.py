@@ -17,7 +17,8 @@ class PhaseSwitchCallback(BaseCallback):
     """Call :meth:`on_switch` once for every new phase of a sequential schedule (a task switch).
 
     A subclass names its preset key (:attr:`KEY`, e.g. ``"replay.at_switch"``) and its choices
-    (:attr:`CHOICES`); it acts only when the choice is ``"reset"``. It says when a switch is ready to be
+    (:attr:`CHOICES`); it acts only when the choice is :attr:`ACTS` (``"reset"`` by default). With
+    :attr:`AT_RUN_END` it also acts once when the last phase ends (``on_switch(num_phases)``). It says when a switch is ready to be
     handled (:meth:`ready`; by default at the phase's first step) and what it does (:meth:`on_switch`).
     The position -- the last phase handled and how many switches acted -- goes into every checkpoint
     (:meth:`state_dict`), so a resumed run neither acts twice for one phase nor skips one.
@@ -31,6 +32,10 @@ class PhaseSwitchCallback(BaseCallback):
     KEY: str = "at_switch"
     #: the valid choices; ``"reset"`` acts, any other leaves the switch alone
     CHOICES: tuple[str, ...] = ("reset", "keep")
+    #: the choice that acts
+    ACTS: str = "reset"
+    #: also act at the end of the last phase, as if a phase followed it
+    AT_RUN_END: bool = False
 
     def __init__(self, schedule: TaskSchedule, at_switch: str = "reset", verbose: int = 0) -> None:
         if at_switch not in self.CHOICES:
@@ -52,7 +57,7 @@ class PhaseSwitchCallback(BaseCallback):
 
     def active(self) -> bool:
         """:return: whether this callback acts at task switches at all."""
-        return self.at_switch == "reset" and self.schedule.is_sequential
+        return self.at_switch == self.ACTS and self.schedule.is_sequential
 
     def ready(self, phase: int) -> bool:
         """:param phase: the phase that has begun. :return: whether to handle its switch now."""
@@ -68,9 +73,13 @@ class PhaseSwitchCallback(BaseCallback):
     def _on_step(self) -> bool:
         if not self.active():
             return True
-        phase = self.schedule.phase_at(self.num_timesteps)
-        if phase > self.reset_phase and self.ready(phase):
-            self.on_switch(phase)
+        ends = self.schedule.phase_boundaries()
+        last = len(ends) if self.AT_RUN_END else len(ends) - 1  # the last phase whose start is handled
+        # phase p starts when phase p - 1 ends, at step ends[p - 1]
+        while self.reset_phase < last and self.num_timesteps >= ends[self.reset_phase]:
+            if not self.ready(self.reset_phase + 1):
+                break
+            self.on_switch(self.reset_phase + 1)
             self.resets += 1
-            self.reset_phase = phase
+            self.reset_phase += 1
         return True

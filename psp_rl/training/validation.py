@@ -81,9 +81,9 @@ def _check_at_switch(section: str, value: Any, choices: Sequence[str]) -> None:
 
 
 def _check_rehearsal(section: Any, algo: str) -> None:
-    """The ``rehearsal`` section: ``coef`` >= 0 (DQN only when > 0), positive ``states_per_task`` and
-    ``batch_size``."""
-    from psp_rl.training.rehearsal import REHEARSAL_ALGOS
+    """The ``rehearsal`` section: ``coef`` >= 0 (> 0 only for the algorithms it supports), positive step
+    and batch counts, ``when`` one of its choices."""
+    from psp_rl.training.rehearsal import REHEARSAL_ALGOS, REHEARSAL_WHEN
 
     if not isinstance(section, dict):
         raise ValueError(f"rehearsal must be a mapping such as {{coef: 1.0}}, got {section!r}.")
@@ -94,8 +94,6 @@ def _check_rehearsal(section: Any, algo: str) -> None:
     _check_int("rehearsal.states_per_task", section["states_per_task"], 1)
     _check_int("rehearsal.batch_size", section["batch_size"], 1)
     _check_int("rehearsal.consolidation_steps", section["consolidation_steps"], 1)
-    from psp_rl.training.rehearsal import REHEARSAL_WHEN
-
     if section["when"] not in REHEARSAL_WHEN:
         raise unknown("rehearsal.when", section["when"], REHEARSAL_WHEN)
     if coef > 0 and algo not in REHEARSAL_ALGOS:
