@@ -2,7 +2,8 @@
 
 Both families draw one ``(permutation, signs)`` pair per variant with :func:`permutation_variants`,
 so variant ``k`` depends only on ``(seed, k)`` and variants differ whenever enough distinct
-relabellings exist.
+relabellings exist. The spaces do not depend on ``K`` either: variant ``k`` is the same whatever the
+number of variants, so a suite can grow from ``K`` to ``K2`` variants and keep its first ``K``.
 """
 
 from __future__ import annotations
@@ -63,8 +64,12 @@ class PermuteObservation(VariantWrapper, gym.ObservationWrapper):
 
     Works for any ``Box`` shape, images included: the observation is flattened, permuted and reshaped.
     Sign flips are used only for floating-point observations; integer observations (e.g. ``uint8``
-    images) are only permuted, so they keep their dtype and ``[0, 255]`` range. The observation space
-    is the smallest box containing the spaces of all ``K`` variants.
+    images) are only permuted, so they keep their dtype and ``[0, 255]`` range.
+
+    The observation space does not depend on ``K`` (nor on the seed): any permutation can move any entry
+    to any position, so every position gets the same bounds, ``low = min`` and ``high = max`` over the
+    bounds of all base entries (and, with sign flips, of their negations). This box contains every
+    variant of every ``K``, and a suite grown from ``K`` to ``K2`` variants keeps the same space.
 
     Example::
 
@@ -94,15 +99,13 @@ class PermuteObservation(VariantWrapper, gym.ObservationWrapper):
         drawn = permutation_variants(size, self.num_tasks, self.variant_seed, self.family, self.flip_signs)
         self.permutations = [perm for perm, _ in drawn]
         self.signs = [sign.astype(space.dtype) for _, sign in drawn]
-        low_flat, high_flat = space.low.reshape(-1), space.high.reshape(-1)
-        low, high = np.full(size, np.inf), np.full(size, -np.inf)
-        for perm, sign in drawn:
-            low_k = np.where(sign > 0, low_flat[perm], -high_flat[perm])
-            high_k = np.where(sign > 0, high_flat[perm], -low_flat[perm])
-            low, high = np.minimum(low, low_k), np.maximum(high, high_k)
+        # Bounds over every entry a position can receive under any permutation (and sign): K-independent.
+        low, high = (space.low.min(), space.high.max()) if size else (space.low.dtype.type(0),) * 2
+        if self.flip_signs:
+            low, high = min(low, -high), max(high, -low)
         self.observation_space = spaces.Box(
-            low.reshape(space.shape).astype(space.dtype),
-            high.reshape(space.shape).astype(space.dtype),
+            np.full(space.shape, low, dtype=space.dtype),
+            np.full(space.shape, high, dtype=space.dtype),
             dtype=space.dtype,  # type: ignore[arg-type]
         )
 

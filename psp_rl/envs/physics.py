@@ -16,7 +16,7 @@ import numpy as np
 from psp_rl.envs.variant import VariantWrapper, check_task, variant_rng
 from psp_rl.utils import did_you_mean
 
-__all__ = ["PhysicsDrift", "PhysicsVariant", "physics_attributes", "set_physics"]
+__all__ = ["PhysicsDrift", "PhysicsVariant", "physics_attributes", "set_physics", "van_der_corput"]
 
 
 def physics_attributes(env: gym.Env) -> list[str]:
@@ -39,6 +39,35 @@ def physics_attributes(env: gym.Env) -> list[str]:
         ):
             names.append(name)
     return sorted(names)
+
+
+def van_der_corput(index: int, base: int = 2) -> float:
+    """The ``index``-th term of the van der Corput sequence: the digits of ``index`` mirrored after the point.
+
+    In base 2: ``0, 1/2, 1/4, 3/4, 1/8, 5/8, 3/8, 7/8, 1/16, ...``. Every prefix of the sequence is spread
+    evenly over ``[0, 1)`` (the first ``2^m`` terms are exactly ``{j / 2^m}``), and term ``k`` does not depend
+    on how many terms are used.
+
+    Example::
+
+        [van_der_corput(k) for k in range(5)]   # [0.0, 0.5, 0.25, 0.75, 0.125]
+
+    :param index: the term, an integer ``>= 0``.
+    :param base: the base, an integer ``>= 2``.
+    :return: a value in ``[0, 1)``.
+    :raises ValueError: when ``index`` or ``base`` is out of range.
+    """
+    if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)) or index < 0:
+        raise ValueError(f"van_der_corput needs an integer index >= 0, got {index!r}.")
+    if isinstance(base, (bool, np.bool_)) or not isinstance(base, (int, np.integer)) or base < 2:
+        raise ValueError(f"van_der_corput needs an integer base >= 2, got {base!r}.")
+    n, b = int(index), int(base)
+    value, scale = 0.0, 1.0 / b
+    while n:
+        n, digit = divmod(n, b)
+        value += digit * scale
+        scale /= b
+    return value
 
 
 # Attributes that environments compute from others in ``__init__`` (CartPole): set_physics recomputes them.
@@ -99,7 +128,11 @@ class PhysicsVariant(VariantWrapper):
     - ``values``: a list of ``{name: value}`` mappings, one per variant (at least ``K``);
     - ``ranges``: ``{name: [low, high]}``; variant ``k`` draws each value uniformly, from ``(seed, k)``.
 
-    Attributes a variant does not name keep their default value. Examples of attributes: CartPole
+    Variant ``k`` does not depend on ``K``: grid points and listed values are taken in order, and range
+    draws depend only on ``(seed, k)``, so a suite grown from ``K`` to ``K2`` variants keeps its first ``K``.
+    Attributes a variant does not name keep their default value: applying a variant restores the default
+    of every attribute that ``grid``, ``values`` (all its entries, also those past ``K``) or ``ranges``
+    names, so :meth:`params` does not depend on ``K`` either. Examples of attributes: CartPole
     ``gravity, length, masspole, masscart, force_mag``; Pendulum ``g, m, l``; MountainCar
     ``force, gravity``; Acrobot ``LINK_LENGTH_1, LINK_MASS_1, ...``.
 
@@ -139,6 +172,7 @@ class PhysicsVariant(VariantWrapper):
             )
         K = self.num_tasks
         variants: list[dict[str, float]]
+        listed: list[dict[str, float]] = []
         if grid is not None:
             if not isinstance(grid, Mapping) or not grid:
                 raise ValueError(f"physics 'grid' must be a non-empty mapping name -> list, got {grid!r}.")
@@ -163,7 +197,8 @@ class PhysicsVariant(VariantWrapper):
                     f"physics 'values' lists {len(values)} variants but K={K} are needed: "
                     "add entries or lower num_tasks."
                 )
-            variants = [{n: float(x) for n, x in v.items()} for v in values[:K]]
+            listed = [{n: float(x) for n, x in v.items()} for v in values]
+            variants = listed[:K]
         else:
             if not isinstance(ranges, Mapping) or not ranges:
                 raise ValueError(f"physics 'ranges' must be a mapping name -> [low, high], got {ranges!r}.")
@@ -174,7 +209,8 @@ class PhysicsVariant(VariantWrapper):
             for k in range(K):
                 rng = variant_rng(self.variant_seed, k, self.family)
                 variants.append({n: float(rng.uniform(lo, hi)) for n, (lo, hi) in ranges.items()})
-        names = sorted({n for v in variants for n in v})
+        # The names of every listed entry (not only the first K), so params(k) is the same for any K.
+        names = sorted({n for v in (listed if values is not None else variants) for n in v})
         _check_physics_names(env, names, self.family)
         self.defaults = {n: float(getattr(env.unwrapped, n)) for n in names}
         self.variants = variants
@@ -196,9 +232,12 @@ class PhysicsDrift(VariantWrapper):
 
     ``value(t) = low + (high - low) * w(t / period + phase_k)``, ``t`` counting every step of this
     wrapper (across episodes), where ``w`` is ``(1 + sin(2 pi x)) / 2`` (``kind="sine"``) or a triangle wave
-    going linearly from 0 to 1 and back once per period (``kind="linear"``). Variant ``k`` starts at phase
-    ``k / K`` (``phase_per_task=True``) so the variants differ. The current value is in
-    ``info["drift"][attribute]``.
+    going linearly from 0 to 1 and back once per period (``kind="linear"``). With ``phase_per_task=True``
+    variant ``k`` starts at phase ``phase_k`` = the ``k``-th term of the base-2 van der Corput sequence
+    (:func:`van_der_corput`: variant 0 -> 0, 1 -> 1/2, 2 -> 1/4, 3 -> 3/4, 4 -> 1/8, 5 -> 5/8, ...), so the
+    variants differ, the phases of any first ``K`` variants are spread evenly over the period, and the
+    phase of variant ``k`` does not depend on ``K`` (a suite grown to more variants keeps its old ones);
+    otherwise ``phase_k = 0``. The current value is in ``info["drift"][attribute]``.
 
     The drift clock ``t`` (attribute ``drift_step``) runs across episodes and task switches and is
     not reset by ``reset``; a rebuilt environment starts it at 0. :meth:`get_drift_step` and
@@ -224,7 +263,7 @@ class PhysicsDrift(VariantWrapper):
     :param high: largest value.
     :param period: steps per full cycle.
     :param kind: ``"sine"`` or ``"linear"``.
-    :param phase_per_task: offset the phase of variant ``k`` by ``k / K`` of a period.
+    :param phase_per_task: offset the phase of variant ``k`` by ``van_der_corput(k)`` of a period.
     """
 
     family = "drift"
@@ -259,6 +298,15 @@ class PhysicsDrift(VariantWrapper):
         self.phase_per_task = bool(phase_per_task)
         self.drift_step = 0
 
+    def phase(self, task: int | None = None) -> float:
+        """The phase offset of a variant, in periods: ``van_der_corput(task)`` with ``phase_per_task``, else 0.
+
+        :param task: the variant (default: the current one).
+        :return: a value in ``[0, 1)``; it does not depend on ``K``.
+        """
+        task = self.variant if task is None else check_task(task, self.num_tasks)
+        return van_der_corput(task) if self.phase_per_task else 0.0
+
     def value(self, step: int, task: int | None = None) -> float:
         """The drifting value at a step count for a variant.
 
@@ -266,8 +314,7 @@ class PhysicsDrift(VariantWrapper):
         :param task: the variant (default: the current one).
         :return: the attribute value.
         """
-        task = self.variant if task is None else task
-        x = step / self.period + (task / self.num_tasks if self.phase_per_task else 0.0)
+        x = step / self.period + self.phase(task)
         if self.kind == "sine":
             w = 0.5 * (1.0 + math.sin(2.0 * math.pi * x))
         else:

@@ -9,11 +9,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import yaml
+from gymnasium import spaces
 from stable_baselines3.common.env_checker import check_env
 from stable_baselines3.common.vec_env import VecNormalize
 
 import psp_rl
 from psp_rl import resources
+from psp_rl.envs import PermuteActions, PermuteObservation, PhysicsDrift, PhysicsVariant, physics_attributes
 from psp_rl.envs.suites import Suite, load_suite, register_suites
 from psp_rl.resources import find_yaml, list_yaml, load_yaml
 
@@ -263,3 +265,81 @@ def test_suite_from_mapping_any_gym_id() -> None:
     assert env.unwrapped.LINK_MASS_1 == 2.0
     with pytest.raises(ValueError, match="needs the key 'env_id'"):
         Suite({"num_tasks": 2, "schedule": {"steps_per_task": 10}})
+
+
+# ------------------------------------------------------------------------------ stability under K
+def _max_tasks(name: str, wanted: int = 8) -> int:
+    """The largest K (up to ``wanted``) a suite can be built with: a physics ``values`` list caps it."""
+    spec = load_yaml(find_yaml("envs", name))
+    caps = [len(v["values"]) for v in spec.get("variants") or [] if "values" in v]
+    return min([wanted, *caps])
+
+
+def _suite_trace(suite: Suite, task: int, seed: int = 5, steps: int = 20) -> dict:
+    """Spaces, variant parameters, normalisation and a rollout of fixed actions of one task of a suite."""
+    env = suite.make_env(task)
+    base = env.unwrapped
+
+    def physics() -> dict:
+        return {n: float(getattr(base, n)) for n in physics_attributes(env)}
+
+    def space_key(space: gym.Space) -> tuple:
+        if isinstance(space, spaces.Box):
+            return (space.shape, str(space.dtype), space.low.tolist(), space.high.tolist())
+        assert isinstance(space, spaces.Discrete)
+        return (int(space.n), int(space.start))
+
+    params = []
+    for wrapper in env.variant_wrappers():
+        if isinstance(wrapper, (PermuteObservation, PermuteActions)):
+            params.append((wrapper.permutations[task].tolist(), wrapper.signs[task].tolist()))
+        elif isinstance(wrapper, PhysicsVariant):
+            params.append(wrapper.params(task))
+        elif isinstance(wrapper, PhysicsDrift):
+            params.append((wrapper.phase(task), wrapper.value(0, task)))
+    rng = np.random.default_rng(0)
+    action_space = env.action_space
+    if isinstance(action_space, spaces.Discrete):
+        actions = [int(rng.integers(action_space.n)) for _ in range(steps)]
+    else:
+        actions = [
+            rng.uniform(action_space.low, action_space.high).astype(action_space.dtype) for _ in range(steps)
+        ]
+    obs, info = env.reset(seed=seed)
+    rollout = [(obs["obs"].tolist(), info.get("drift"), physics())]
+    for action in actions:
+        obs, reward, terminated, truncated, info = env.step(action)
+        rollout.append(
+            (obs["obs"].tolist(), float(reward), terminated, truncated, info.get("drift"), physics())
+        )
+        if terminated or truncated:
+            obs, info = env.reset()
+            rollout.append((obs["obs"].tolist(), info.get("drift"), physics()))
+    return {
+        "obs_space": space_key(env.observation_space["obs"]),
+        "action_space": space_key(env.action_space),
+        "params": params,
+        "normalize": suite.normalize(task, -100.0),
+        "rollout": rollout,
+    }
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_suite_variants_do_not_depend_on_num_tasks(name: str) -> None:
+    large_k = _max_tasks(name)  # 8, or the length of a physics values list
+    large = load_suite(name, num_tasks=large_k)
+    small_ks = sorted({3, load_suite(name).num_tasks} - {large_k})  # K=3 and the shipped K
+    assert small_ks and all(k < large_k for k in small_ks)
+    for small_k in small_ks:
+        small = load_suite(name, num_tasks=small_k)
+        for k in range(small_k):
+            assert _suite_trace(small, k) == _suite_trace(large, k), (
+                f"{name}: task {k} changed from K={small_k} to K={large_k}"
+            )
+
+
+def test_drift_suite_phases_follow_van_der_corput() -> None:
+    for num_tasks in (3, 8):
+        env = load_suite("mountaincar-drift", num_tasks=num_tasks).make_env(0)
+        phase = env.get_wrapper_attr("phase")
+        assert [phase(k) for k in range(3)] == [0.0, 0.5, 0.25]

@@ -18,6 +18,7 @@ from psp_rl.envs import (
     make_variant_env,
     physics_attributes,
 )
+from psp_rl.envs.physics import van_der_corput
 
 
 class BoxEnv(gym.Env):
@@ -39,7 +40,8 @@ class BoxEnv(gym.Env):
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
-        self.observation_space.seed(seed)
+        if seed is not None:  # a reset without a seed continues the sequence (Gymnasium's convention)
+            self.observation_space.seed(seed)
         self.t = 0
         return self._obs(), {}
 
@@ -374,3 +376,205 @@ def test_mismatched_num_tasks() -> None:
 def test_physics_rejects_derived_attributes() -> None:
     with pytest.raises(ValueError, match="computed from masspole and length"):
         PhysicsVariant(gym.make("CartPole-v1"), num_tasks=1, values=[{"polemass_length": 1.0}])
+
+
+# ------------------------------------------------------------------------------ stability under K
+# Variant k must be the same whatever the number of variants K, so an agent can grow from K to K2 tasks.
+K_SMALL, K_LARGE = 3, 8
+
+
+def _gym(env_id: str, families: list[dict]):  # noqa: ANN202
+    return lambda K, k: make_variant_env(env_id, families, task=k, num_tasks=K, seed=3)
+
+
+def _box(wrapper: type, shape: tuple[int, ...] = (2, 3), dtype: type = np.float32, **kwargs):  # noqa: ANN202
+    return lambda K, k: TaskObservation(wrapper(BoxEnv(shape, dtype), K, 3, k, **kwargs), task=k, num_tasks=K)
+
+
+def _space_key(space: spaces.Space) -> tuple:
+    if isinstance(space, spaces.Box):
+        return ("Box", space.shape, str(space.dtype), space.low.tolist(), space.high.tolist())
+    assert isinstance(space, spaces.Discrete)
+    return ("Discrete", int(space.n), int(space.start))
+
+
+def _fixed_actions(space: spaces.Space, steps: int) -> list:
+    rng = np.random.default_rng(0)
+    if isinstance(space, spaces.Discrete):
+        return [int(space.start) + int(rng.integers(space.n)) for _ in range(steps)]
+    return [rng.uniform(space.low, space.high).astype(space.dtype) for _ in range(steps)]
+
+
+def variant_trace(env: TaskObservation, seed: int = 5, steps: int = 20) -> dict:
+    """Everything of one variant that could depend on K: spaces, parameters, a rollout of fixed actions."""
+    base = env.unwrapped
+
+    def physics() -> dict:
+        last = getattr(base, "last_action", None)
+        values = {n: float(getattr(base, n)) for n in physics_attributes(env)}
+        return {**values, "last_action": None if last is None else np.asarray(last).tolist()}
+
+    params = []
+    for wrapper in env.variant_wrappers():
+        k = wrapper.variant
+        if isinstance(wrapper, (PermuteObservation, PermuteActions)):
+            params.append((wrapper.permutations[k].tolist(), wrapper.signs[k].tolist()))
+        elif isinstance(wrapper, PhysicsVariant):
+            params.append(wrapper.params(k))
+        elif isinstance(wrapper, PhysicsDrift):
+            params.append((wrapper.phase(k), wrapper.value(0, k), wrapper.value(7, k)))
+    trace: dict = {
+        "obs_space": _space_key(env.observation_space["obs"]),
+        "action_space": _space_key(env.action_space),
+        "params": params,
+    }
+    obs, info = env.reset(seed=seed)
+    rollout = [(obs["obs"].tolist(), int(obs["task"]), info.get("drift"), physics())]
+    for action in _fixed_actions(env.action_space, steps):
+        obs, reward, terminated, truncated, info = env.step(action)
+        rollout.append(
+            (obs["obs"].tolist(), float(reward), terminated, truncated, info.get("drift"), physics())
+        )
+        if terminated or truncated:
+            obs, info = env.reset()
+            rollout.append((obs["obs"].tolist(), int(obs["task"]), info.get("drift"), physics()))
+    trace["rollout"] = rollout
+    return trace
+
+
+PHYSICS_VALUES = [
+    {},
+    {"length": 1.0},
+    {"masspole": 0.5},
+    {"gravity": 15.0},
+    {"force_mag": 5.0, "masscart": 1.5},
+    {"tau": 0.01},
+    {"length": 0.3},
+    {"gravity": 5.0},
+]
+DRIFT = {"family": "drift", "attribute": "gravity", "low": 0.002, "high": 0.003, "period": 16}
+K_CASES = {
+    "permute_obs-flips": _gym("CartPole-v1", [{"family": "permute_obs", "flip_signs": True}]),
+    "permute_obs-no-flips": _gym("Acrobot-v1", [{"family": "permute_obs", "flip_signs": False}]),
+    "permute_obs-box-flips": _box(PermuteObservation),
+    "permute_obs-box-no-flips": _box(PermuteObservation, flip_signs=False),
+    "permute_obs-uint8": _box(PermuteObservation, (4, 4, 3), np.uint8),
+    "permute_actions-discrete2": _gym("CartPole-v1", [{"family": "permute_actions"}]),
+    "permute_actions-discrete3": _gym("Acrobot-v1", [{"family": "permute_actions"}]),
+    "permute_actions-box": _box(PermuteActions),
+    "permute_actions-box-1d": _gym("Pendulum-v1", [{"family": "permute_actions"}]),
+    "physics-grid": _gym(
+        "CartPole-v1",
+        [{"family": "physics", "grid": {"gravity": [9.8, 12.0, 15.0], "length": [0.5, 1.0, 1.5]}}],
+    ),
+    "physics-values": _gym("CartPole-v1", [{"family": "physics", "values": PHYSICS_VALUES}]),
+    "physics-ranges": _gym(
+        "Pendulum-v1", [{"family": "physics", "ranges": {"g": [5.0, 15.0], "m": [0.5, 2.0]}}]
+    ),
+    "drift-sine": _gym("MountainCar-v0", [{**DRIFT, "phase_per_task": True}]),
+    "drift-linear": _gym("MountainCar-v0", [{**DRIFT, "kind": "linear", "phase_per_task": True}]),
+    "drift-no-phase": _gym("MountainCar-v0", [{**DRIFT, "phase_per_task": False}]),
+    "composed": _gym(
+        "CartPole-v1",
+        [
+            {"family": "physics", "values": PHYSICS_VALUES},
+            {"family": "permute_obs"},
+            {"family": "permute_actions"},
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(K_CASES))
+def test_variant_k_is_the_same_whatever_k(case: str) -> None:
+    build = K_CASES[case]
+    for k in range(K_SMALL):
+        small, large = build(K_SMALL, k), build(K_LARGE, k)
+        assert small.observation_space["task"] == spaces.Discrete(K_SMALL)  # the only K-dependent part
+        assert large.observation_space["task"] == spaces.Discrete(K_LARGE)
+        assert variant_trace(small) == variant_trace(large), (
+            f"variant {k} changed from K={K_SMALL} to {K_LARGE}"
+        )
+
+
+def test_k_stable_cases_have_distinct_variants() -> None:
+    # the stability test would pass trivially if every variant were the same
+    for case in ("permute_obs-flips", "permute_actions-box", "physics-ranges", "drift-sine"):
+        traces = [variant_trace(K_CASES[case](K_SMALL, k)) for k in range(K_SMALL)]
+        assert traces[0] != traces[1] != traces[2] != traces[0], case
+
+
+class BoundsEnv(BoxEnv):
+    """A Box observation with different bounds per entry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = spaces.Box(
+            np.array([0.0, -1.0, 2.0], dtype=np.float32), np.array([1.0, 3.0, 5.0], dtype=np.float32)
+        )
+
+
+@pytest.mark.parametrize(
+    ("make", "flips", "low", "high"),
+    [
+        (BoundsEnv, True, -5.0, 5.0),  # entries and their negations: [-5, 5] at every position
+        (BoundsEnv, False, -1.0, 5.0),  # every entry can land anywhere: [min low, max high]
+        (lambda: BoxEnv((2, 3)), True, -2.0, 2.0),
+        (lambda: BoxEnv((2, 3)), False, -1.0, 2.0),
+        (lambda: BoxEnv((4, 4, 3), np.uint8), True, 0, 255),  # integers are never flipped
+        (lambda: gym.make("CartPole-v1"), True, -np.inf, np.inf),
+        (lambda: gym.make("Pendulum-v1"), False, -8.0, 8.0),
+    ],
+)
+def test_permute_obs_space_covers_every_permutation_and_ignores_k(make, flips, low, high) -> None:  # noqa: ANN001
+    spaces_by_k = []
+    for num_tasks in (1, 3, 50):
+        env = PermuteObservation(make(), num_tasks=num_tasks, seed=num_tasks, flip_signs=flips)
+        space = env.observation_space
+        assert (
+            space.dtype == env.env.observation_space.dtype and space.shape == env.env.observation_space.shape
+        )
+        np.testing.assert_array_equal(space.low, np.full(space.shape, low, dtype=space.dtype))
+        np.testing.assert_array_equal(space.high, np.full(space.shape, high, dtype=space.dtype))
+        spaces_by_k.append(space)
+        base_space = env.env.observation_space
+        base_space.seed(0)
+        samples = [base_space.sample() for _ in range(20)]
+        for k in range(num_tasks):
+            env.variant = k
+            assert all(space.contains(env.observation(x)) for x in samples), f"variant {k} leaves the box"
+    assert spaces_by_k[0] == spaces_by_k[1] == spaces_by_k[2]
+
+
+def test_van_der_corput_phases() -> None:
+    assert [van_der_corput(k) for k in range(8)] == [0.0, 0.5, 0.25, 0.75, 0.125, 0.625, 0.375, 0.875]
+    assert van_der_corput(5, base=3) == pytest.approx(2 / 3 + 1 / 9)
+    for num_tasks in (5, 8, 100):
+        drift = PhysicsDrift(
+            gym.make("MountainCar-v0"), num_tasks, attribute="gravity", low=0.002, high=0.003, period=40
+        )
+        assert [drift.phase(k) for k in range(5)] == [0.0, 0.5, 0.25, 0.75, 0.125]
+        assert drift.value(0, 1) == pytest.approx(0.0025)  # sine at half a period: the middle
+    flat = PhysicsDrift(
+        gym.make("MountainCar-v0"),
+        5,
+        attribute="gravity",
+        low=0.002,
+        high=0.003,
+        period=40,
+        phase_per_task=False,
+    )
+    assert [flat.phase(k) for k in range(5)] == [0.0] * 5
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="index >= 0"):
+            van_der_corput(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="base >= 2"):
+        van_der_corput(3, base=1)
+
+
+def test_physics_values_params_ignore_k() -> None:
+    # the defaults restored by variant 0 cover the attributes of every listed entry, also past K
+    one = PhysicsVariant(gym.make("CartPole-v1"), num_tasks=1, values=PHYSICS_VALUES)
+    every = PhysicsVariant(gym.make("CartPole-v1"), num_tasks=len(PHYSICS_VALUES), values=PHYSICS_VALUES)
+    assert one.params(0) == every.params(0)
+    assert one.params(0)["tau"] == pytest.approx(0.02) and one.params(0)["length"] == pytest.approx(0.5)
