@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "PSPDQNPolicy": "psp_rl.policies",
     "PSPSACPolicy": "psp_rl.policies",
     "PSPTD3Policy": "psp_rl.policies",
+    "expand_tasks": "psp_rl.policies",
     # environments: suites, your own variants, schedules
     "load_suite": "psp_rl.envs",
     "Suite": "psp_rl.envs",
