@@ -41,10 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--n-envs", type=int, default=None, help="parallel training envs (default: the preset's)")
     tr.add_argument(
-        "--steps-per-task", type=int, default=None, help="env steps per task phase (default: the suite's)"
+        "--steps-per-task",
+        type=int,
+        default=None,
+        help="env steps per task phase (default: the suite's); with --resume and --num-tasks: per added task",
     )
     tr.add_argument(
-        "--num-tasks", type=int, default=None, help="number of task variants (default: the suite's)"
+        "--num-tasks",
+        type=int,
+        default=None,
+        help="number of task variants (default: the suite's); with --resume: grow the run to this many",
     )
     tr.add_argument("--run-dir", default=None, help="parent folder of run folders (default runs/)")
     tr.add_argument(
@@ -59,7 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--reference", default=None, help="single-task reference run folder, for forward transfer"
     )
-    tr.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run")
+    tr.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue an interrupted run (or a finished one, with --num-tasks)",
+    )
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     tr.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small nets)"
@@ -90,27 +101,27 @@ def _cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.resume is not None:
         given = [
             name
-            for name in (
-                "agent",
-                "suite",
-                "seed",
-                "device",
-                "n_envs",
-                "steps_per_task",
-                "num_tasks",
-                "run_dir",
-                "reference",
-            )
+            for name in ("agent", "suite", "seed", "device", "n_envs", "run_dir", "reference")
             if getattr(args, name) is not None
         ]
         if given or args.sets:
             opts = ", ".join(f"--{n.replace('_', '-')}" for n in given) + (" --set" if args.sets else "")
             raise ValueError(
                 f"--resume continues a run with its saved config.yaml; drop {opts.strip(', ')} "
-                "(or start a new run without --resume)."
+                "(or start a new run without --resume). --num-tasks K2 [--steps-per-task N] add tasks to it."
+            )
+        if args.steps_per_task is not None and args.num_tasks is None:
+            raise ValueError(
+                "--resume with --steps-per-task sets the steps of added tasks: give --num-tasks K2 too "
+                "(a run keeps the steps of its own tasks)."
             )
         train(
-            resume=args.resume, progress_bar=not args.no_progress, command=command, num_threads=args.threads
+            resume=args.resume,
+            num_tasks=args.num_tasks,
+            steps_per_task=args.steps_per_task,
+            progress_bar=not args.no_progress,
+            command=command,
+            num_threads=args.threads,
         )
         return 0
     sets = [item for group in args.sets for item in group]

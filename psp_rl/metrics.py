@@ -347,6 +347,22 @@ class PerformanceMatrix:
             return np.full(self.num_tasks, np.nan)
         return forgetting_per_task(self.R, self._phase_tasks())
 
+    def grow(self, num_tasks: int) -> None:
+        """Add task columns (a run continued with more tasks); the rows measured so far get ``nan``
+        for them.
+
+        :param num_tasks: the new number of tasks, at least the current one.
+        """
+        if num_tasks < self.num_tasks:
+            raise ValueError(
+                f"a performance matrix cannot drop tasks: it has {self.num_tasks}, got {num_tasks}."
+            )
+        added = int(num_tasks) - self.num_tasks
+        self.rows = [row + [math.nan] * added for row in self.rows]
+        self.raw_rows = [None if raw is None else raw + [math.nan] * added for raw in self.raw_rows]
+        self.task_names += [f"task {k}" for k in range(self.num_tasks, int(num_tasks))]
+        self.num_tasks = int(num_tasks)
+
     def to_dict(self) -> dict[str, Any]:
         """:return: a JSON-serialisable dict (``nan`` written as ``null``)."""
         return {
@@ -390,41 +406,15 @@ class PerformanceMatrix:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     def figure(self, title: str | None = None) -> Any:
-        """Draw the matrix as a heat map (rows = phases, columns = tasks).
+        """Draw the matrix as a heat map (rows = phases, columns = tasks; see :mod:`psp_rl.matrix_figure`).
 
         :param title: figure title.
         :return: a ``matplotlib.figure.Figure`` (not attached to pyplot; nothing to close).
         """
-        from matplotlib.figure import Figure
+        from psp_rl.matrix_figure import matrix_figure
 
-        R = self.R
-        phases = max(len(self.rows), 1)
-        # one cell per entry up to ANNOTATE_MAX; larger matrices (K = 50, 100) keep a bounded size
-        small = self.num_tasks <= self.ANNOTATE_MAX and phases <= self.ANNOTATE_MAX
-        width = 1.2 + 0.9 * min(self.num_tasks, self.ANNOTATE_MAX)
-        height = 1.2 + 0.7 * min(phases, self.ANNOTATE_MAX)
-        fig = Figure(figsize=(width, height), dpi=100)
-        ax = fig.add_subplot(1, 1, 1)
-        data = R if self.rows else np.full((1, self.num_tasks), np.nan)
-        image = ax.imshow(data, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
-        if small:
-            for i in range(len(self.rows)):
-                for j in range(self.num_tasks):
-                    value = R[i, j]
-                    if not math.isnan(value):
-                        color = "black" if value > 0.6 else "white"
-                        ax.text(j, i, f"{value:.2f}", ha="center", va="center", color=color, fontsize=8)
-            ax.set_xticks(range(self.num_tasks), labels=[str(k) for k in range(self.num_tasks)])
-            ax.set_yticks(
-                range(phases),
-                labels=[self._phase_label(i) for i in range(phases)],
-            )
-        ax.set_xlabel("evaluated task j")
-        ax.set_ylabel("after phase i")
-        ax.set_title(title or "performance matrix R[i, j] (normalized)")
-        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-        fig.tight_layout()
-        return fig
+        labels = [self._phase_label(i) for i in range(max(len(self.rows), 1))]
+        return matrix_figure(self.R if self.rows else None, self.num_tasks, labels, title, self.ANNOTATE_MAX)
 
     def _phase_label(self, i: int) -> str:
         task = self.phase_tasks[i] if self.phase_tasks is not None and i < len(self.phase_tasks) else i

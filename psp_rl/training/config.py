@@ -38,6 +38,7 @@ from psp_rl.resources import find_yaml, load_yaml
 from psp_rl.utils import did_you_mean
 
 if TYPE_CHECKING:
+    from psp_rl.envs.schedules import TaskSchedule
     from psp_rl.envs.suites import Suite
 
 __all__ = [
@@ -214,6 +215,11 @@ class TrainConfig:
         after every burst of gradient steps; 0 = off, the default), ``states_per_task``, ``batch_size``,
         ``when`` (``interleaved`` or ``phase_end``), ``consolidation_steps`` (see
         :mod:`psp_rl.training.rehearsal`).
+    :param grown: tasks added to the run after it started (``psp-rl train --resume RUN --num-tasks K2``,
+        see :func:`grow_config`): one ``{from_tasks, num_tasks, steps_per_task}`` entry per growth, in
+        order. The suite's own schedule covers the first ``from_tasks`` tasks of the first entry; each
+        added task then trains for one phase of ``steps_per_task`` steps. Written by the run, not by
+        presets.
     :param run_dir: parent folder of the run folders.
     :param description: one line shown by ``psp-rl list``.
     """
@@ -239,6 +245,7 @@ class TrainConfig:
     replay: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(REPLAY_DEFAULTS))
     optimizer: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(OPTIMIZER_DEFAULTS))
     rehearsal: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(REHEARSAL_DEFAULTS))
+    grown: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     run_dir: str = "runs"
     description: str = ""
 
@@ -297,6 +304,20 @@ class TrainConfig:
             steps_per_task=self.steps_per_task,
             overrides=self.suite_overrides or None,
         )
+
+    def make_schedule(self, suite: Suite) -> TaskSchedule:
+        """The run's task schedule: the suite's, followed by the phases of the tasks added later (``grown``).
+
+        :param suite: the suite of this config (:meth:`load_suite`).
+        :return: the schedule.
+        """
+        schedule = suite.make_schedule()
+        if not self.grown:
+            return schedule
+        schedule = dataclasses.replace(schedule, num_tasks=int(self.grown[0]["from_tasks"]))
+        for stage in self.grown:
+            schedule = schedule.grow(int(stage["num_tasks"]), int(stage["steps_per_task"]))
+        return schedule
 
 
 def load_preset(name: str) -> dict[str, Any]:

@@ -215,6 +215,12 @@ class ContinualEvalCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         if self.history:  # resumed: the start-of-run evaluation exists already
+            never = [
+                k for k in range(self.num_tasks) if all(math.isnan(h["normalized"][k]) for h in self.history)
+            ]
+            if never:  # tasks added to the run: where their learning curves start
+                raw, normalized = self.evaluate(never)
+                self._record(self.next_phase, raw, normalized, phase_end=False)
             return
         if self.hparams is not None:
             self.logger.record(
@@ -327,11 +333,27 @@ class ContinualEvalCallback(BaseCallback):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a position saved by :meth:`state_dict`.
 
+        A state saved with fewer tasks (a run continued with more) gets ``nan`` for the added tasks in
+        every row and evaluation so far.
+
         :param state: the saved state.
         """
         self.matrix = PerformanceMatrix.from_dict(state["matrix"])
+        if self.matrix.num_tasks > self.num_tasks:
+            raise ValueError(
+                f"this evaluation state holds {self.matrix.num_tasks} tasks but the run evaluates {self.num_tasks}."
+            )
+        added = self.num_tasks - self.matrix.num_tasks
+        self.matrix.grow(self.num_tasks)
         self.matrix.phase_tasks = self.phase_tasks
-        self.history = list(state["history"])
+        self.history = [
+            {
+                **h,
+                "returns": [math.nan if v is None else v for v in h["returns"]] + [math.nan] * added,
+                "normalized": [math.nan if v is None else v for v in h["normalized"]] + [math.nan] * added,
+            }
+            for h in state["history"]
+        ]
         self.next_phase = int(state["next_phase"])
         nxt = state.get("next_eval_step")
         self.next_eval_step = math.inf if nxt is None or self.eval_freq <= 0 else int(nxt)

@@ -192,7 +192,22 @@ def load_run_model(run_path: str | Path, device: str = "auto") -> tuple[Any, Any
             raise ValueError(f"{str(run_path)!r} holds no model.zip and no complete checkpoint to evaluate.")
         source = checkpoint
     model = algo_class(cfg.algo).load(source / "model.zip", device=device)
+    if cfg.grown and _held_tasks(model) < int(cfg.num_tasks or 0):  # a growth still under way
+        checkpoint = find_latest_checkpoint(run_path)
+        if checkpoint is not None and checkpoint != source:
+            model, source = algo_class(cfg.algo).load(checkpoint / "model.zip", device=device), checkpoint
+        if _held_tasks(model) < int(cfg.num_tasks or 0):
+            raise ValueError(
+                f"{str(run_path)!r} was grown to {cfg.num_tasks} tasks but its newest model holds "
+                f"{_held_tasks(model)}: finish the growth with psp-rl train --resume {run_path}."
+            )
     return cfg, model, source
+
+
+def _held_tasks(model: Any) -> int:
+    from psp_rl.policies.extractor import num_tasks_of
+
+    return num_tasks_of(model.observation_space)
 
 
 def evaluate_run(

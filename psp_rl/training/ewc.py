@@ -52,6 +52,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.utils import obs_as_tensor
 
 from psp_rl.metrics import check_phase_tasks
+from psp_rl.training.grow import fit_grown
 
 
 class _PolicyOutputs(torch.nn.Module):
@@ -387,12 +388,10 @@ class EWCCallback(BaseCallback):
         for prefix in ("fisher", "anchor_mean", "last_anchor", "last_fisher"):
             tensors = collect(prefix)
             if tensors is not None:
-                for t, p, name in zip(tensors, self.params, self.names):
-                    if t.shape != p.shape:
-                        raise ValueError(
-                            f"EWC state {prefix}.{name} has shape {tuple(t.shape)}, the policy "
-                            f"{tuple(p.shape)}: it was saved from a different network."
-                        )
+                tensors = [  # saved before the policy grew: the added tasks' entries filled in
+                    fit_grown(t, p, self.model.policy, f"EWC {prefix}.{name}", anchor="anchor" in prefix)
+                    for t, p, name in zip(tensors, self.params, self.names)
+                ]
             setattr(self, prefix, tensors)
         self.residual = float(state["residual"])
         self.num_consolidated = int(state["num_consolidated"])

@@ -121,6 +121,20 @@ class TaskRunningMeanStd:
             var[rows] = self.tasks[int(task)].var
         return mean, var
 
+    def grow(self, num_tasks: int, epsilon: float = 1e-4) -> None:
+        """Add tasks with initial statistics (mean 0, variance 1); the old tasks' are kept.
+
+        :param num_tasks: the new number of tasks, at least the current one.
+        :param epsilon: the initial count of the new tasks.
+        """
+        if num_tasks < self.num_tasks:
+            raise ValueError(
+                f"per-task statistics cannot drop tasks: they hold K={self.num_tasks}, got num_tasks={num_tasks}."
+            )
+        self.tasks += [
+            RunningMeanStd(epsilon=epsilon, shape=self.shape) for _ in range(num_tasks - self.num_tasks)
+        ]
+
     def copy(self) -> TaskRunningMeanStd:
         """:return: an independent copy."""
         new = TaskRunningMeanStd(self.num_tasks, self.shape)
@@ -192,6 +206,28 @@ class TaskVecNormalize(VecNormalize):
                 key: TaskRunningMeanStd(self.num_tasks, self.obs_spaces[key].shape or ())  # type: ignore[misc]
                 for key in keys
             }
+
+    def set_venv(self, venv: VecEnv) -> None:
+        """Attach the VecEnv (``VecNormalize.load`` does). A VecEnv with more tasks than the saved
+        statistics (a grown run, see :func:`psp_rl.expand_tasks`) adds fresh statistics for the new
+        tasks; fewer tasks is an error.
+
+        :param venv: the VecEnv to normalise.
+        """
+        space = venv.observation_space
+        task_space = space.spaces.get(self.task_key) if isinstance(space, spaces.Dict) else None
+        if isinstance(task_space, spaces.Discrete) and self.norm_obs:
+            num_tasks = int(task_space.n)
+            if num_tasks < self.num_tasks:
+                raise ValueError(
+                    f"these statistics hold K={self.num_tasks} tasks but the VecEnv has {num_tasks}: build it "
+                    f"with num_tasks={self.num_tasks}."
+                )
+            for key in self.norm_obs_keys or ():
+                self._stats(key).grow(num_tasks)
+            self.num_tasks = num_tasks
+            self.observation_space = space  # the saved one has the old Discrete(K)
+        super().set_venv(venv)
 
     def _stats(self, key: str) -> TaskRunningMeanStd:
         return cast(TaskRunningMeanStd, self.obs_rms[key])  # type: ignore[index]

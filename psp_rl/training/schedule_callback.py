@@ -52,10 +52,11 @@ class TaskScheduleCallback(BaseCallback):
         """Restore the episode counters saved by :meth:`state_dict`.
 
         :param state: the saved state.
-        :raises ValueError: when the state belongs to a different schedule.
+        :raises ValueError: when the state belongs to a different schedule (one that this schedule grew
+            from, by adding tasks after it, is the same schedule so far).
         """
         saved = state.get("schedule")
-        if saved is not None and saved != self.schedule.to_dict():
+        if saved is not None and not self.schedule.continues(saved):
             raise ValueError(
                 f"This checkpoint was made with schedule {saved}, not {self.schedule.to_dict()}: "
                 "resume with the same suite and schedule."

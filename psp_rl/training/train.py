@@ -25,6 +25,7 @@ import yaml
 
 from psp_rl.training.build import algo_class, build_hyperparams, build_policy_kwargs, policy_class
 from psp_rl.training.config import TrainConfig
+from psp_rl.training.grow import grow_config
 from psp_rl.training.optimizer_reset import OptimizerResetCallback
 from psp_rl.training.phase_schedules import restart_per_phase
 from psp_rl.training.rehearsal import RehearsalCallback
@@ -52,6 +53,8 @@ def train(
     config: TrainConfig | Mapping[str, Any] | None = None,
     *,
     resume: str | Path | None = None,
+    num_tasks: int | None = None,
+    steps_per_task: int | None = None,
     progress_bar: bool = True,
     callbacks: Sequence[Any] = (),
     command: Sequence[str] | str | None = None,
@@ -63,6 +66,11 @@ def train(
     :param config: the config (a :class:`TrainConfig` or a mapping of its fields); ignored on resume.
     :param resume: a run folder to continue from its latest complete checkpoint: same step counter,
         same TensorBoard curves, same position in the task schedule.
+    :param num_tasks: with ``resume``: continue the run (finished or not) with more tasks, the variants
+        ``K .. num_tasks - 1`` one after another; the agent grows with :func:`psp_rl.expand_tasks`, and
+        the performance matrix, metrics, curves and checkpoints continue in the same run folder.
+    :param steps_per_task: with ``num_tasks``: env steps of each added task (default: those of the
+        run's last phase).
     :param progress_bar: show a progress bar with the current task.
     :param callbacks: extra SB3 callbacks, run after the built-in ones.
     :param command: the command line to record in ``command.txt`` (default: ``sys.argv``).
@@ -76,6 +84,8 @@ def train(
     from stable_baselines3.common.utils import set_random_seed
     from stable_baselines3.common.vec_env import VecNormalize
 
+    from psp_rl.policies.expand import check_model_fits, expand_tasks
+    from psp_rl.policies.extractor import num_tasks_of
     from psp_rl.resources import load_yaml
     from psp_rl.training.checkpoint import AtomicCheckpointCallback, find_latest_checkpoint
     from psp_rl.training.drift import get_drift_steps, set_drift_steps
@@ -101,6 +111,12 @@ def train(
                 "the run stopped before its first checkpoint, so start it again without --resume."
             )
         cfg = TrainConfig.from_dict(load_yaml(run_path / "config.yaml"))
+        if num_tasks is not None:
+            cfg = grow_config(cfg, num_tasks, steps_per_task)
+        elif steps_per_task is not None:
+            raise ValueError(
+                "steps_per_task with resume sets the steps of added tasks: give num_tasks too (--num-tasks)."
+            )
         state = json.loads((checkpoint / "state.json").read_text())
         stats = checkpoint / "vecnormalize.pkl"
         if cfg.normalize is not False and not stats.is_file():
@@ -111,6 +127,11 @@ def train(
             )
     elif config is None:
         raise ValueError("train() needs a config (or resume=RUN_DIR).")
+    elif num_tasks is not None or steps_per_task is not None:
+        raise ValueError(
+            "num_tasks / steps_per_task add tasks to a run given with resume=RUN_DIR; for a new run set them "
+            "in the config (TrainConfig.num_tasks, .steps_per_task)."
+        )
     else:
         cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     device = _resolve_device(cfg.device)
@@ -124,14 +145,14 @@ def train(
 
     # ---- 3. suite, schedule, envs
     suite = cfg.load_suite()
-    schedule = suite.make_schedule()
+    schedule = cfg.make_schedule(suite)  # the suite's, and the phases of tasks added later
     total_timesteps = int(schedule.total_timesteps)
     boundaries = [int(b) for b in schedule.phase_boundaries()]
     phase_tasks = [schedule.phase_task(i) for i in range(len(boundaries))]
     reference_auc = load_reference_auc(cfg.reference, suite.num_tasks) if cfg.reference is not None else None
 
-    if resume is None:
-        run_path = make_run_path(cfg)
+    if resume is None or num_tasks is not None:  # a new run, or one that grows: (re)write its config
+        run_path = run_path if resume is not None else make_run_path(cfg)
         record = cfg.to_dict()
         record.update(
             num_tasks=int(suite.num_tasks),
@@ -142,6 +163,7 @@ def train(
             phase_tasks=phase_tasks,
         )
         write_atomic(run_path / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+    if resume is None:
         write_json_atomic(run_path / "versions.json", versions(device))
     with (run_path / "command.txt").open("a", encoding="utf-8") as handle:
         handle.write(command_line(command) + "\n")
@@ -166,9 +188,14 @@ def train(
     # ---- 4. model
     algo = algo_class(cfg.algo)
     if checkpoint is not None:
-        model = algo.load(checkpoint / "model.zip", env=env, device=device, tensorboard_log=str(run_path))
+        model = algo.load(checkpoint / "model.zip", device=device, tensorboard_log=str(run_path))
         if (checkpoint / "replay_buffer.pkl").is_file():  # saved by off-policy algorithms only
             cast("OffPolicyAlgorithm", model).load_replay_buffer(checkpoint / "replay_buffer.pkl")
+        if cfg.grown and num_tasks_of(model.observation_space) < suite.num_tasks:
+            expand_tasks(model, suite.num_tasks, env=env)  # a run continued with more tasks
+        else:
+            check_model_fits(model, env.observation_space, f"the run's suite ({cfg.suite})")
+            model.set_env(env)
     else:
         model = algo(
             policy_class(cfg.algo, cfg.policy),

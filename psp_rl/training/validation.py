@@ -80,6 +80,33 @@ def _check_at_switch(section: str, value: Any, choices: Sequence[str]) -> None:
         raise unknown(f"{section}.at_switch", value["at_switch"], choices)
 
 
+GROWN_KEYS = ("from_tasks", "num_tasks", "steps_per_task")
+
+
+def _check_grown(stages: Any, num_tasks: int | None) -> None:
+    """``grown``: each entry adds tasks to the previous count; the last one gives ``num_tasks``."""
+    previous: int | None = None
+    for i, stage in enumerate(stages):
+        where = f"grown[{i}]"
+        if not isinstance(stage, Mapping):
+            raise ValueError(f"{where} must be a mapping with keys {', '.join(GROWN_KEYS)}, got {stage!r}.")
+        _check_keys(where, stage, GROWN_KEYS)
+        for key in GROWN_KEYS:
+            if key not in stage:
+                raise ValueError(f"{where} lacks {key!r}: the run folder's config.yaml was edited by hand.")
+            _check_int(f"{where}.{key}", stage[key], 1)
+        if stage["num_tasks"] <= stage["from_tasks"] or (
+            previous is not None and stage["from_tasks"] != previous
+        ):
+            raise ValueError(
+                f"{where} must add tasks to the count before it (from_tasks {stage['from_tasks']} -> "
+                f"num_tasks {stage['num_tasks']}, previous count {previous})."
+            )
+        previous = stage["num_tasks"]
+    if previous is not None and num_tasks != previous:
+        raise ValueError(f"num_tasks ({num_tasks}) must be the last grown count ({previous}).")
+
+
 def _check_rehearsal(section: Any, algo: str) -> None:
     """The ``rehearsal`` section: ``coef`` >= 0 (> 0 only for the algorithms it supports), positive step
     and batch counts, ``when`` one of its choices."""
@@ -301,6 +328,7 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
             f"EWC is implemented for ppo and a2c, not {cfg.algo}: set ewc.lambda=0 or algo ppo/a2c."
         )
     _check_rehearsal(cfg.rehearsal, cfg.algo)
+    _check_grown(cfg.grown, cfg.num_tasks)
 
     algo_cls = algo_class(cfg.algo)
     valid_hp = init_params(algo_cls)

@@ -1,0 +1,84 @@
+"""Continuing a run with more tasks: the grown config, and saved per-parameter state fitted to a grown
+policy (the agent itself grows with :func:`psp_rl.expand_tasks`)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+
+from psp_rl.training.config import TrainConfig
+from psp_rl.training.validation import validate_config
+
+__all__ = ["fit_grown", "grow_config"]
+
+
+def grow_config(cfg: TrainConfig, num_tasks: int, steps_per_task: int | None = None) -> TrainConfig:
+    """The config of a run continued with more tasks: variants ``K .. num_tasks - 1`` after the run's own.
+
+    :param cfg: the run's config.
+    :param num_tasks: the new number of tasks, larger than the run's ``K``.
+    :param steps_per_task: env steps of each added task's phase (default: those of the last phase).
+    :return: a new config; ``cfg`` is left as it is.
+    :raises ValueError: when ``num_tasks`` is not larger or the schedule is not sequential.
+    """
+    suite = cfg.load_suite()
+    schedule = cfg.make_schedule(suite)
+    if isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks <= suite.num_tasks:
+        raise ValueError(
+            f"--num-tasks {num_tasks}: the run holds K={suite.num_tasks} tasks, so give a larger number to add "
+            "tasks (a run cannot drop tasks)."
+        )
+    if not schedule.is_sequential:
+        raise ValueError(
+            f"--num-tasks adds tasks one after another to a sequential schedule; this run's is {schedule.kind!r}."
+        )
+    if cfg.policy != "psp":
+        raise ValueError(
+            f"--num-tasks grows psp_rl policies (policy: psp, any mode); this run uses SB3's {cfg.policy!r}."
+        )
+    if cfg.reference is not None:
+        raise ValueError(
+            "--num-tasks: this run measures forward transfer against a reference of its "
+            f"{suite.num_tasks} tasks, which has no curves for the added ones; grow a run without a reference."
+        )
+    if steps_per_task is None:
+        steps_per_task = schedule.phase_boundaries()[-1] - ([0, *schedule.phase_boundaries()])[-2]
+    grown = copy.deepcopy(cfg)
+    grown.grown = [
+        *cfg.grown,
+        {"from_tasks": suite.num_tasks, "num_tasks": int(num_tasks), "steps_per_task": int(steps_per_task)},
+    ]
+    grown.num_tasks = int(num_tasks)
+    return validate_config(grown)
+
+
+def fit_grown(
+    saved: torch.Tensor, param: torch.Tensor, policy: Any, name: str, *, anchor: bool
+) -> torch.Tensor:
+    """A tensor saved for a parameter before the policy grew, with entries for the added tasks: no
+    information (zeros) for a statistic such as a Fisher sum, the parameter's current values for an anchor.
+
+    :param saved: the saved tensor.
+    :param param: the parameter of the grown policy.
+    :param policy: the grown policy.
+    :param name: the tensor's name, for error messages.
+    :param anchor: the tensor holds parameter values (else a statistic that is zero without data).
+    :raises ValueError: when the shapes differ other than by added tasks.
+    """
+    if saved.shape == param.shape:
+        return saved
+    from psp_rl.policies.expand import grow_tensor, task_input_end
+
+    like = param.detach() if anchor else torch.zeros_like(param)
+    old_tasks = saved.shape[0] if saved.dim() == param.dim() and saved.shape[1:] == param.shape[1:] else -1
+    end = task_input_end(policy)  # of the grown one-hot block: the old one ended earlier
+    end = None if end is None else end - (param.shape[-1] - saved.shape[-1])
+    try:
+        return grow_tensor(saved, like, old_tasks, name, end)
+    except RuntimeError:
+        raise ValueError(
+            f"saved state {name} has shape {tuple(saved.shape)}, the policy {tuple(param.shape)}: it was "
+            "saved from a different network."
+        ) from None
