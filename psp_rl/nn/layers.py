@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from psp_rl.nn.contexts import check_context_kind, make_context
+from psp_rl.nn.drift import DriftingKeys
 from psp_rl.nn.pertask import broadcast_rows, check_task_ids, per_sample_matmul
 
 
@@ -59,14 +60,15 @@ class TaskLayer(nn.Module):
 
     num_tasks: int
 
-    def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, task: torch.Tensor, coord: torch.Tensor | None = None) -> torch.Tensor:
         """:param x: inputs, batch first
         :param task: ``(B,)`` integer task ids in ``[0, K)``
+        :param coord: ``(B,)`` continuous task coordinates in ``[0, 1)`` (layers with a drifting context)
         """
         task = check_task_ids(task, self.num_tasks, x.shape[0])
-        return self.compute(x, task)
+        return self.compute(x, task, coord)
 
-    def compute(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+    def compute(self, x: torch.Tensor, task: torch.Tensor, coord: torch.Tensor | None = None) -> torch.Tensor:
         """The layer's output for task ids already known to be valid."""
         raise NotImplementedError
 
@@ -97,6 +99,9 @@ class SuperposedLinear(TaskLayer):
         This is how a wider layer gets a smaller effective learning rate (see
         :attr:`psp_rl.nn.NetworkConfig.width_scaling`). Saved with the weights; ``1`` for state dicts
         saved before it existed.
+    :param drift_context: keys that follow the continuous coordinate of each sample instead of its task
+        id (``power``, ``geodesic``, ``interpolate``, ``binned``; see :mod:`psp_rl.nn.drift`); biases stay per task
+    :param drift_keys: ``M`` of the drifting context (frequency range or number of anchors)
     """
 
     context: torch.Tensor  # the keys: a buffer registered in __init__
@@ -112,6 +117,8 @@ class SuperposedLinear(TaskLayer):
         bias: bool = True,
         task_bias: bool = True,
         weight_multiplier: float = 1.0,
+        drift_context: str | None = None,
+        drift_keys: int = 8,
     ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
@@ -131,6 +138,11 @@ class SuperposedLinear(TaskLayer):
             raise ValueError(f"weight_multiplier must be > 0, got {weight_multiplier}.")
         self.multiplier = float(weight_multiplier)
         self.register_buffer("weight_multiplier", torch.tensor(self.multiplier))
+        self.drift = (
+            None
+            if drift_context is None
+            else DriftingKeys(drift_context, context, in_features, drift_keys, seed, layer_index)
+        )
         self.reset_parameters()
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
@@ -163,23 +175,32 @@ class SuperposedLinear(TaskLayer):
                 if self.bias is not None:
                     self.bias.zero_()
 
-    def bind(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+    def bind(self, x: torch.Tensor, task: torch.Tensor, coord: torch.Tensor | None = None) -> torch.Tensor:
         """Apply each sample's context key to ``x`` (``(B, N)`` or ``(B, L, N)``).
 
         :param x: inputs
         :param task: ``(B,)`` task ids
+        :param coord: ``(B,)`` coordinates, needed (and used instead of ``task``) with a drifting context
         """
+        if self.drift is not None:
+            if coord is None:
+                raise ValueError(
+                    "this layer's keys follow a continuous coordinate (drift_context) but the batch has none: "
+                    "the observation needs a 'coord' entry (a suite with coordinate: true)."
+                )
+            return self.drift.bind(x, coord)
         if self.context_kind == "rotation":
             return per_sample_matmul(x, self.context, task)
         return x * broadcast_rows(self.context.index_select(0, task), x)
 
-    def compute(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+    def compute(self, x: torch.Tensor, task: torch.Tensor, coord: torch.Tensor | None = None) -> torch.Tensor:
         """:param x: ``(B, N)`` or ``(B, L, N)`` inputs
         :param task: ``(B,)`` integer task ids
+        :param coord: ``(B,)`` coordinates (drifting context only)
         :return: ``(B, out)`` or ``(B, L, out)``; complex for the complex context
         """
         weight = self.effective_weight()
-        bound = self.bind(x, task).to(weight.dtype)
+        bound = self.bind(x, task, coord).to(weight.dtype)
         if not self.task_bias:
             return F.linear(bound, weight, self.bias)
         rows = self.bias.index_select(0, task)  # type: ignore[union-attr]
@@ -230,9 +251,10 @@ class TaskLinear(TaskLayer):
                 else:
                     self.bias.zero_()
 
-    def compute(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+    def compute(self, x: torch.Tensor, task: torch.Tensor, coord: torch.Tensor | None = None) -> torch.Tensor:
         """:param x: ``(B, N)`` or ``(B, L, N)`` inputs
         :param task: ``(B,)`` integer task ids
+        :param coord: ignored (independent weights per task id)
         """
         y = per_sample_matmul(x, self.weight, task)
         if self.bias is None:
@@ -281,13 +303,16 @@ class _PatchConv2d(TaskLayer):
         k, s, p = self.kernel_size, self.stride, self.padding
         return (height + 2 * p - k) // s + 1, (width + 2 * p - k) // s + 1
 
-    def compute(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+    def compute(self, x: torch.Tensor, task: torch.Tensor, coord: torch.Tensor | None = None) -> torch.Tensor:
         """:param x: ``(B, C, H, W)`` images
         :param task: ``(B,)`` integer task ids
+        :param coord: ``(B,)`` coordinates (drifting context only)
         :return: ``(B, out_channels, H', W')``
         """
         h, w = self.output_shape(x.shape[-2], x.shape[-1])
-        y = self.linear.compute(_unfold(x, self.kernel_size, self.stride, self.padding), task)  # (B, L, out)
+        y = self.linear.compute(
+            _unfold(x, self.kernel_size, self.stride, self.padding), task, coord
+        )  # (B, L, out)
         return y.transpose(1, 2).reshape(x.shape[0], self.out_channels, h, w)
 
 
@@ -305,6 +330,8 @@ class SuperposedConv2d(_PatchConv2d):
     :param layer_index: this layer's index
     :param task_bias: one bias per task
     :param weight_multiplier: see :class:`SuperposedLinear`
+    :param drift_context: see :class:`SuperposedLinear`
+    :param drift_keys: see :class:`SuperposedLinear`
     """
 
     def __init__(
@@ -320,6 +347,8 @@ class SuperposedConv2d(_PatchConv2d):
         layer_index: int = 0,
         task_bias: bool = True,
         weight_multiplier: float = 1.0,
+        drift_context: str | None = None,
+        drift_keys: int = 8,
     ) -> None:
         fan_in = in_channels * kernel_size * kernel_size
         linear = SuperposedLinear(
@@ -331,6 +360,8 @@ class SuperposedConv2d(_PatchConv2d):
             layer_index=layer_index,
             task_bias=task_bias,
             weight_multiplier=weight_multiplier,
+            drift_context=drift_context,
+            drift_keys=drift_keys,
         )
         super().__init__(linear, in_channels, kernel_size, stride, padding)
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from psp_rl.nn.contexts import check_context_kind, layer_id
+from psp_rl.nn.drift import check_drift_context
 from psp_rl.nn.layers import SuperposedConv2d, SuperposedLinear, TaskConv2d, TaskLinear
 from psp_rl.utils import did_you_mean
 
@@ -105,6 +106,7 @@ def superposed_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, h
     return SuperposedLinear(
         n_in, n_out, config.num_tasks, context=config.context, seed=config.context_seed,
         layer_index=layer_id(name), task_bias=config.task_bias, weight_multiplier=config.multiplier(n_in),
+        drift_context=config.drift_context, drift_keys=config.drift_keys,
     )  # fmt: skip
 
 
@@ -116,6 +118,7 @@ def superposed_conv(
         c_in, c_out, kernel_size, config.num_tasks, stride=stride, context=config.context,
         seed=config.context_seed, layer_index=layer_id(name), task_bias=config.task_bias,
         weight_multiplier=config.multiplier(c_in * kernel_size * kernel_size),
+        drift_context=config.drift_context, drift_keys=config.drift_keys,
     )  # fmt: skip
 
 
@@ -199,6 +202,9 @@ class NetworkConfig:
     width_scaling: bool = True
     base_width: int = 64
     layer_norm: bool = False
+    drift_context: str | None = None
+    drift_keys: int = 8
+    coord_input: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:
@@ -210,6 +216,13 @@ class NetworkConfig:
             raise ValueError(f"num_tasks must be at least 1, got {self.num_tasks}.")
         if isinstance(self.base_width, bool) or not isinstance(self.base_width, int) or self.base_width < 1:
             raise ValueError(f"base_width must be a positive integer, got {self.base_width!r}.")
+        if self.drift_context is not None:
+            if not self.spec.superposed:
+                raise ValueError(
+                    f"drift_context picks the keys of superposed layers; mode {self.mode!r} has none: use mode "
+                    "psp (or coord_input=True to give a plain network the coordinate as an input)."
+                )
+            check_drift_context(self.drift_context, self.context)
         if self.layer_norm and self.is_complex:
             raise ValueError(
                 "layer_norm needs real activations: use context binary or rotation, or layer_norm=False."

@@ -39,12 +39,14 @@ class TaskBatch(NamedTuple):
     """A batch of features with the task id of every sample.
 
     ``checked`` marks task ids known to be in range (e.g. decoded from a one-hot vector), so the layers
-    skip the range check.
+    skip the range check. ``coord`` holds each sample's continuous task coordinate in ``[0, 1)`` when
+    the observation carries one (layers with a drifting context pick their keys from it).
     """
 
     x: torch.Tensor
     task: torch.Tensor
     checked: bool = False
+    coord: torch.Tensor | None = None
 
 
 class TaskStack(nn.Module):
@@ -61,11 +63,11 @@ class TaskStack(nn.Module):
 
     def run(self, batch: TaskBatch) -> torch.Tensor:
         """Apply the layers and return the last output."""
-        x, task, checked = batch
+        x, task, checked, coord = batch
         if self.num_tasks is not None and not checked:
             task = check_task_ids(task, self.num_tasks, x.shape[0])
         for layer, task_aware in zip(self.layers, self._task_aware):
-            x = cast(TaskLayer, layer).compute(x, task) if task_aware else layer(x)
+            x = cast(TaskLayer, layer).compute(x, task, coord) if task_aware else layer(x)
         return x
 
 
@@ -113,7 +115,7 @@ class TaskMLP(TaskStack):
         """
         y = self.run(batch)
         if not self.is_head:
-            return TaskBatch(y, batch.task, batch.checked)
+            return batch._replace(x=y)
         if y.is_complex():
             y = y.real
         return torch.tanh(y) if self.squash else y
@@ -152,7 +154,7 @@ class TaskCNN(TaskStack):
 
     def forward(self, batch: TaskBatch) -> TaskBatch:
         """:param batch: images (float, normalised) and task ids"""
-        return TaskBatch(self.run(batch), batch.task, batch.checked)
+        return batch._replace(x=self.run(batch))
 
 
 class TaskDuelingHead(nn.Module):

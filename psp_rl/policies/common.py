@@ -30,6 +30,10 @@ class PSPPolicyMixin:
         see :class:`psp_rl.nn.NetworkConfig`)
     :param base_width: the fan-in up to which superposed layers keep the full learning rate
     :param layer_norm: parameter-free LayerNorm on every hidden layer (see :class:`psp_rl.nn.NetworkConfig`)
+    :param drift_context: keys that follow the observation's continuous ``coord`` entry (``power``,
+        ``geodesic``, ``interpolate``, ``binned``; see :mod:`psp_rl.nn.drift`); ``None``: keys by task id
+    :param drift_keys: ``M`` of the drifting context
+    :param coord_input: append ``[sin 2πs, cos 2πs]`` of the coordinate to the features
     """
 
     network_config: NetworkConfig
@@ -48,6 +52,9 @@ class PSPPolicyMixin:
         width_scaling: bool = True,
         base_width: int = 64,
         layer_norm: bool = False,
+        drift_context: str | None = None,
+        drift_keys: int = 8,
+        coord_input: bool = False,
         features_extractor_class: type[BaseFeaturesExtractor] | None = None,
         features_extractor_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
@@ -63,7 +70,7 @@ class PSPPolicyMixin:
         # Set before the SB3 constructor, which builds the networks.
         self.network_config = NetworkConfig(
             num_tasks_of(observation_space), mode, context, context_seed, task_bias, width_scaling, base_width,
-            layer_norm,
+            layer_norm, drift_context, drift_keys, coord_input,
         )  # fmt: skip
         super().__init__(  # type: ignore[call-arg]
             observation_space, action_space, lr_schedule, *args, features_extractor_class=TaskFeaturesExtractor,

@@ -37,7 +37,7 @@ class PSPContinuousCritic(TaskSubNetwork, ContinuousCritic):
         with torch.set_grad_enabled(grad):
             features: TaskBatch = self.extract_features(obs, self.features_extractor)  # type: ignore[assignment]
         x = torch.cat([features.x, actions.to(features.x.dtype)], dim=1)
-        return TaskBatch(x, features.task, features.checked)
+        return features._replace(x=x)
 
     def forward(self, obs: PyTorchObs, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:  # noqa: D102
         # Learn the features extractor with the policy loss only when it is shared with the actor.

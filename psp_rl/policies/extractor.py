@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import cast
 
 import numpy as np
@@ -18,26 +19,33 @@ DEFAULT_LIFT_DIM = 64
 
 
 def num_tasks_of(observation_space: spaces.Space) -> int:
-    """The number of tasks ``K`` of a PSP observation space ``Dict({"obs": Box, "task": Discrete(K)})``.
+    """The number of tasks ``K`` of a PSP observation space ``Dict({"obs": Box, "task": Discrete(K)})``
+    (optionally with a continuous task coordinate ``"coord": Box(0, 1, (1,))``).
 
     :param observation_space: the environment's observation space
     :raises ValueError: if the space does not carry the task id
     """
     if (
         not isinstance(observation_space, spaces.Dict)
-        or set(observation_space.spaces) != {"obs", "task"}
+        or set(observation_space.spaces) - {"coord"} != {"obs", "task"}
         or not isinstance(observation_space["task"], spaces.Discrete)
         or not isinstance(observation_space["obs"], spaces.Box)
+        or ("coord" in observation_space.spaces and _coord_shape(observation_space) != (1,))
     ):
         raise ValueError(
             "PSP policies need the task id inside the observation: an observation space "
-            "Dict({'obs': Box, 'task': Discrete(K)}), got "
+            "Dict({'obs': Box, 'task': Discrete(K)}) (and optionally 'coord': Box of shape (1,)), got "
             f"{observation_space}. Wrap the env with psp_rl.TaskObservation or build it "
             "with psp_rl.load_suite(...).make_vec_env()."
         )
     if observation_space["task"].start != 0:
         raise ValueError("The 'task' space must be Discrete(K) starting at 0 (task ids 0..K-1).")
     return int(observation_space["task"].n)
+
+
+def _coord_shape(space: spaces.Dict) -> tuple[int, ...] | None:
+    coord = space.spaces["coord"]
+    return tuple(coord.shape) if isinstance(coord, spaces.Box) else None
 
 
 class TaskFeaturesExtractor(BaseFeaturesExtractor):
@@ -64,6 +72,9 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
     :param width_scaling: the width rule of :class:`~psp_rl.nn.NetworkConfig`
     :param base_width: the fan-in up to which superposed layers keep the full learning rate
     :param layer_norm: parameter-free LayerNorm on hidden layers (the CNN trunk has none)
+    :param drift_context: keys that follow the coordinate (see :class:`~psp_rl.nn.NetworkConfig`)
+    :param drift_keys: ``M`` of the drifting context
+    :param coord_input: append ``[sin 2πs, cos 2πs]`` of the coordinate ``s`` to the features
     :param cnn_output_dim: feature size of the CNN trunk for image observations
     :param lift_dim: dimension of the fixed random lifting of vector observations in ``psp`` mode;
         ``None`` (default) lifts observations of fewer than :data:`DEFAULT_LIFT_DIM` dimensions to
@@ -82,13 +93,23 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         width_scaling: bool = True,
         base_width: int = 64,
         layer_norm: bool = False,
+        drift_context: str | None = None,
+        drift_keys: int = 8,
+        coord_input: bool = False,
         cnn_output_dim: int = 512,
         lift_dim: int | None = None,
     ) -> None:
         num_tasks = num_tasks_of(observation_space)
         config = NetworkConfig(
-            num_tasks, mode, context, context_seed, task_bias, width_scaling, base_width, layer_norm
-        )
+            num_tasks, mode, context, context_seed, task_bias, width_scaling, base_width, layer_norm,
+            drift_context, drift_keys, coord_input,
+        )  # fmt: skip
+        has_coord = "coord" in observation_space.spaces
+        if (drift_context is not None or coord_input) and not has_coord:
+            raise ValueError(
+                "drift_context / coord_input need the continuous task coordinate in the observation "
+                "('coord' entry): use a suite with coordinate: true (e.g. pendulum-drift, mountaincar-drift)."
+            )
         obs_space = cast(spaces.Box, observation_space["obs"])  # checked by num_tasks_of
         is_image = is_image_space(obs_space, check_channels=False)
         obs_dim = int(np.prod(obs_space.shape))
@@ -100,8 +121,11 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         dim = cnn_output_dim if is_image else (lift_dim or obs_dim)
         if config.spec.onehot_inputs:
             dim += num_tasks
+        if coord_input:
+            dim += 2
         super().__init__(observation_space, features_dim=dim)
         self.config = config
+        self.has_coord = has_coord
         self.lift_dim = lift_dim
         self.cnn = TaskCNN(obs_space.shape, config, cnn_output_dim) if is_image else None
         if lift_dim:
@@ -112,11 +136,15 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
     def forward(self, observations: dict[str, torch.Tensor]) -> TaskBatch:  # type: ignore[override]
         """:param observations: preprocessed observations (task one-hot encoded)"""
         onehot = observations["task"].flatten(1)
+        coord = observations["coord"].reshape(-1).to(torch.float32) if self.has_coord else None
         task = onehot.argmax(dim=1)  # in [0, K) by construction: no range check needed downstream
         x = observations["obs"]
-        x = self.cnn(TaskBatch(x, task, True)).x if self.cnn is not None else x.flatten(1)
+        x = self.cnn(TaskBatch(x, task, True, coord)).x if self.cnn is not None else x.flatten(1)
         if self.lift_dim:
             x = x @ self.lift.T
         if self.config.spec.onehot_inputs:
             x = torch.cat([x, onehot.to(x.dtype)], dim=1)
-        return TaskBatch(x, task, True)
+        if self.config.coord_input and coord is not None:
+            angle = 2 * math.pi * coord[:, None]
+            x = torch.cat([x, torch.sin(angle).to(x.dtype), torch.cos(angle).to(x.dtype)], dim=1)
+        return TaskBatch(x, task, True, coord)

@@ -160,7 +160,8 @@ class TaskVecNormalize(VecNormalize):
     :param clip_reward: clip normalised rewards to ``[-clip_reward, clip_reward]``.
     :param gamma: discount of the returns used for reward normalisation.
     :param epsilon: added to the variance before dividing.
-    :param norm_obs_keys: the observation keys to normalise (default: every key but ``task_key``).
+    :param norm_obs_keys: the observation keys to normalise (default: every key but ``task_key`` and
+        the task coordinate ``coord``, which is a position in ``[0, 1)``, not a measurement).
     :param task_key: the observation key holding the task id.
     """
 
@@ -183,7 +184,11 @@ class TaskVecNormalize(VecNormalize):
                 f"TaskVecNormalize needs Dict observations with a Discrete task id under {task_key!r}, "
                 f"got {space}: wrap the env in psp_rl.TaskObservation (or use VecNormalize)."
             )
-        keys = [k for k in space.spaces if k != task_key] if norm_obs_keys is None else list(norm_obs_keys)
+        keys = (
+            [k for k in space.spaces if k not in (task_key, "coord")]
+            if norm_obs_keys is None
+            else list(norm_obs_keys)
+        )
         if task_key in keys:
             raise ValueError(
                 f"norm_obs_keys must not hold the task key {task_key!r}: it is an id, not a value."
