@@ -3,7 +3,8 @@
 - :mod:`~psp_rl.envs.variant` — the base of every variant family and the shared argument checks;
 - :mod:`~psp_rl.envs.permute` — permuted observations and relabelled actions;
 - :mod:`~psp_rl.envs.physics` — physics variants and drifting physics;
-- :mod:`~psp_rl.envs.task` — :class:`TaskObservation`, observations ``{"obs", "task"}``;
+- :mod:`~psp_rl.envs.task` — :class:`TaskObservation`, observations ``{"obs", "task"}`` (and
+  ``"coord"``, the continuous task coordinate, with ``coordinate=True``);
 - :mod:`~psp_rl.envs.families` — the family registry and :func:`make_variant_env`;
 - :mod:`~psp_rl.envs.schedules` — which task runs when;
 - :mod:`~psp_rl.envs.suites` — YAML task suites, :func:`load_suite`, Gymnasium registration;
@@ -13,13 +14,14 @@ Nothing here imports ``psp_rl.nn``, ``psp_rl.policies`` or ``psp_rl.training``; 
 imported only when a VecEnv is built.
 """
 
+from psp_rl.envs.drift import PhysicsDrift, van_der_corput
 from psp_rl.envs.families import FAMILIES, check_family_spec, family_parameters, make_variant_env
 from psp_rl.envs.permute import PermuteActions, PermuteObservation, permutation_variants
-from psp_rl.envs.physics import PhysicsDrift, PhysicsVariant, physics_attributes, set_physics
+from psp_rl.envs.physics import PhysicsVariant, physics_attributes, set_physics
 from psp_rl.envs.schedules import SCHEDULE_KINDS, TaskSchedule, make_schedule
 from psp_rl.envs.suites import SPEC_KEYS, Suite, load_suite, make_suite_env, register_suites, suite_env_id
 from psp_rl.envs.task import TaskObservation
-from psp_rl.envs.variant import VariantWrapper, check_num_tasks, check_task
+from psp_rl.envs.variant import VariantWrapper, check_num_tasks, check_task, coordinate_families
 from psp_rl.envs.vec import TaskEnvs, make_task_env, make_task_vec_env, task_vec_env
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "check_family_spec",
     "check_num_tasks",
     "check_task",
+    "coordinate_families",
     "family_parameters",
     "load_suite",
     "make_schedule",
@@ -51,4 +54,5 @@ __all__ = [
     "set_physics",
     "suite_env_id",
     "task_vec_env",
+    "van_der_corput",
 ]

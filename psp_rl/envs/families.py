@@ -14,6 +14,16 @@ Families compose: each entry of a suite's ``variants`` list wraps the previous o
     )
     obs, info = env.reset(seed=0)   # obs == {"obs": array(4,), "task": 1}, info["task_id"] == 1
     env.set_task(0)                 # the next episode runs variant 0
+
+With ``coordinate=True`` a family that reports a continuous task coordinate (``drift``: its phase) also
+fills ``obs["coord"]``::
+
+    env = make_variant_env(
+        "Pendulum-v1",
+        [{"family": "drift", "attributes": {"g": [6.0, 14.0], "m": [0.7, 1.5]}, "period": 40_000}],
+        coordinate=True,
+    )
+    obs, info = env.reset(seed=0)   # obs == {"obs": array(3,), "task": 0, "coord": array([0.], float32)}
 """
 
 from __future__ import annotations
@@ -24,8 +34,9 @@ from typing import Any
 
 import gymnasium as gym
 
+from psp_rl.envs.drift import PhysicsDrift
 from psp_rl.envs.permute import PermuteActions, PermuteObservation
-from psp_rl.envs.physics import PhysicsDrift, PhysicsVariant
+from psp_rl.envs.physics import PhysicsVariant
 from psp_rl.envs.task import TaskObservation
 from psp_rl.envs.variant import VariantWrapper, check_num_tasks, check_task
 from psp_rl.utils import did_you_mean, unknown
@@ -82,6 +93,7 @@ def make_variant_env(
     seed: int = 0,
     env_kwargs: Mapping[str, Any] | None = None,
     render_mode: str | None = None,
+    coordinate: bool = False,
 ) -> TaskObservation:
     """Build ``gym.make(env_id)``, stack the variant families in order and add the task observation.
 
@@ -98,7 +110,11 @@ def make_variant_env(
     :param seed: variant seed; each variant depends only on ``(seed, task)``.
     :param env_kwargs: keyword arguments for ``gym.make`` (e.g. ``max_episode_steps``).
     :param render_mode: passed to ``gym.make``.
+    :param coordinate: also put the continuous task coordinate (the drift phase) into ``obs["coord"]``;
+        needs a family that reports one (``drift``).
     :return: a :class:`TaskObservation` environment.
+    :raises ValueError: on a bad family entry, or ``coordinate=True`` without exactly one family that
+        reports a coordinate.
     """
     num_tasks = check_num_tasks(num_tasks)
     task = check_task(task, num_tasks)
@@ -111,4 +127,4 @@ def make_variant_env(
     for spec in families:
         params = {k: v for k, v in spec.items() if k != "family"}
         env = _family_class(spec["family"])(env, num_tasks, seed, task, **params)
-    return TaskObservation(env, task=task, num_tasks=num_tasks)
+    return TaskObservation(env, task=task, num_tasks=num_tasks, coordinate=coordinate)

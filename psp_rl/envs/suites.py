@@ -11,6 +11,8 @@ A suite spec (``envs/<name>.yaml``, read with ``yaml.safe_load``)::
       - family: permute_obs       # permute_obs | permute_actions | physics | drift (+ their parameters)
     schedule: {kind: sequential, steps_per_task: 50000, cycles: 1, seed: 0}
     normalize: {kind: fixed, max: 500}   # or {kind: reference, random: .., reference: ..} or {kind: none}
+    coordinate: false             # true: observations also carry "coord", the continuous task coordinate
+                                  # in [0, 1) (the drift phase); needs exactly one drift entry in variants
 
 Example::
 
@@ -34,10 +36,10 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
-from psp_rl.envs.families import check_family_spec, make_variant_env
+from psp_rl.envs.families import FAMILIES, check_family_spec, make_variant_env
 from psp_rl.envs.schedules import SCHEDULE_KINDS, TaskSchedule, make_schedule
 from psp_rl.envs.task import TaskObservation
-from psp_rl.envs.variant import check_task, positive_int
+from psp_rl.envs.variant import check_task, coordinate_families, positive_int
 from psp_rl.envs.vec import initial_tasks_for, task_vec_env
 from psp_rl.resources import find_yaml, list_yaml, load_yaml
 from psp_rl.utils import did_you_mean, unknown
@@ -56,6 +58,7 @@ SPEC_KEYS = (
     "variants",
     "schedule",
     "normalize",
+    "coordinate",
 )
 SCHEDULE_KEYS = ("kind", "steps_per_task", "cycles", "seed")
 NORMALIZE_KEYS = {
@@ -137,6 +140,24 @@ def resolve_spec(raw: Mapping[str, Any], where: str = "suite spec") -> dict[str,
     for entry in variants:
         check_family_spec(entry)
 
+    coordinate = raw.get("coordinate", False)
+    if not isinstance(coordinate, bool):
+        raise ValueError(f"{where}: coordinate must be true or false, got {coordinate!r}.")
+    if coordinate:
+        reporting = [e["family"] for e in variants if FAMILIES[e["family"]].reports_coordinate]
+        if not reporting:
+            raise ValueError(
+                f"{where}: coordinate: true needs a variant family that reports a continuous task "
+                f"coordinate ({', '.join(coordinate_families())}), but the variants are "
+                f"{[e['family'] for e in variants]}: add a drift entry or set coordinate: false."
+            )
+        if len(reporting) > 1:
+            raise ValueError(
+                f"{where}: coordinate: true needs exactly one variant entry that reports a coordinate, "
+                f"found {len(reporting)} ({reporting}): drive every drifting attribute from one drift "
+                "entry with attributes: {name: [low, high], ...}."
+            )
+
     schedule = raw["schedule"]
     if not isinstance(schedule, Mapping):
         raise ValueError(
@@ -194,6 +215,7 @@ def resolve_spec(raw: Mapping[str, Any], where: str = "suite spec") -> dict[str,
         "variants": copy.deepcopy([dict(v) for v in variants]),
         "schedule": resolved_schedule,
         "normalize": resolved_normalize,
+        "coordinate": coordinate,
     }
 
 
@@ -220,6 +242,11 @@ class Suite:
         return int(self.spec["num_tasks"])
 
     @property
+    def coordinate(self) -> bool:
+        """Whether the observations carry ``"coord"``, the continuous task coordinate (spec key ``coordinate``)."""
+        return bool(self.spec["coordinate"])
+
+    @property
     def env_id(self) -> str:
         """The base Gymnasium id."""
         return str(self.spec["env_id"])
@@ -240,7 +267,8 @@ class Suite:
         )
 
     def make_env(self, task: int, seed: int | None = None, render_mode: str | None = None) -> TaskObservation:
-        """One environment running variant ``task``, with ``{"obs", "task"}`` observations and ``set_task``.
+        """One environment running variant ``task``, with ``{"obs", "task"}`` observations (and ``"coord"``
+        with ``coordinate: true``) and ``set_task``.
 
         :param task: the initial task in ``[0, K)``.
         :param seed: if given, the environment is reset with it once and its action space is seeded.
@@ -256,6 +284,7 @@ class Suite:
             seed=self.spec["variant_seed"],
             env_kwargs=self.spec["env_kwargs"],
             render_mode=render_mode,
+            coordinate=self.spec["coordinate"],
         )
         if seed is not None:
             env.reset(seed=seed)

@@ -1,7 +1,8 @@
 """The base of every variant family: a wrapper that holds all ``K`` variants and switches at ``reset``.
 
-Also the argument checks every environment module shares (``K`` and task ids), and the generator
-that makes variant ``k`` a function of ``(seed, k)`` alone.
+Also the argument checks every environment module shares (``K`` and task ids), the generator
+that makes variant ``k`` a function of ``(seed, k)`` alone, and the continuous task coordinate that a
+family may report (:meth:`VariantWrapper.coordinate`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["VariantWrapper", "check_num_tasks", "check_task", "positive_int", "variant_rng"]
+__all__ = [
+    "VariantWrapper",
+    "check_num_tasks",
+    "check_task",
+    "coordinate_families",
+    "positive_int",
+    "variant_rng",
+]
 
 
 def positive_int(value: Any, where: str) -> int:
@@ -71,6 +79,8 @@ class VariantWrapper(gym.Wrapper):
     """
 
     family: str = "variant"
+    #: whether :meth:`coordinate` reports a number (a class-level promise, read by suite checks)
+    reports_coordinate: bool = False
 
     def __init__(self, env: gym.Env, num_tasks: int, seed: int = 0, task: int = 0) -> None:
         super().__init__(env)
@@ -89,6 +99,17 @@ class VariantWrapper(gym.Wrapper):
     def _apply_variant(self, task: int) -> None:
         """Make variant ``task`` current (called at ``reset``)."""
 
+    def coordinate(self) -> float | None:
+        """The continuous task coordinate ``s`` in ``[0, 1)`` of what the environment runs now, or ``None``.
+
+        A family whose task moves continuously (``drift``: the phase of the drift) reports it, and
+        :class:`~psp_rl.envs.task.TaskObservation` with ``coordinate=True`` puts it in ``obs["coord"]``.
+        Families that report one set the class attribute ``reports_coordinate = True``.
+
+        :return: ``None`` here (a family without a coordinate).
+        """
+        return None
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
@@ -96,3 +117,19 @@ class VariantWrapper(gym.Wrapper):
             self.variant, self._pending = self._pending, None
             self._apply_variant(self.variant)
         return super().reset(seed=seed, options=options)
+
+
+def coordinate_families() -> list[str]:
+    """The names of the variant families that report a continuous task coordinate (e.g. ``["drift"]``).
+
+    :return: sorted ``family`` names of every imported :class:`VariantWrapper` subclass with
+        ``reports_coordinate = True``.
+    """
+    found: set[str] = set()
+    todo: list[type[VariantWrapper]] = [VariantWrapper]
+    while todo:
+        cls = todo.pop()
+        if cls.reports_coordinate:
+            found.add(cls.family)
+        todo.extend(cls.__subclasses__())
+    return sorted(found)

@@ -115,7 +115,8 @@ def task_vec_env(
     Each sub-env is wrapped in SB3's ``Monitor`` outside the task wrapper, so ``info["episode"]`` exists
     and also holds ``task_id``.
 
-    :param make_env: ``make_env(task) -> env`` with ``{"obs", "task"}`` observations and ``set_task``.
+    :param make_env: ``make_env(task) -> env`` with ``{"obs", "task"}`` observations (any further entries,
+        such as a suite's ``"coord"``, travel along unchanged) and ``set_task``.
     :param tasks: the initial task of each sub-env.
     :param seed: sub-env ``i`` is seeded with ``seed + i`` at its first reset.
     :param vec_env_cls: ``DummyVecEnv`` (default) or ``SubprocVecEnv``.

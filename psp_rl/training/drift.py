@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from psp_rl.envs.physics import PhysicsDrift
+from psp_rl.envs.drift import PhysicsDrift
 
 __all__ = ["DriftClockReset", "drift_indices", "get_drift_steps", "set_drift_steps", "with_drift_reset"]
 

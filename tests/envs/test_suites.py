@@ -26,6 +26,7 @@ SHIPPED = [
     "pendulum-physics",
     "pendulum-permuted",
     "mountaincar-drift",
+    "pendulum-drift",
     "acrobot-permuted",
 ]
 
@@ -296,7 +297,11 @@ def _suite_trace(suite: Suite, task: int, seed: int = 5, steps: int = 20) -> dic
         elif isinstance(wrapper, PhysicsVariant):
             params.append(wrapper.params(task))
         elif isinstance(wrapper, PhysicsDrift):
-            params.append((wrapper.phase(task), wrapper.value(0, task)))
+            params.append((wrapper.phase(task), wrapper.values(0, task)))
+
+    def coord(obs: dict) -> list | None:
+        return obs["coord"].tolist() if "coord" in obs else None
+
     rng = np.random.default_rng(0)
     action_space = env.action_space
     if isinstance(action_space, spaces.Discrete):
@@ -306,17 +311,29 @@ def _suite_trace(suite: Suite, task: int, seed: int = 5, steps: int = 20) -> dic
             rng.uniform(action_space.low, action_space.high).astype(action_space.dtype) for _ in range(steps)
         ]
     obs, info = env.reset(seed=seed)
-    rollout = [(obs["obs"].tolist(), info.get("drift"), physics())]
+    rollout = [(obs["obs"].tolist(), coord(obs), info.get("drift"), physics())]
     for action in actions:
         obs, reward, terminated, truncated, info = env.step(action)
         rollout.append(
-            (obs["obs"].tolist(), float(reward), terminated, truncated, info.get("drift"), physics())
+            (
+                obs["obs"].tolist(),
+                coord(obs),
+                float(reward),
+                terminated,
+                truncated,
+                info.get("drift"),
+                physics(),
+            )
         )
         if terminated or truncated:
             obs, info = env.reset()
-            rollout.append((obs["obs"].tolist(), info.get("drift"), physics()))
+            rollout.append((obs["obs"].tolist(), coord(obs), info.get("drift"), physics()))
     return {
         "obs_space": space_key(env.observation_space["obs"]),
+        "keys": list(env.observation_space.spaces),
+        "coord_space": space_key(env.observation_space["coord"])
+        if "coord" in env.observation_space.spaces
+        else None,
         "action_space": space_key(env.action_space),
         "params": params,
         "normalize": suite.normalize(task, -100.0),

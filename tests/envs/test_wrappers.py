@@ -18,7 +18,7 @@ from psp_rl.envs import (
     make_variant_env,
     physics_attributes,
 )
-from psp_rl.envs.physics import van_der_corput
+from psp_rl.envs.drift import van_der_corput
 
 
 class BoxEnv(gym.Env):
@@ -383,8 +383,8 @@ def test_physics_rejects_derived_attributes() -> None:
 K_SMALL, K_LARGE = 3, 8
 
 
-def _gym(env_id: str, families: list[dict]):  # noqa: ANN202
-    return lambda K, k: make_variant_env(env_id, families, task=k, num_tasks=K, seed=3)
+def _gym(env_id: str, families: list[dict], coordinate: bool = False):  # noqa: ANN202
+    return lambda K, k: make_variant_env(env_id, families, task=k, num_tasks=K, seed=3, coordinate=coordinate)
 
 
 def _box(wrapper: type, shape: tuple[int, ...] = (2, 3), dtype: type = np.float32, **kwargs):  # noqa: ANN202
@@ -422,22 +422,38 @@ def variant_trace(env: TaskObservation, seed: int = 5, steps: int = 20) -> dict:
         elif isinstance(wrapper, PhysicsVariant):
             params.append(wrapper.params(k))
         elif isinstance(wrapper, PhysicsDrift):
-            params.append((wrapper.phase(k), wrapper.value(0, k), wrapper.value(7, k)))
+            params.append((wrapper.phase(k), wrapper.values(0, k), wrapper.values(7, k)))
+
+    def coord(obs: dict) -> list | None:
+        return obs["coord"].tolist() if "coord" in obs else None
+
     trace: dict = {
         "obs_space": _space_key(env.observation_space["obs"]),
+        "coord_space": (
+            _space_key(env.observation_space["coord"]) if "coord" in env.observation_space.spaces else None
+        ),
+        "keys": list(env.observation_space.spaces),
         "action_space": _space_key(env.action_space),
         "params": params,
     }
     obs, info = env.reset(seed=seed)
-    rollout = [(obs["obs"].tolist(), int(obs["task"]), info.get("drift"), physics())]
+    rollout = [(obs["obs"].tolist(), int(obs["task"]), coord(obs), info.get("drift"), physics())]
     for action in _fixed_actions(env.action_space, steps):
         obs, reward, terminated, truncated, info = env.step(action)
         rollout.append(
-            (obs["obs"].tolist(), float(reward), terminated, truncated, info.get("drift"), physics())
+            (
+                obs["obs"].tolist(),
+                coord(obs),
+                float(reward),
+                terminated,
+                truncated,
+                info.get("drift"),
+                physics(),
+            )
         )
         if terminated or truncated:
             obs, info = env.reset()
-            rollout.append((obs["obs"].tolist(), int(obs["task"]), info.get("drift"), physics()))
+            rollout.append((obs["obs"].tolist(), int(obs["task"]), coord(obs), info.get("drift"), physics()))
     trace["rollout"] = rollout
     return trace
 
@@ -474,6 +490,18 @@ K_CASES = {
     "drift-sine": _gym("MountainCar-v0", [{**DRIFT, "phase_per_task": True}]),
     "drift-linear": _gym("MountainCar-v0", [{**DRIFT, "kind": "linear", "phase_per_task": True}]),
     "drift-no-phase": _gym("MountainCar-v0", [{**DRIFT, "phase_per_task": False}]),
+    "drift-sine-coord": _gym("MountainCar-v0", [{**DRIFT, "phase_per_task": True}], coordinate=True),
+    "drift-linear-coord": _gym(
+        "MountainCar-v0", [{**DRIFT, "kind": "linear", "phase_per_task": True}], coordinate=True
+    ),
+    "drift-attributes-coord": _gym(
+        "Pendulum-v1",
+        [
+            {"family": "drift", "attributes": {"g": [6.0, 14.0], "m": [0.7, 1.5]}, "period": 16},
+            {"family": "permute_obs"},
+        ],
+        coordinate=True,
+    ),
     "composed": _gym(
         "CartPole-v1",
         [
@@ -499,7 +527,13 @@ def test_variant_k_is_the_same_whatever_k(case: str) -> None:
 
 def test_k_stable_cases_have_distinct_variants() -> None:
     # the stability test would pass trivially if every variant were the same
-    for case in ("permute_obs-flips", "permute_actions-box", "physics-ranges", "drift-sine"):
+    for case in (
+        "permute_obs-flips",
+        "permute_actions-box",
+        "physics-ranges",
+        "drift-sine",
+        "drift-sine-coord",
+    ):
         traces = [variant_trace(K_CASES[case](K_SMALL, k)) for k in range(K_SMALL)]
         assert traces[0] != traces[1] != traces[2] != traces[0], case
 
