@@ -1,0 +1,156 @@
+"""Drifting contexts against fixed keys and task-blind networks on a drifting suite.
+
+One variant whose physics drifts once through a full period while the agent trains (the suite's
+``steps_per_task`` is one period), so the first quarter of the period is trained early and never seen
+again. Each setting trains one agent on the same budget; the trained agent is then evaluated at
+``--bins`` phases spread over the period (the drift clock set to each phase, ``--episodes`` episodes
+each). The first-quarter bins are also evaluated when training reaches the end of the first quarter,
+so the table shows how much of the early phases each setting keeps.
+
+Settings (``--setting``): ``drift`` (PSP, keys interpolated between ``M`` anchors along the phase),
+``power`` (PSP, complex keys, powers of one key), ``binned`` (PSP, the phase binned into ``M`` fixed
+keys), ``shared`` (one network, no phase), ``shared-phase`` (one network given ``sin/cos`` of the phase).
+
+Run (one run per invocation; records are merged into ``--out`` by suite, setting and seed, and an
+existing record is skipped, so an interrupted sweep continues where it stopped)::
+
+    python benchmarks/drift.py --suite pendulum-drift --agent sac-psp --setting drift --seed 0 --out results/drift.json
+    python benchmarks/drift.py --render results/drift.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from psp_rl.utils import write_json_atomic
+
+SETTINGS: dict[str, list[str]] = {
+    "drift": ["policy_kwargs.drift_context=interpolate"],
+    "power": ["policy_kwargs.context=complex", "policy_kwargs.drift_context=power"],
+    "binned": ["policy_kwargs.drift_context=binned"],
+    "shared": ["policy_kwargs.mode=shared"],
+    "shared-phase": ["policy_kwargs.mode=shared", "policy_kwargs.coord_input=true"],
+}
+
+
+def drift_period(suite: Any) -> int:
+    """The period (env steps) of the suite's drift family."""
+    periods = {int(v["period"]) for v in suite.spec["variants"] if v["family"] == "drift"}
+    if len(periods) != 1:
+        raise ValueError(f"{suite.name}: benchmarks/drift.py needs one drift period, got {sorted(periods)}.")
+    return periods.pop()
+
+
+def evaluate_phases(model: Any, suite: Any, phases: list[float], episodes: int, seed: int) -> list[float]:
+    """Normalised mean return of ``model`` with the drift clock set to each phase (one fresh env each)."""
+    period = drift_period(suite)
+    scores = []
+    for i, phase in enumerate(phases):
+        env = suite.make_env(task=0, seed=seed + i)
+        env.get_wrapper_attr("set_drift_step")(int(round(phase * period)))
+        total = 0.0
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=seed + 1000 * i + episode)
+            done = False
+            while not done:
+                action, _ = model.predict(obs, deterministic=True)
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += float(reward)
+                done = terminated or truncated
+        env.close()
+        scores.append(float(suite.normalize(0, total / episodes)))
+    return scores
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Train one setting and evaluate it over the drift period."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from psp_rl.training import resolve_config, train
+
+    cfg = resolve_config(
+        args.agent, args.suite, seed=args.seed, run_dir=args.run_dir,
+        sets=[*SETTINGS[args.setting], f"policy_kwargs.drift_keys={args.keys}", *args.set],
+    )  # fmt: skip
+    if args.setting.startswith("shared"):
+        cfg.policy_kwargs.pop("drift_keys")
+    suite = cfg.load_suite()
+    period, steps = drift_period(suite), cfg.make_schedule(suite).total_timesteps
+    phases = [(b + 0.5) / args.bins for b in range(args.bins)]
+    early = [p for p in phases if p < 0.25]
+    at_quarter: dict[str, list[float]] = {}
+
+    class QuarterEval(BaseCallback):
+        def _on_step(self) -> bool:
+            if not at_quarter and self.num_timesteps >= period // 4:
+                at_quarter["early"] = evaluate_phases(self.model, suite, early, args.episodes, args.seed + 50_000)
+            return True
+
+    result = train(cfg, progress_bar=False, verbose=0, callbacks=[QuarterEval()])
+    final = evaluate_phases(result.model, suite, phases, args.episodes, args.seed + 50_000)
+    return {
+        "suite": args.suite, "agent": args.agent, "setting": args.setting, "seed": args.seed,
+        "steps": int(steps), "period": period, "drift_keys": args.keys, "episodes": args.episodes,
+        "phases": phases, "final": final, "period_mean": float(np.mean(final)),
+        "early_phases": early, "early_at_quarter": at_quarter.get("early"),
+        "early_at_end": final[: len(early)], "run": str(result.run_path),
+        "command": " ".join(sys.argv),
+    }  # fmt: skip
+
+
+def render(records: list[dict[str, Any]]) -> str:
+    """A markdown table: one row per suite, setting and seed."""
+    lines = [
+        "| suite | setting | seed | steps | return over the period | first quarter at 1/4 | first quarter at the end |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(records, key=lambda r: (r["suite"], list(SETTINGS).index(r["setting"]), r["seed"])):
+        early = r["early_at_quarter"]
+        at_q = "n/a" if early is None else f"{np.mean(early):.3f}"
+        lines.append(
+            f"| {r['suite']} | {r['setting']} | {r['seed']} | {r['steps']} | {r['period_mean']:.3f} | {at_q} | "
+            f"{np.mean(r['early_at_end']):.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suite", default="pendulum-drift")
+    parser.add_argument("--agent", default="sac-psp")
+    parser.add_argument("--setting", choices=list(SETTINGS), default="drift")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keys", type=int, default=8, help="M: anchors / frequency range of the keys")
+    parser.add_argument("--bins", type=int, default=8, help="phases evaluated over the period")
+    parser.add_argument("--episodes", type=int, default=3, help="episodes per phase")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more config overrides")
+    parser.add_argument("--run-dir", default="runs/drift")
+    parser.add_argument("--out", help="JSON file of records (merged by suite, setting, seed)")
+    parser.add_argument("--render", help="print the table of a JSON file")
+    args = parser.parse_args(argv)
+    if args.render:
+        text = render(json.loads(Path(args.render).read_text()))
+        print(text)
+        return text
+    records = json.loads(Path(args.out).read_text()) if args.out and Path(args.out).is_file() else []
+    key = (args.suite, args.setting, args.seed)
+    if any((r["suite"], r["setting"], r["seed"]) == key for r in records):
+        print(f"{key} is in {args.out} already: skipped")
+        return ""
+    record = run(args)
+    if args.out:
+        records = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else []
+        write_json_atomic(Path(args.out), [*records, record])
+    text = render([record])
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
