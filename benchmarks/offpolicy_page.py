@@ -1,7 +1,9 @@
-"""Render ``docs/offpolicy.md``: the off-policy continual runs (DQN, SAC, TD3), one table per sweep file.
+"""Render a page of sweep tables: ``docs/offpolicy.md`` (the off-policy continual runs: DQN, SAC, TD3)
+and ``docs/growth.md`` (runs grown to more variants, drifting contexts), one table per sweep file.
 
 The tables come from the sweep records that ``benchmarks/runs_table.py`` collected from the run folders
-(``results/sweeps/offpolicy-*.json``); the prose around them from a notes file::
+(``results/sweeps/*.json``; a section with ``"table": "drift"`` holds the records of
+``benchmarks/drift.py``); the prose around them from a notes file::
 
     {"title": "...", "summary": "markdown",
      "sections": [{"title": "...", "file": "results/sweeps/offpolicy-dqn.json", "text": "markdown"}]}
@@ -9,6 +11,7 @@ The tables come from the sweep records that ``benchmarks/runs_table.py`` collect
 Run::
 
     python benchmarks/offpolicy_page.py --notes results/offpolicy-notes.json --out docs/offpolicy.md
+    python benchmarks/offpolicy_page.py --notes results/growth-notes.json --out docs/growth.md
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
+from drift import render as render_drift
 from runs_table import render
 
 from psp_rl.utils import write_atomic
@@ -32,7 +36,8 @@ def page(notes: dict, root: Path = Path()) -> str:
     for number, section in enumerate(notes["sections"], start=1):
         records = json.loads((root / section["file"]).read_text())
         lines += [f"## {number}. {section['title']}", "", section["text"].strip(), ""]
-        lines += [render(records), "", f"Raw records: `{section['file']}`.", ""]
+        table = render_drift(records) if section.get("table") == "drift" else render(records)
+        lines += [table, "", f"Raw records: `{section['file']}`.", ""]
     return "\n".join(lines)
 
 
