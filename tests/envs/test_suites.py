@@ -9,13 +9,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import yaml
-from gymnasium import spaces
 from stable_baselines3.common.env_checker import check_env
 from stable_baselines3.common.vec_env import VecNormalize
+from test_wrappers import variant_trace
 
 import psp_rl
 from psp_rl import resources
-from psp_rl.envs import PermuteActions, PermuteObservation, PhysicsDrift, PhysicsVariant, physics_attributes
 from psp_rl.envs.suites import Suite, load_suite, register_suites
 from psp_rl.resources import find_yaml, list_yaml, load_yaml
 
@@ -278,67 +277,7 @@ def _max_tasks(name: str, wanted: int = 8) -> int:
 
 def _suite_trace(suite: Suite, task: int, seed: int = 5, steps: int = 20) -> dict:
     """Spaces, variant parameters, normalisation and a rollout of fixed actions of one task of a suite."""
-    env = suite.make_env(task)
-    base = env.unwrapped
-
-    def physics() -> dict:
-        return {n: float(getattr(base, n)) for n in physics_attributes(env)}
-
-    def space_key(space: gym.Space) -> tuple:
-        if isinstance(space, spaces.Box):
-            return (space.shape, str(space.dtype), space.low.tolist(), space.high.tolist())
-        assert isinstance(space, spaces.Discrete)
-        return (int(space.n), int(space.start))
-
-    params = []
-    for wrapper in env.variant_wrappers():
-        if isinstance(wrapper, (PermuteObservation, PermuteActions)):
-            params.append((wrapper.permutations[task].tolist(), wrapper.signs[task].tolist()))
-        elif isinstance(wrapper, PhysicsVariant):
-            params.append(wrapper.params(task))
-        elif isinstance(wrapper, PhysicsDrift):
-            params.append((wrapper.phase(task), wrapper.values(0, task)))
-
-    def coord(obs: dict) -> list | None:
-        return obs["coord"].tolist() if "coord" in obs else None
-
-    rng = np.random.default_rng(0)
-    action_space = env.action_space
-    if isinstance(action_space, spaces.Discrete):
-        actions = [int(rng.integers(action_space.n)) for _ in range(steps)]
-    else:
-        actions = [
-            rng.uniform(action_space.low, action_space.high).astype(action_space.dtype) for _ in range(steps)
-        ]
-    obs, info = env.reset(seed=seed)
-    rollout = [(obs["obs"].tolist(), coord(obs), info.get("drift"), physics())]
-    for action in actions:
-        obs, reward, terminated, truncated, info = env.step(action)
-        rollout.append(
-            (
-                obs["obs"].tolist(),
-                coord(obs),
-                float(reward),
-                terminated,
-                truncated,
-                info.get("drift"),
-                physics(),
-            )
-        )
-        if terminated or truncated:
-            obs, info = env.reset()
-            rollout.append((obs["obs"].tolist(), coord(obs), info.get("drift"), physics()))
-    return {
-        "obs_space": space_key(env.observation_space["obs"]),
-        "keys": list(env.observation_space.spaces),
-        "coord_space": space_key(env.observation_space["coord"])
-        if "coord" in env.observation_space.spaces
-        else None,
-        "action_space": space_key(env.action_space),
-        "params": params,
-        "normalize": suite.normalize(task, -100.0),
-        "rollout": rollout,
-    }
+    return {**variant_trace(suite.make_env(task), seed, steps), "normalize": suite.normalize(task, -100.0)}
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -13,20 +13,14 @@ import torch
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv
+from test_modes import ALGOS
 
-from psp_rl import PSPActorCriticPolicy, PSPDQNPolicy, PSPSACPolicy, PSPTD3Policy, expand_tasks
+from psp_rl import expand_tasks
 from psp_rl.envs import make_variant_env
 from psp_rl.nn.layers import SuperposedLinear
 from psp_rl.policies.expand import check_model_fits
 
-K, K2 = 3, 5
-ALGOS = {
-    "ppo": (PPO, PSPActorCriticPolicy, "CartPole-v1", dict(n_steps=16, batch_size=16, n_epochs=2)),
-    "a2c": (A2C, PSPActorCriticPolicy, "Pendulum-v1", dict(n_steps=8)),
-    "dqn": (DQN, PSPDQNPolicy, "CartPole-v1", dict(learning_starts=16, batch_size=16, train_freq=4)),
-    "sac": (SAC, PSPSACPolicy, "Pendulum-v1", dict(learning_starts=16, batch_size=16, train_freq=4)),
-    "td3": (TD3, PSPTD3Policy, "Pendulum-v1", dict(learning_starts=16, batch_size=16, train_freq=4)),
-}
+K, K2 = 3, 5  # ALGOS: (algorithm, policy, env id, tiny hyper-parameters), shared with test_modes
 MODES = ("shared", "onehot", "multihead", "separate", "psp-heads")
 
 
