@@ -38,6 +38,8 @@ _EXPORTS: dict[str, str] = {
     "PSPSACPolicy": "psp_rl.policies",
     "PSPTD3Policy": "psp_rl.policies",
     "expand_tasks": "psp_rl.policies",
+    # task inference: act without being told the task
+    "infer_task": "psp_rl.inference",
     # environments: suites, your own variants, schedules
     "load_suite": "psp_rl.envs",
     "Suite": "psp_rl.envs",

@@ -12,6 +12,10 @@ per-sample gather (see :func:`psp_rl.nn.pertask.per_sample_matmul`). Task ids ar
 tensors); on an accelerator the ids come from SB3's one-hot preprocessing of the ``Discrete`` task space,
 which cannot produce an id outside ``[0, K)``.
 
+Task mixing (task inference): :meth:`TaskLayer.mix` takes weights ``α`` over the ``K`` tasks instead
+of ids, ``(K,)`` for the whole batch or ``(B, K)`` per sample, and computes with the mixed key
+``Σ α_k c_k`` (rotation: ``Σ α_k R_k``) and mixed bias ``Σ α_k b_k``; a one-hot ``α`` gives the id path.
+
 Complex context (pspComplex): weights are complex, ``c_k = exp(iφ)``, and a hidden layer returns a
 complex tensor. Networks apply their nonlinearity to the real and imaginary parts separately
 (split-complex activation, see :class:`psp_rl.nn.networks.SplitComplex`) and heads return the real part.
@@ -71,6 +75,13 @@ class TaskLayer(nn.Module):
     def compute(self, x: torch.Tensor, task: torch.Tensor, coord: torch.Tensor | None = None) -> torch.Tensor:
         """The layer's output for task ids already known to be valid."""
         raise NotImplementedError
+
+    def mix(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The output with the tasks mixed by ``weights`` (``(K,)`` shared, or ``(B, K)``), not picked by id."""
+        raise ValueError(
+            f"{type(self).__name__} cannot mix tasks with weights (task inference by the entropy "
+            "gradient): use task ids, or the score-based inference (method='score')."
+        )
 
     def reset_parameters(self, gain: float | None = None) -> None:
         """Re-initialise the weights: ``gain=None`` uses PyTorch's ``nn.Linear`` default, a number
@@ -208,6 +219,33 @@ class SuperposedLinear(TaskLayer):
             return torch.addmm(rows, bound, weight.T)  # one fused kernel
         return F.linear(bound, weight) + rows.unsqueeze(1)
 
+    def mix(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """:meth:`compute` with key ``Σ α_k c_k`` (rotation ``Σ α_k R_k``) and bias ``Σ α_k b_k``; with ``(K,)``
+        weights a one-hot ``α`` reproduces :meth:`compute` bit for bit (the same products).
+
+        :param x: ``(B, N)`` or ``(B, L, N)`` inputs
+        :param weights: ``(K,)`` or ``(B, K)`` real task weights (may require grad)
+        """
+        if self.drift is not None:
+            raise ValueError("a drifting context picks its keys by coordinate: it cannot mix task ids.")
+        keys, weight = self.context, self.effective_weight()
+        alpha = weights.to(keys.dtype)
+        if self.context_kind != "rotation":
+            bound = x * (alpha @ keys if alpha.dim() == 1 else broadcast_rows(alpha @ keys, x))
+        elif alpha.dim() == 1:
+            bound = x @ torch.einsum("k,kmn->mn", alpha, keys).T.to(x.dtype)
+        else:
+            bound = torch.einsum("bmn,b...n->b...m", torch.einsum("bk,kmn->bmn", alpha, keys).to(x.dtype), x)
+        bound = bound.to(weight.dtype)
+        if not self.task_bias:
+            return F.linear(bound, weight, self.bias)
+        rows = weights.to(weight.dtype) @ self.bias  # type: ignore[operator]
+        if rows.dim() == 1:
+            rows = rows.expand(x.shape[0], -1).contiguous()
+        if bound.dim() == 2:
+            return torch.addmm(rows, bound, weight.T)
+        return F.linear(bound, weight) + rows.unsqueeze(1)
+
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, num_tasks={self.num_tasks}, "
@@ -261,6 +299,18 @@ class TaskLinear(TaskLayer):
             return y
         return y + broadcast_rows(self.bias.index_select(0, task), y)
 
+    def mix(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``Σ α_k (W_k x + b_k)``: the tasks' outputs mixed by ``weights`` (``(K,)`` or ``(B, K)``)."""
+        alpha = weights.to(x.dtype)
+        if alpha.dim() == 1:
+            y = x @ torch.einsum("k,kmn->mn", alpha, self.weight).T
+        else:
+            y = torch.einsum("bmn,b...n->b...m", torch.einsum("bk,kmn->bmn", alpha, self.weight), x)
+        if self.bias is None:
+            return y
+        rows = alpha @ self.bias
+        return y + (rows if rows.dim() == 1 else broadcast_rows(rows, y))
+
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, num_tasks={self.num_tasks}"
 
@@ -313,6 +363,12 @@ class _PatchConv2d(TaskLayer):
         y = self.linear.compute(
             _unfold(x, self.kernel_size, self.stride, self.padding), task, coord
         )  # (B, L, out)
+        return y.transpose(1, 2).reshape(x.shape[0], self.out_channels, h, w)
+
+    def mix(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """:meth:`compute` with the tasks mixed by ``weights`` (see :meth:`SuperposedLinear.mix`)."""
+        h, w = self.output_shape(x.shape[-2], x.shape[-1])
+        y = self.linear.mix(_unfold(x, self.kernel_size, self.stride, self.padding), weights)
         return y.transpose(1, 2).reshape(x.shape[0], self.out_channels, h, w)
 
 

@@ -41,12 +41,37 @@ class TaskBatch(NamedTuple):
     ``checked`` marks task ids known to be in range (e.g. decoded from a one-hot vector), so the layers
     skip the range check. ``coord`` holds each sample's continuous task coordinate in ``[0, 1)`` when
     the observation carries one (layers with a drifting context pick their keys from it).
+
+    ``weights`` (task inference): real weights ``α`` over the ``K`` tasks, ``(K,)`` for the whole batch
+    or ``(B, K)`` per sample. When set, task-conditioned layers mix their tasks with them
+    (:meth:`~psp_rl.nn.layers.TaskLayer.mix`: key ``Σ α_k c_k``, bias ``Σ α_k b_k``) and ``task`` is
+    not used by the layers; a one-hot ``α`` computes what the id path computes.
     """
 
     x: torch.Tensor
     task: torch.Tensor
     checked: bool = False
     coord: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
+
+
+def check_task_weights(weights: torch.Tensor, num_tasks: int, batch_size: int) -> torch.Tensor:
+    """Check task-mixing weights: real, ``(K,)`` or ``(B, K)``.
+
+    :param weights: the weights ``α``
+    :param num_tasks: number of tasks ``K`` the network holds
+    :param batch_size: the batch size ``B``
+    :return: the weights unchanged
+    :raises ValueError: naming the expected shape or dtype
+    """
+    if not weights.is_floating_point():
+        raise ValueError(f"task weights must be a real floating-point tensor, got dtype {weights.dtype}.")
+    if tuple(weights.shape) not in ((num_tasks,), (batch_size, num_tasks)):
+        raise ValueError(
+            f"task weights must have shape ({num_tasks},) or ({batch_size}, {num_tasks}) (K={num_tasks}), "
+            f"got {tuple(weights.shape)}."
+        )
+    return weights
 
 
 class TaskStack(nn.Module):
@@ -63,7 +88,12 @@ class TaskStack(nn.Module):
 
     def run(self, batch: TaskBatch) -> torch.Tensor:
         """Apply the layers and return the last output."""
-        x, task, checked, coord = batch
+        x, task, checked, coord = batch.x, batch.task, batch.checked, batch.coord
+        if batch.weights is not None and self.num_tasks is not None:
+            weights = check_task_weights(batch.weights, self.num_tasks, x.shape[0])
+            for layer, task_aware in zip(self.layers, self._task_aware):
+                x = cast(TaskLayer, layer).mix(x, weights) if task_aware else layer(x)
+            return x
         if self.num_tasks is not None and not checked:
             task = check_task_ids(task, self.num_tasks, x.shape[0])
         for layer, task_aware in zip(self.layers, self._task_aware):
