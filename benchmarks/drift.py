@@ -11,7 +11,7 @@ Settings (``--setting``): ``drift`` (PSP, keys interpolated between ``M`` anchor
 ``power`` (PSP, complex keys, powers of one key), ``binned`` (PSP, the phase binned into ``M`` fixed
 keys), ``shared`` (one network, no phase), ``shared-phase`` (one network given ``sin/cos`` of the phase).
 
-Run (one run per invocation; records are merged into ``--out`` by suite, setting and seed, and an
+Run (one run per invocation; records are merged into ``--out`` by suite, setting, seed and ``--keys``, and an
 existing record is skipped, so an interrupted sweep continues where it stopped)::
 
     python benchmarks/drift.py --suite pendulum-drift --agent sac-psp --setting drift --seed 0 --out results/drift.json
@@ -89,7 +89,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     class QuarterEval(BaseCallback):
         def _on_step(self) -> bool:
             if not at_quarter and self.num_timesteps >= period // 4:
-                at_quarter["early"] = evaluate_phases(self.model, suite, early, args.episodes, args.seed + 50_000)
+                at_quarter["early"] = evaluate_phases(
+                    self.model, suite, early, args.episodes, args.seed + 50_000
+                )
             return True
 
     result = train(cfg, progress_bar=False, verbose=0, callbacks=[QuarterEval()])
@@ -107,14 +109,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def render(records: list[dict[str, Any]]) -> str:
     """A markdown table: one row per suite, setting and seed."""
     lines = [
-        "| suite | setting | seed | steps | return over the period | first quarter at 1/4 | first quarter at the end |",
-        "|---|---|---|---|---|---|---|",
+        "| suite | setting | M | seed | steps | return over the period | first quarter at 1/4 | first quarter at the end |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for r in sorted(records, key=lambda r: (r["suite"], list(SETTINGS).index(r["setting"]), r["seed"])):
+    order = list(SETTINGS)
+    for r in sorted(
+        records, key=lambda r: (r["suite"], order.index(r["setting"]), r["drift_keys"], r["seed"])
+    ):
+        keys = "–" if r["setting"].startswith("shared") else str(r["drift_keys"])
         early = r["early_at_quarter"]
         at_q = "n/a" if early is None else f"{np.mean(early):.3f}"
         lines.append(
-            f"| {r['suite']} | {r['setting']} | {r['seed']} | {r['steps']} | {r['period_mean']:.3f} | {at_q} | "
+            f"| {r['suite']} | {r['setting']} | {keys} | {r['seed']} | {r['steps']} | {r['period_mean']:.3f} | {at_q} | "
             f"{np.mean(r['early_at_end']):.3f} |"
         )
     return "\n".join(lines)
@@ -129,9 +135,11 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--keys", type=int, default=8, help="M: anchors / frequency range of the keys")
     parser.add_argument("--bins", type=int, default=8, help="phases evaluated over the period")
     parser.add_argument("--episodes", type=int, default=3, help="episodes per phase")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more config overrides")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="more config overrides"
+    )
     parser.add_argument("--run-dir", default="runs/drift")
-    parser.add_argument("--out", help="JSON file of records (merged by suite, setting, seed)")
+    parser.add_argument("--out", help="JSON file of records (merged by suite, setting, seed, keys)")
     parser.add_argument("--render", help="print the table of a JSON file")
     args = parser.parse_args(argv)
     if args.render:
@@ -139,8 +147,8 @@ def main(argv: list[str] | None = None) -> str:
         print(text)
         return text
     records = json.loads(Path(args.out).read_text()) if args.out and Path(args.out).is_file() else []
-    key = (args.suite, args.setting, args.seed)
-    if any((r["suite"], r["setting"], r["seed"]) == key for r in records):
+    key = (args.suite, args.setting, args.seed, args.keys)
+    if any((r["suite"], r["setting"], r["seed"], r["drift_keys"]) == key for r in records):
         print(f"{key} is in {args.out} already: skipped")
         return ""
     record = run(args)
