@@ -6,6 +6,7 @@ Examples::
     psp-rl train --agent ppo-psp --suite cartpole-permuted --set hyperparams.learning_rate=3e-4 --seed 1
     psp-rl train --resume runs/cartpole-permuted__ppo-psp__s0__20250101-120000
     psp-rl eval runs/cartpole-permuted__ppo-psp__s0__20250101-120000 --episodes 20
+    psp-rl eval runs/cartpole-permuted__ppo-psp__s0__20250101-120000 --infer-task --switch-every 100 --json eval.json
     psp-rl list
 """
 
@@ -88,6 +89,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--stochastic", action="store_true", help="sample actions instead of the deterministic policy"
     )
     ev.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    ev.add_argument(
+        "--infer-task",
+        action="store_true",
+        help="also evaluate without telling the agent the task (it infers it from what it sees)",
+    )
+    ev.add_argument(
+        "--method",
+        choices=("entropy", "score"),
+        default="entropy",
+        help="task inference: entropy gradient over superposed keys, or critic TD error (default entropy)",
+    )
+    ev.add_argument("--window", type=int, default=16, help="samples per task inference (default 16)")
+    ev.add_argument(
+        "--switch-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --infer-task: switch each env to another task every N steps, inside episodes",
+    )
+    ev.add_argument("--json", default=None, metavar="PATH", help="write the figures to a JSON file")
 
     sub.add_parser("list", help="agent presets and task suites, one line each")
     return parser
@@ -150,13 +171,45 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.window < 1:
+        raise ValueError(f"--window must be >= 1, got {args.window}.")
+    if (
+        args.switch_every is not None or args.method != "entropy" or args.window != 16
+    ) and not args.infer_task:
+        raise ValueError("--method, --window and --switch-every set the task inference: add --infer-task.")
     result = evaluate_run(
-        args.run_dir, episodes=args.episodes, device=args.device, deterministic=not args.stochastic
-    )
+        args.run_dir, episodes=args.episodes, device=args.device, deterministic=not args.stochastic,
+        infer_task=args.infer_task, method=args.method, window=args.window, switch_every=args.switch_every,
+    )  # fmt: skip
     mode = "stochastic" if args.stochastic else "deterministic"
     print(f"Per-task evaluation of {result['source']} ({result['episodes']} episodes per task, {mode}):")
     print(result["table"])
     print(f"average performance {result['avg_performance']:.3f}")
+    inference = result.get("inference")
+    if inference is not None:
+        fraction = inference["fraction_of_oracle"]
+        print(
+            f"inferred task ({inference['method']}, window {inference['window']}): average performance "
+            f"{inference['avg_normalized']:.3f}"
+            + (f" ({fraction:.2f} x oracle)" if fraction is not None else "")
+            + f", inference accuracy {inference['avg_accuracy']:.3f}"
+        )
+        switches = inference.get("switches")
+        if switches is not None:
+            delay = "-" if switches["delay_median"] is None else f"{switches['delay_median']:.0f}"
+            p90 = "-" if switches["delay_p90"] is None else f"{switches['delay_p90']:.0f}"
+            print(
+                f"switches every {switches['every']} steps: {switches['switches']} switches, detection delay "
+                f"median {delay} / p90 {p90} steps, {switches['missed']} missed, "
+                f"{switches['false_alarms_per_10k']:.1f} false alarms per 10k steps, accuracy {switches['accuracy']:.3f}"
+            )
+    if args.json is not None:
+        import json
+        from pathlib import Path
+
+        data = {key: value for key, value in result.items() if key != "table"}
+        Path(args.json).write_text(json.dumps(data, indent=2, default=float) + "\n")
+        print(f"figures written to {args.json}")
     return 0
 
 

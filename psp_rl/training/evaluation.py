@@ -20,8 +20,10 @@ import numpy as np
 
 __all__ = [
     "eval_envs_per_task",
+    "evaluate_inferred",
     "evaluate_tasks",
     "evaluate_run",
+    "format_inference_table",
     "format_task_table",
     "load_reference_auc",
     "load_run_model",
@@ -211,40 +213,207 @@ def _held_tasks(model: Any) -> int:
 
 
 def evaluate_run(
-    run_path: str | Path, episodes: int | None = None, device: str = "auto", deterministic: bool = True
+    run_path: str | Path,
+    episodes: int | None = None,
+    device: str = "auto",
+    deterministic: bool = True,
+    infer_task: bool = False,
+    method: str = "entropy",
+    window: int = 16,
+    switch_every: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate a saved run's agent on every task of its suite.
+
+    With ``infer_task`` the agent is also evaluated without being told the task
+    (:func:`psp_rl.infer_task`: it sees only the ``obs`` entry): per task, the return with the inferred
+    task next to the oracle one and the fraction of steps whose inferred task was right; with
+    ``switch_every``, a further run whose sub-envs switch to a random other task every N steps inside
+    their episodes measures detection delays, missed switches and false alarms.
 
     :param run_path: the run folder.
     :param episodes: episodes per task (default: the run's ``eval.episodes``).
     :param device: ``auto``, ``cpu`` or ``cuda``.
     :param deterministic: deterministic actions.
-    :return: ``{"returns", "stds", "normalized", "avg_performance", "table", "source"}``.
+    :param infer_task: also evaluate with the inferred task.
+    :param method: inference method, ``entropy`` or ``score``.
+    :param window: samples each inference looks at.
+    :param switch_every: steps between unsignalled switches (with ``infer_task``).
+    :return: ``{"returns", "stds", "normalized", "avg_performance", "avg_normalized", "table", "source"}``,
+        and with ``infer_task`` ``"inference"``: the inferred-task figures.
     """
-    from stable_baselines3.common.vec_env import VecNormalize
-
     cfg, model, source = load_run_model(run_path, device=device)
     suite = cfg.load_suite()
     n = int(episodes) if episodes is not None else int(cfg.eval["episodes"])
     if n < 1:
         raise ValueError(f"--episodes must be >= 1, got {n}.")
-    eval_envs = eval_envs_per_task(suite, n, cfg.eval.get("n_envs"), seed=cfg.seed + 20_000)
-    stats = source / "vecnormalize.pkl"
-    if stats.is_file():
-        eval_envs = [VecNormalize.load(str(stats), env) for env in eval_envs]
-        for env in eval_envs:
-            env.training = False
-            env.norm_reward = False
+    if switch_every is not None and (not infer_task or switch_every < 1):
+        raise ValueError("--switch-every N needs --infer-task and N >= 1 (steps between switches).")
+    eval_envs = _eval_envs(cfg, suite, source, n)
     returns, stds = evaluate_tasks(model, eval_envs, n_episodes=n, deterministic=deterministic)
     normalized = [float(suite.normalize(k, r)) for k, r in enumerate(returns)]
-    for env in eval_envs:
-        env.close()
-    return {
+    result: dict[str, Any] = {
         "returns": returns,
         "stds": stds,
         "normalized": normalized,
         "avg_performance": float(np.mean(normalized)),
+        "avg_normalized": float(np.mean(normalized)),
         "episodes": n,
         "source": str(source),
         "table": format_task_table(returns, normalized, stds=stds),
     }
+    if infer_task:
+        switching = _eval_envs(cfg, suite, source, n, switching=True)[0] if switch_every else None
+        inference = evaluate_inferred(
+            model,
+            suite,
+            eval_envs,
+            n,
+            method,
+            window,
+            deterministic,
+            switch_every,
+            switching,
+            cfg.seed + 30_000,
+        )
+        oracle = result["avg_normalized"]
+        inference["fraction_of_oracle"] = inference["avg_normalized"] / oracle if oracle else None
+        result["inference"] = inference
+        result["table"] = format_inference_table(
+            returns, normalized, inference["returns"], inference["normalized"], inference["accuracy"]
+        )
+        if switching is not None:
+            switching.close()
+    for env in eval_envs:
+        env.close()
+    return result
+
+
+def _eval_envs(cfg: Any, suite: Any, source: Path, n: int, switching: bool = False) -> list[Any]:
+    """The evaluation VecEnvs (one per task, or one mixing every task), normalised like training."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    if switching:
+        n_envs = max(1, min(n, 10))
+        tasks = [i % suite.num_tasks for i in range(n_envs)]
+        envs = [suite.make_vec_env(n_envs, seed=cfg.seed + 40_000, initial_tasks=tasks)]
+    else:
+        envs = eval_envs_per_task(suite, n, cfg.eval.get("n_envs"), seed=cfg.seed + 20_000)
+    stats = source / "vecnormalize.pkl"
+    if stats.is_file():
+        envs = [VecNormalize.load(str(stats), env) for env in envs]
+        for env in envs:
+            env.training = False
+            env.psp_trained_norm_reward = env.norm_reward  # what the critic saw (score method)
+            env.norm_reward = False
+    return envs
+
+
+def _switch_now(vec_env: Any, index: int, task: int) -> None:
+    """Make sub-env ``index`` run variant ``task`` from its next step on, inside its episode."""
+    from psp_rl.envs.task import TaskObservation
+    from psp_rl.envs.vec import TaskEnvs
+
+    base = getattr(vec_env, "venv", vec_env)
+    env = base.envs[index]
+    while not isinstance(env, TaskObservation):
+        env = env.env
+    for wrapper in env.variant_wrappers():
+        if isinstance(wrapper, TaskEnvs):
+            raise ValueError(
+                "--switch-every switches the variant inside an episode, but this suite's variants are "
+                "separate environments (family 'factories'): evaluate it without --switch-every."
+            )
+        wrapper.variant, wrapper._pending = task, None
+        wrapper._apply_variant(task)
+    env.task, env._pending = task, None
+
+
+def _reward_fn(env: Any) -> Any:
+    return env.normalize_reward if getattr(env, "psp_trained_norm_reward", False) else None
+
+
+def evaluate_inferred(
+    model: Any,
+    suite: Any,
+    eval_envs: Sequence[Any],
+    episodes: int,
+    method: str = "entropy",
+    window: int = 16,
+    deterministic: bool = True,
+    switch_every: int | None = None,
+    switching_env: Any = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Evaluate a model that is not told the task (:func:`psp_rl.infer_task`) on every task.
+
+    :param model: a trained PSP model.
+    :param suite: its task suite.
+    :param eval_envs: one VecEnv per task (index = task).
+    :param episodes: episodes per task (and in the switching run).
+    :param method: ``entropy`` or ``score``.
+    :param window: samples per inference.
+    :param deterministic: deterministic actions.
+    :param switch_every: steps between switches inside episodes in ``switching_env`` (``None``: no such run).
+    :param switching_env: a DummyVecEnv whose sub-env ``i`` starts on task ``i mod K``.
+    :param seed: seed of the switch draws.
+    :return: ``returns``, ``normalized``, ``avg_normalized``, ``accuracy`` (per task), ``avg_accuracy``,
+        ``new_reports``; with switches ``switches``: delays (median, 90th percentile), missed switches,
+        false alarms per 10k steps, accuracy and mean return.
+    """
+    from psp_rl.inference import infer_task, rollout_inferred
+
+    agent = infer_task(model, window=window, method=method)
+    runs = []
+    for k, env in enumerate(eval_envs):
+        runs.append(
+            rollout_inferred(agent, env, episodes, [k] * env.num_envs, deterministic=deterministic,
+                             reward_fn=_reward_fn(env))
+        )  # fmt: skip
+    returns = [r.mean_return for r in runs]
+    normalized = [float(suite.normalize(k, r)) for k, r in enumerate(returns)]
+    out: dict[str, Any] = {
+        "method": method,
+        "window": window,
+        "returns": returns,
+        "normalized": normalized,
+        "avg_normalized": float(np.mean(normalized)),
+        "accuracy": [r.accuracy for r in runs],
+        "avg_accuracy": float(np.mean([r.accuracy for r in runs])),
+        "new_reports": int(sum(r.new_reports for r in runs)),
+    }
+    if switch_every is not None and switching_env is not None:
+        tasks = [i % suite.num_tasks for i in range(switching_env.num_envs)]
+        run = rollout_inferred(
+            agent, switching_env, episodes, tasks, switch_every=switch_every,
+            switch=lambda i, k: _switch_now(switching_env, i, k), num_tasks=suite.num_tasks, seed=seed,
+            deterministic=deterministic, reward_fn=_reward_fn(switching_env),
+        )  # fmt: skip
+        out["switches"] = {"every": int(switch_every), **run.summary()}
+    return out
+
+
+def format_inference_table(
+    returns: Sequence[float],
+    normalized: Sequence[float],
+    inferred_returns: Sequence[float],
+    inferred_normalized: Sequence[float],
+    accuracy: Sequence[float],
+) -> str:
+    """A per-task table of the oracle returns (told the task) next to the inferred-task ones.
+
+    :param returns: oracle mean return per task.
+    :param normalized: oracle normalized return per task.
+    :param inferred_returns: mean return per task with the inferred task.
+    :param inferred_normalized: their normalized values.
+    :param accuracy: per task, the fraction of steps whose inferred task was right.
+    :return: the table, lines joined with ``\\n``.
+    """
+    header = f"{'task':>4}  {'oracle':>8}  {'norm.':>6}  {'inferred':>8}  {'norm.':>6}  {'accuracy':>8}"
+    lines = [header]
+    for k in range(len(returns)):
+        lines.append(
+            f"{k:>4}  {_fmt(returns[k], '.1f'):>8}  {_fmt(normalized[k], '.3f'):>6}  "
+            f"{_fmt(inferred_returns[k], '.1f'):>8}  {_fmt(inferred_normalized[k], '.3f'):>6}  "
+            f"{_fmt(accuracy[k], '.3f'):>8}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""Measuring task inference: rollouts on a VecEnv (accuracy, detection delays, false alarms), switching a
+suite's variant inside an episode, and ``psp-rl eval --infer-task ... --json`` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from inference_toy import ToyVariants, fit, make_model
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+import psp_rl
+from psp_rl.cli import main
+from psp_rl.inference import rollout_inferred
+from psp_rl.training.evaluation import _switch_now, format_inference_table
+
+TINY = [
+    "--num-tasks", "2", "--steps-per-task", "128", "--n-envs", "2", "--device", "cpu", "--no-progress",
+    "--set", "policy_kwargs.net_arch=[16]", "hyperparams.n_steps=32", "hyperparams.batch_size=64",
+    "hyperparams.n_epochs=1", "eval.episodes=1",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def looks_model() -> Any:
+    return fit(make_model("ppo", family="looks"), fit_policy=True, fit_critic=True, steps=300)
+
+
+def test_a_rollout_measures_accuracy_returns_and_detection_delays(looks_model: Any) -> None:
+    agent = psp_rl.infer_task(looks_model, window=8)
+    tasks = [0, 1, 2]
+    venv = DummyVecEnv([lambda k=k: ToyVariants(3, k, "looks") for k in tasks])  # type: ignore[misc]
+    venv.seed(0)
+    plain = rollout_inferred(agent, venv, 3, tasks)
+    assert len(plain.returns) == 3 and plain.steps == 3 * 50 and plain.switches == 0
+    assert plain.accuracy > 0.95 and plain.alarms == 0
+
+    def switch(i: int, k: int) -> None:
+        venv.envs[i].task = k  # type: ignore[attr-defined]
+
+    run = rollout_inferred(agent, venv, 3, tasks, switch_every=20, switch=switch, seed=1)
+    assert run.switches == 3 * 2  # at steps 20 and 40 of the 50-step episodes
+    assert len(run.delays) + run.missed == run.switches and run.missed == 0
+    assert max(run.delays) <= 15 and run.false_alarms == 0
+    summary = run.summary()
+    assert summary["delay_median"] == float(np.median(run.delays)) and summary["false_alarms_per_10k"] == 0.0
+    json.dumps(summary)  # JSON-ready
+    with pytest.raises(ValueError, match="switch"):
+        rollout_inferred(agent, venv, 1, tasks, switch_every=5)
+
+
+def test_a_suite_variant_switches_inside_the_episode() -> None:
+    suite = psp_rl.load_suite("cartpole-permuted", num_tasks=3)
+    venv = suite.make_vec_env(1, seed=0, initial_tasks=[0])
+    obs = venv.reset()
+    _switch_now(venv, 0, 2)
+    base = venv.envs[0]
+    while not hasattr(base, "variant_wrappers"):
+        base = base.env
+    (permute,) = [w for w in base.variant_wrappers() if hasattr(w, "permutations")]
+    obs, _, dones, _ = venv.step(np.array([0]))  # the same episode, now under variant 2
+    assert not dones[0] and obs["task"][0] == 2 and permute.variant == 2
+    np.testing.assert_allclose(obs["obs"][0], permute.observation(np.array(base.unwrapped.state, np.float32)))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    runs = tmp_path_factory.mktemp("runs")
+    assert (
+        main(["train", "--agent", "ppo-psp", "--suite", "cartpole-permuted", "--run-dir", str(runs), *TINY])
+        == 0
+    )
+    (run,) = runs.iterdir()
+    return run
+
+
+def test_eval_with_inferred_tasks_prints_and_writes_the_figures(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "eval.json"
+    argv = ["eval", str(run_dir), "--episodes", "2", "--infer-task", "--method", "score", "--window", "4",
+            "--switch-every", "15", "--json", str(out_json)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "inferred" in out and "accuracy" in out and "detection delay" in out
+    data = json.loads(out_json.read_text())
+    assert data["avg_normalized"] == pytest.approx(np.mean(data["normalized"]))
+    inference = data["inference"]
+    assert inference["method"] == "score" and inference["window"] == 4
+    assert len(inference["returns"]) == len(inference["accuracy"]) == 2
+    assert all(0.0 <= a <= 1.0 for a in inference["accuracy"])
+    assert inference["switches"]["every"] == 15 and inference["switches"]["switches"] > 0
+    assert inference["fraction_of_oracle"] == pytest.approx(
+        inference["avg_normalized"] / data["avg_normalized"]
+    )
+
+
+def test_eval_json_without_inference_and_option_errors(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "plain.json"
+    assert main(["eval", str(run_dir), "--episodes", "1", "--json", str(out_json)]) == 0
+    data = json.loads(out_json.read_text())
+    assert "inference" not in data and len(data["returns"]) == 2 and "avg_normalized" in data
+    assert main(["eval", str(run_dir), "--switch-every", "10"]) == 2
+    assert "add --infer-task" in capsys.readouterr().err
+    assert main(["eval", str(run_dir), "--infer-task", "--window", "0"]) == 2
+
+
+def test_the_inference_table_has_one_line_per_task() -> None:
+    table = format_inference_table([500.0, 20.0], [1.0, 0.04], [480.0, 30.0], [0.96, 0.06], [0.99, 0.5])
+    lines = table.splitlines()
+    assert lines[0].split() == ["task", "oracle", "norm.", "inferred", "norm.", "accuracy"]
+    assert lines[1].split() == ["0", "500.0", "1.000", "480.0", "0.960", "0.990"]
