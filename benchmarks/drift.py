@@ -113,10 +113,12 @@ def render(records: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     order = list(SETTINGS)
-    for r in sorted(
-        records, key=lambda r: (r["suite"], order.index(r["setting"]), r["drift_keys"], r["seed"])
-    ):
-        keys = "–" if r["setting"].startswith("shared") else str(r["drift_keys"])
+
+    def keys_of(r: dict[str, Any]) -> int:  # task-blind settings have no keys
+        return 0 if r["setting"].startswith("shared") else int(r["drift_keys"])
+
+    for r in sorted(records, key=lambda r: (r["suite"], order.index(r["setting"]), keys_of(r), r["seed"])):
+        keys = str(keys_of(r) or "–")
         early = r["early_at_quarter"]
         at_q = "n/a" if early is None else f"{np.mean(early):.3f}"
         lines.append(
