@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -60,9 +61,10 @@ def grown_space(observation_space: spaces.Space, num_tasks: int) -> spaces.Dict:
     :param observation_space: ``Dict({"obs": Box, "task": Discrete(K)})``
     :param num_tasks: the new number of tasks
     """
-    num_tasks_of(observation_space)  # checks the layout
-    assert isinstance(observation_space, spaces.Dict)  # for mypy: checked above
-    return spaces.Dict({"obs": observation_space["obs"], "task": spaces.Discrete(int(num_tasks))})
+    num_tasks_of(observation_space)  # checks the layout: a Dict with "obs" and "task" (and maybe "coord")
+    entries = OrderedDict(cast(spaces.Dict, observation_space).spaces)  # the same entries, in their order
+    entries["task"] = spaces.Discrete(int(num_tasks))
+    return spaces.Dict(entries)
 
 
 def grow_tensor(

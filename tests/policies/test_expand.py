@@ -226,3 +226,21 @@ def test_loading_into_a_larger_suite_names_expand_tasks() -> None:
     with pytest.raises(ValueError, match="num_tasks=3"):
         check_model_fits(model, vec_env("CartPole-v1", [0, 1, 1], 2).observation_space)
     check_model_fits(model, model.observation_space)  # same K: fine
+
+
+def test_grown_space_keeps_every_entry_in_order() -> None:
+    from collections import OrderedDict
+
+    from gymnasium import spaces
+
+    from psp_rl.policies.expand import grown_space
+
+    space = spaces.Dict(
+        OrderedDict(
+            obs=spaces.Box(-1.0, 1.0, (3,)), task=spaces.Discrete(2), coord=spaces.Box(0.0, 1.0, (1,))
+        )
+    )
+    grown = grown_space(space, 4)
+    assert list(grown.spaces) == ["obs", "task", "coord"] and grown["task"].n == 4
+    with pytest.raises(ValueError, match="task id inside the observation"):
+        grown_space(spaces.Box(-1.0, 1.0, (3,)), 4)
