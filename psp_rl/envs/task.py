@@ -121,6 +121,27 @@ class TaskObservation(gym.Wrapper):
         """
         self._pending = check_task(task, self.num_tasks)
 
+    def switch_now(self, task: int) -> None:
+        """Run task ``task`` from the next ``step`` on, inside the running episode, without announcing it
+        (an unsignalled switch, for evaluating task inference: observations keep reporting the new id,
+        ``info["task_switched"]`` stays false). Reach it through a VecEnv with
+        ``vec_env.env_method("switch_now", k, indices=[i])``.
+
+        :param task: the task index in ``[0, K)``.
+        :raises ValueError: when ``task`` is out of range or a variant family cannot switch mid-episode.
+        """
+        task = check_task(task, self.num_tasks)
+        wrappers = self.variant_wrappers()
+        for wrapper in wrappers:
+            if not wrapper.switches_mid_episode:
+                raise ValueError(
+                    f"{type(wrapper).__name__} keeps its variants as separate environments, which cannot take "
+                    "over inside an episode: switch tasks at a reset (set_task) instead."
+                )
+        for wrapper in wrappers:
+            wrapper.switch_now(task)
+        self.task, self._pending = task, None
+
     @property
     def pending_task(self) -> int | None:
         """The task requested by :meth:`set_task` that the next ``reset`` will start, if any."""

@@ -96,6 +96,24 @@ class VariantWrapper(gym.Wrapper):
         """
         self._pending = check_task(task, self.num_tasks)
 
+    #: whether :meth:`switch_now` may change the variant inside an episode (not for separate envs per task)
+    switches_mid_episode: bool = True
+
+    def switch_now(self, task: int) -> None:
+        """Make variant ``task`` current right away, inside the running episode (an unsignalled switch,
+        for evaluating task inference); :meth:`set_variant` is the switch at the next ``reset``.
+
+        :param task: the variant index in ``[0, K)``.
+        :raises ValueError: for a family whose variants cannot change inside an episode.
+        """
+        if not self.switches_mid_episode:
+            raise ValueError(
+                f"{type(self).__name__}: the variants are separate environments, so one cannot take over "
+                "inside an episode; switch at a reset (set_variant) instead."
+            )
+        self.variant, self._pending = check_task(task, self.num_tasks), None
+        self._apply_variant(self.variant)
+
     def _apply_variant(self, task: int) -> None:
         """Make variant ``task`` current (called at ``reset``)."""
 

@@ -84,6 +84,8 @@ class TaskEnvs(VariantWrapper):
             self.envs[task] = env
         return self.envs[task]
 
+    switches_mid_episode = False  # another env, with its own state, cannot take over an episode
+
     def _apply_variant(self, task: int) -> None:
         self.env = self.task_env(task)
 

@@ -310,22 +310,10 @@ def _eval_envs(cfg: Any, suite: Any, source: Path, n: int, switching: bool = Fal
 
 def _switch_now(vec_env: Any, index: int, task: int) -> None:
     """Make sub-env ``index`` run variant ``task`` from its next step on, inside its episode."""
-    from psp_rl.envs.task import TaskObservation
-    from psp_rl.envs.vec import TaskEnvs
-
-    base = getattr(vec_env, "venv", vec_env)
-    env = base.envs[index]
-    while not isinstance(env, TaskObservation):
-        env = env.env
-    for wrapper in env.variant_wrappers():
-        if isinstance(wrapper, TaskEnvs):
-            raise ValueError(
-                "--switch-every switches the variant inside an episode, but this suite's variants are "
-                "separate environments (family 'factories'): evaluate it without --switch-every."
-            )
-        wrapper.variant, wrapper._pending = task, None
-        wrapper._apply_variant(task)
-    env.task, env._pending = task, None
+    try:
+        vec_env.env_method("switch_now", task, indices=[index])
+    except ValueError as error:
+        raise ValueError(f"--switch-every: {error} Evaluate this suite without --switch-every.") from None
 
 
 def _reward_fn(env: Any) -> Any:

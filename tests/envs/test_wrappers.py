@@ -612,3 +612,24 @@ def test_physics_values_params_ignore_k() -> None:
     every = PhysicsVariant(gym.make("CartPole-v1"), num_tasks=len(PHYSICS_VALUES), values=PHYSICS_VALUES)
     assert one.params(0) == every.params(0)
     assert one.params(0)["tau"] == pytest.approx(0.02) and one.params(0)["length"] == pytest.approx(0.5)
+
+
+def test_switch_now_changes_the_variant_inside_the_episode() -> None:
+    from psp_rl.envs import make_task_env, make_variant_env
+
+    env = make_variant_env("CartPole-v1", [{"family": "permute_obs"}], task=0, num_tasks=3, seed=0)
+    obs, _ = env.reset(seed=0)
+    state = np.array(env.unwrapped.state, dtype=np.float32)
+    env.switch_now(2)
+    obs, _, _, _, info = env.step(0)
+    wrapper = env.variant_wrappers()[0]
+    assert obs["task"] == 2 and wrapper.variant == 2 and info["task_switched"] is False
+    base = np.asarray(env.unwrapped.state, dtype=np.float32)
+    np.testing.assert_allclose(obs["obs"], wrapper.observation(base), rtol=1e-6)  # variant 2's permutation
+    assert not np.allclose(state, 0)  # the episode went on: no reset
+    with pytest.raises(ValueError, match="out of range|task"):
+        env.switch_now(3)
+    separate = make_task_env([lambda: gym.make("CartPole-v1"), lambda: gym.make("CartPole-v1")])
+    separate.reset(seed=0)
+    with pytest.raises(ValueError, match="set_task"):
+        separate.switch_now(1)
