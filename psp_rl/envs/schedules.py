@@ -138,10 +138,8 @@ class TaskSchedule:
             other = TaskSchedule(**{**saved, "added_steps": tuple(saved.get("added_steps", ()))})
         except (TypeError, ValueError):
             return False
-        if other.num_tasks > self.num_tasks or len(other.added_steps) > len(self.added_steps):
-            return False
-        cut = len(self.added_steps) - (self.num_tasks - other.num_tasks)
-        if cut < 0:
+        cut = len(self.added_steps) - (self.num_tasks - other.num_tasks)  # this one's added steps kept
+        if not 0 <= cut <= len(self.added_steps):
             return False
         return (
             dataclasses.replace(self, num_tasks=other.num_tasks, added_steps=self.added_steps[:cut]) == other

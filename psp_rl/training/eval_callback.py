@@ -346,12 +346,9 @@ class ContinualEvalCallback(BaseCallback):
         added = self.num_tasks - self.matrix.num_tasks
         self.matrix.grow(self.num_tasks)
         self.matrix.phase_tasks = self.phase_tasks
+        pad = [math.nan] * added
         self.history = [
-            {
-                **h,
-                "returns": [math.nan if v is None else v for v in h["returns"]] + [math.nan] * added,
-                "normalized": [math.nan if v is None else v for v in h["normalized"]] + [math.nan] * added,
-            }
+            {**h, "returns": list(h["returns"]) + pad, "normalized": list(h["normalized"]) + pad}
             for h in state["history"]
         ]
         self.next_phase = int(state["next_phase"])

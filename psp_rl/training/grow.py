@@ -44,7 +44,7 @@ def grow_config(cfg: TrainConfig, num_tasks: int, steps_per_task: int | None = N
             f"{suite.num_tasks} tasks, which has no curves for the added ones; grow a run without a reference."
         )
     if steps_per_task is None:
-        steps_per_task = schedule.phase_boundaries()[-1] - ([0, *schedule.phase_boundaries()])[-2]
+        steps_per_task = schedule.added_steps[-1] if schedule.added_steps else schedule.steps_per_task
     grown = copy.deepcopy(cfg)
     grown.grown = [
         *cfg.grown,

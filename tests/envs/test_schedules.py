@@ -49,3 +49,25 @@ def test_bad_schedules() -> None:
         make_schedule("sequential", 3, steps_per_task=0)
     with pytest.raises(ValueError, match="num_tasks"):
         TaskSchedule("sequential", 0, 10)
+
+
+def test_grown_schedule_appends_one_phase_per_added_task() -> None:
+    from psp_rl.envs.schedules import make_schedule
+
+    base = make_schedule("sequential", 2, steps_per_task=10, cycles=2)
+    grown = base.grow(4, 5).grow(5)
+    assert grown.phase_boundaries() == [10, 20, 30, 40, 45, 50, 60]
+    assert [grown.phase_task(i) for i in range(grown.num_phases)] == [0, 1, 0, 1, 2, 3, 4]
+    assert [grown.phase_at(t) for t in (0, 39, 40, 44, 45, 59, 60, 99)] == [0, 3, 4, 4, 5, 6, 6, 6]
+    assert [grown.task_for(0, 0, t) for t in (0, 10, 40, 45, 50)] == [0, 1, 2, 3, 4]
+    assert (
+        grown.total_timesteps == 60
+        and base.to_dict() == make_schedule("sequential", 2, steps_per_task=10, cycles=2).to_dict()
+    )
+    assert grown.continues(base.to_dict()) and grown.continues(base.grow(4, 5).to_dict())
+    assert grown.continues(grown.to_dict()) and not base.continues(grown.to_dict())
+    assert not grown.continues(make_schedule("sequential", 2, steps_per_task=11, cycles=2).to_dict())
+    with pytest.raises(ValueError, match="must be larger"):
+        base.grow(2)
+    with pytest.raises(ValueError, match="sequential"):
+        make_schedule("round_robin", 2, steps_per_task=10).grow(3)
