@@ -212,9 +212,13 @@ class SuperposedLinear(TaskLayer):
         """
         weight = self.effective_weight()
         bound = self.bind(x, task, coord).to(weight.dtype)
-        if not self.task_bias:
+        rows = self.bias.index_select(0, task) if self.task_bias else None  # type: ignore[union-attr]
+        return self._project(bound, weight, rows)
+
+    def _project(self, bound: torch.Tensor, weight: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+        """``W x + b`` for keyed inputs, with one bias row per sample (``rows``) or the shared bias."""
+        if rows is None:
             return F.linear(bound, weight, self.bias)
-        rows = self.bias.index_select(0, task)  # type: ignore[union-attr]
         if bound.dim() == 2:
             return torch.addmm(rows, bound, weight.T)  # one fused kernel
         return F.linear(bound, weight) + rows.unsqueeze(1)
@@ -236,15 +240,12 @@ class SuperposedLinear(TaskLayer):
             bound = x @ torch.einsum("k,kmn->mn", alpha, keys).T.to(x.dtype)
         else:
             bound = torch.einsum("bmn,b...n->b...m", torch.einsum("bk,kmn->bmn", alpha, keys).to(x.dtype), x)
-        bound = bound.to(weight.dtype)
-        if not self.task_bias:
-            return F.linear(bound, weight, self.bias)
-        rows = weights.to(weight.dtype) @ self.bias  # type: ignore[operator]
-        if rows.dim() == 1:
-            rows = rows.expand(x.shape[0], -1).contiguous()
-        if bound.dim() == 2:
-            return torch.addmm(rows, bound, weight.T)
-        return F.linear(bound, weight) + rows.unsqueeze(1)
+        rows = None
+        if self.task_bias:
+            rows = weights.to(weight.dtype) @ self.bias  # type: ignore[operator]
+            if rows.dim() == 1:
+                rows = rows.expand(x.shape[0], -1).contiguous()
+        return self._project(bound.to(weight.dtype), weight, rows)
 
     def extra_repr(self) -> str:
         return (
