@@ -62,3 +62,14 @@ def test_every_module_is_short_and_says_its_job(path: Path) -> None:
     assert len(text.splitlines()) <= MAX_LINES, f"{path.name} has {len(text.splitlines())} lines"
     doc = ast.get_docstring(ast.parse(text))
     assert doc and len(doc.split()) >= 5, f"{path.name} needs a docstring saying its one job"
+
+
+def test_every_subpackage_is_shipped() -> None:
+    """A subpackage missing from pyproject's list imports from a checkout but not after `pip install .`."""
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(PACKAGE.parent).parts) for init in PACKAGE.rglob("__init__.py")
+    }
+    assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
