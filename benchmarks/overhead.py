@@ -4,13 +4,19 @@
    plain env, SB3's ``MultiInputPolicy`` on the task-observation env, and ``PSPActorCriticPolicy`` with
    each context kind on the task-observation env. Ratios are against ``MlpPolicy`` (the whole cost of
    using psp_rl) and against ``MultiInputPolicy`` (the cost of the superposed layers alone).
-2. Forward + backward time of a 256-wide superposed MLP (batch 256, mixed tasks; for rotation also one task
-   per batch) for K = 1 ... 1000.
+2. SAC gradient steps per second on Pendulum-v1 with task observations (the cost that dominates
+   off-policy training): SB3's ``MultiInputPolicy`` against ``PSPSACPolicy`` with each context kind, the
+   preset's widths and batch size, from the same filled replay buffer.
+3. Forward + backward time of a 256-wide MLP (batch 256; mixed tasks, for some rows one task per batch)
+   for K = 1 ... 1000: superposed with each context kind, and a plain ``nn.Linear`` MLP of the same
+   widths (the ``plain`` row, which has no K), with the ratio binary / plain.
+
+The targets of the overhead issue are checked at the end (``met`` / ``MISSED`` with the figure).
 
 Run::
 
-    python benchmarks/overhead.py                 # full run, a few minutes on 2 CPU cores
-    python benchmarks/overhead.py --steps 4000 --repeats 1 --json overhead.json
+    python benchmarks/overhead.py                 # full run, about ten minutes on 2 CPU cores
+    python benchmarks/overhead.py --steps 4000 --repeats 1 --sac-steps 100 --json overhead.json
 """
 
 from __future__ import annotations
@@ -24,15 +30,21 @@ from collections.abc import Callable
 
 import gymnasium as gym
 import torch
-from stable_baselines3 import PPO
+from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.vec_env import DummyVecEnv
+from torch import nn
 
 from psp_rl.envs import make_variant_env
 from psp_rl.nn import NetworkConfig, TaskBatch, TaskMLP
-from psp_rl.policies import PSPActorCriticPolicy
+from psp_rl.policies import PSPActorCriticPolicy, PSPSACPolicy
 
 PPO_KWARGS = dict(n_steps=256, batch_size=64, n_epochs=10, learning_rate=1e-3, ent_coef=0.0)
 NET_ARCH = dict(pi=[64, 64], vf=[64, 64])
+# agents/sac-psp.yaml: 64 x 64, batch 256, one gradient step per env step
+SAC_KWARGS = dict(learning_rate=1e-3, batch_size=256, learning_starts=0, train_freq=1, gradient_steps=1)
+SAC_NET_ARCH = [64, 64]
+SAC_FILL = 2_000  # env steps in the replay buffer before the timed gradient steps
+POLICIES = ["MlpPolicy", "MultiInputPolicy", "psp-binary", "psp-complex", "psp-rotation"]
 
 
 def _ppo_factory(variant: str, n_envs: int, device: str) -> Callable[[], PPO]:
@@ -60,16 +72,65 @@ def _ppo_factory(variant: str, n_envs: int, device: str) -> Callable[[], PPO]:
 
 def ppo_throughput(steps: int, repeats: int, n_envs: int, device: str) -> dict[str, float]:
     """Median env-steps/s of ``PPO.learn`` per policy; repeats are interleaved across policies."""
-    variants = ["MlpPolicy", "MultiInputPolicy", "psp-binary", "psp-complex", "psp-rotation"]
-    samples: dict[str, list[float]] = {v: [] for v in variants}
+    samples: dict[str, list[float]] = {v: [] for v in POLICIES}
     for _ in range(repeats):
-        for variant in variants:
+        for variant in POLICIES:
             model = _ppo_factory(variant, n_envs, device)()
             model.learn(PPO_KWARGS["n_steps"] * n_envs)  # warm-up: one rollout + update
             start = time.perf_counter()
             model.learn(steps, reset_num_timesteps=False)
             samples[variant].append(steps / (time.perf_counter() - start))
     return {v: statistics.median(s) for v, s in samples.items()}
+
+
+def _sac_model(variant: str, device: str) -> SAC:
+    env = DummyVecEnv([lambda: make_variant_env("Pendulum-v1", [], task=0, num_tasks=5)])
+    if variant == "MultiInputPolicy":
+        policy, kwargs = "MultiInputPolicy", dict(net_arch=SAC_NET_ARCH)
+    else:
+        policy, kwargs = PSPSACPolicy, dict(net_arch=SAC_NET_ARCH, context=variant.removeprefix("psp-"))
+    model = SAC(policy, env, policy_kwargs=kwargs, device=device, seed=0, **SAC_KWARGS)  # type: ignore[arg-type]
+    model.learn(SAC_FILL)  # fills the buffer (and trains on the way: warm-up)
+    return model
+
+
+def sac_gradient_steps(steps: int, repeats: int, device: str) -> dict[str, float]:
+    """Median SAC gradient steps/s (``SAC.train`` on the filled buffer) per policy, interleaved repeats."""
+    variants = [v for v in POLICIES if v != "MlpPolicy"]
+    models = {v: _sac_model(v, device) for v in variants}
+    samples: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(repeats):
+        for variant, model in models.items():
+            start = time.perf_counter()
+            model.train(gradient_steps=steps, batch_size=SAC_KWARGS["batch_size"])
+            samples[variant].append(steps / (time.perf_counter() - start))
+    return {v: statistics.median(s) for v, s in samples.items()}
+
+
+def _timed_passes(net: nn.Module, run: Callable[[], torch.Tensor], device: str, iters: int) -> float:
+    """Median seconds of ``run().square().mean().backward()`` over ``iters`` passes after 5 warm-ups."""
+    times = []
+    for i in range(iters + 5):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        run().square().mean().backward()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        if i >= 5:  # warm-up
+            times.append(time.perf_counter() - start)
+        net.zero_grad(set_to_none=True)
+    return statistics.median(times)
+
+
+def plain_mlp_step_time(device: str, iters: int, width: int = 256, batch: int = 256) -> float:
+    """Median seconds of one forward + backward pass of a plain ``nn.Linear`` MLP of the same widths."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width)
+    ).to(device)
+    x = torch.randn(batch, width, device=device)
+    return _timed_passes(net, lambda: net(x), device, iters)
 
 
 def mlp_step_time(
@@ -94,18 +155,26 @@ def mlp_step_time(
         task = torch.zeros(batch, dtype=torch.long, device=device)
     else:
         task = torch.randint(0, num_tasks, (batch,), device=device)
-    times = []
-    for i in range(iters + 5):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        net(TaskBatch(x, task)).square().mean().backward()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        if i >= 5:  # warm-up
-            times.append(time.perf_counter() - start)
-        net.zero_grad(set_to_none=True)
-    return statistics.median(times)
+    return _timed_passes(net, lambda: net(TaskBatch(x, task)), device, iters)
+
+
+def _targets(sps: dict[str, float], sac: dict[str, float], times: dict[str, dict[int, float]], plain: float):
+    """``(target, measured, met)`` for every target of the overhead issue."""
+    multi, mlp = sps["MultiInputPolicy"], sps["MlpPolicy"]
+    rows = [
+        ("PPO binary >= 0.97x MultiInputPolicy", sps["psp-binary"] / multi, 0.97),
+        ("PPO rotation >= 0.9x MultiInputPolicy", sps["psp-rotation"] / multi, 0.9),
+        ("PPO complex >= 0.8x MultiInputPolicy", sps["psp-complex"] / multi, 0.8),
+        ("PPO binary >= 0.9x MlpPolicy", sps["psp-binary"] / mlp, 0.9),
+        ("SAC grad steps binary >= 0.9x MultiInputPolicy", sac["psp-binary"] / sac["MultiInputPolicy"], 0.9),
+    ]
+    out = [(name, value, value >= bound) for name, value, bound in rows]
+    worst = max(times["binary"].values()) / plain
+    out.append(("MLP binary within 1.1x of plain (worst K)", worst, worst <= 1.1))
+    for kind, per in times.items():
+        spread = max(per.values()) / min(per.values())
+        out.append((f"MLP {kind} flat in K (max/min <= 1.05)", spread, spread <= 1.05))
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -115,6 +184,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=20_000, help="timed PPO env steps per policy and repeat")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats (median reported)")
     parser.add_argument("--n-envs", type=int, default=4)
+    parser.add_argument(
+        "--sac-steps", type=int, default=500, help="timed SAC gradient steps per policy and repeat"
+    )
     parser.add_argument("--iters", type=int, default=200, help="timed forward+backward passes per K")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -136,21 +208,33 @@ def main(argv: list[str] | None = None) -> dict:
             f"{variant:<18}{value:>10.0f}{value / sps['MlpPolicy']:>14.3f}{value / sps['MultiInputPolicy']:>15.3f}"
         )
 
+    sac = sac_gradient_steps(args.sac_steps, args.repeats, args.device)
+    print(
+        f"\n## SAC gradient steps on Pendulum-v1 (task observations), net_arch {SAC_NET_ARCH}, batch "
+        f"{SAC_KWARGS['batch_size']}, {args.sac_steps} steps x {args.repeats}"
+    )
+    print(f"{'policy':<18}{'steps/s':>10}{'vs MultiInput':>15}")
+    for variant, value in sac.items():
+        print(f"{variant:<18}{value:>10.0f}{value / sac['MultiInputPolicy']:>15.3f}")
+
     # "binary/shared-b": binary keys with one shared bias per layer, to separate the cost of the keys
-    # from that of the per-task bias table (K x out gradients every step). "rotation/one-task": a batch
-    # from a single task, as in every update of continual training (one N x N product per layer).
+    # from that of the per-task bias table (K x out gradients every step). "one-task": a batch from a
+    # single task, as in every update of continual training.
     kinds = {
         "binary": (1, 10, 100, 1000),
+        "binary/one-task": (1, 10, 100, 1000),
         "binary/shared-b": (1, 10, 100, 1000),
         "complex": (1, 10, 100, 1000),
         "rotation": (1, 10, 100),
-        "rotation/one-task": (10, 100),
+        "rotation/one-task": (1, 10, 100),
     }
     step_times: dict[str, dict[int, float]] = {}
     print(
-        f"\n## forward+backward of a 256-wide superposed MLP (3 layers, batch 256, mixed tasks unless one-task), {args.iters} passes"
+        f"\n## forward+backward of a 256-wide MLP (3 layers, batch 256, mixed tasks unless one-task), {args.iters} passes"
     )
-    print(f"{'context':<16}" + "".join(f"{'K=' + str(k):>12}" for k in kinds["binary"]) + f"{'max/min':>10}")
+    print(f"{'context':<18}" + "".join(f"{'K=' + str(k):>12}" for k in kinds["binary"]) + f"{'max/min':>10}")
+    plain = plain_mlp_step_time(args.device, args.iters)
+    print(f"{'plain nn.Linear':<18}{plain * 1e3:>10.3f}ms" + " " * 36 + f"{1.0:>10.3f}")
     for kind, ks in kinds.items():
         context, _, variant = kind.partition("/")
         step_times[kind] = {
@@ -164,11 +248,24 @@ def main(argv: list[str] | None = None) -> dict:
             )
             for k in ks
         }
-        ms = [t * 1e3 for t in step_times[kind].values()]
         per = step_times[kind]
         cells = "".join(f"{per[k] * 1e3:>10.3f}ms" if k in per else " " * 12 for k in kinds["binary"])
-        print(f"{kind:<16}{cells}{max(ms) / min(ms):>10.3f}")
-    results = {"ppo_steps_per_s": sps, "mlp_step_seconds": step_times, "args": vars(args)}
+        print(f"{kind:<18}{cells}{max(per.values()) / min(per.values()):>10.3f}")
+    ratio = "".join(f"{step_times['binary'][k] / plain:>12.3f}" for k in kinds["binary"])
+    print(f"{'binary / plain':<18}{ratio}")
+
+    targets = _targets(sps, sac, step_times, plain)
+    print("\n## targets")
+    for name, value, met in targets:
+        print(f"{name:<50}{value:>8.3f}  {'met' if met else 'MISSED'}")
+    results = {
+        "ppo_steps_per_s": sps,
+        "sac_gradient_steps_per_s": sac,
+        "mlp_step_seconds": step_times,
+        "plain_mlp_step_seconds": plain,
+        "targets": [{"target": n, "measured": v, "met": m} for n, v, m in targets],
+        "args": vars(args),
+    }
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

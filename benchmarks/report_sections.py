@@ -154,16 +154,38 @@ def _overhead_section(data: Mapping[str, Any]) -> list[str]:
         lines.append("")
         rows = [[p, f"{v:.0f}", f"{v / base:.3f}", f"{v / multi:.3f}"] for p, v in sps.items()]
         lines += _table(["policy", "steps/s", "vs MlpPolicy", "vs MultiInputPolicy"], rows) + [""]
+    sac = data.get("sac_gradient_steps_per_s") or {}
+    if sac:
+        multi = sac.get("MultiInputPolicy") or math.nan
+        lines.append(
+            f"SAC gradient steps/s on Pendulum-v1 with task observations (net_arch [64, 64], batch 256, "
+            f"{args.get('sac_steps')} timed steps x {args.get('repeats')} repeats, median):"
+        )
+        lines.append("")
+        rows = [[p, f"{v:.0f}", f"{v / multi:.3f}"] for p, v in sac.items()]
+        lines += _table(["policy", "gradient steps/s", "vs MultiInputPolicy"], rows) + [""]
     times = data.get("mlp_step_seconds") or {}
     if times:
         ks = sorted({int(k) for per in times.values() for k in per})
         lines.append(
-            "Forward + backward of a 256-wide 3-layer superposed MLP (batch 256; tasks mixed unless the row says one-task), ms:"
+            "Forward + backward of a 256-wide 3-layer MLP (batch 256; tasks mixed unless the row says one-task), ms; "
+            "`plain` is an `nn.Linear` MLP of the same widths:"
         )
         lines.append("")
         rows = []
+        plain = data.get("plain_mlp_step_seconds")
+        if plain:
+            rows.append(["plain"] + [f"{plain * 1e3:.3f}"] * len(ks) + ["1.000"])
         for kind, per in times.items():
             per_int = {int(k): v for k, v in per.items()}
-            rows.append([kind] + [f"{per_int[k] * 1e3:.3f}" if k in per_int else "—" for k in ks])
-        lines += _table(["context"] + [f"K = {k}" for k in ks], rows) + [""]
+            spread = max(per_int.values()) / min(per_int.values())
+            rows.append(
+                [kind] + [f"{per_int[k] * 1e3:.3f}" if k in per_int else "—" for k in ks] + [f"{spread:.3f}"]
+            )
+        lines += _table(["context"] + [f"K = {k}" for k in ks] + ["max / min"], rows) + [""]
+    targets = data.get("targets") or []
+    if targets:
+        lines += ["Targets (ratios from the run above):", ""]
+        rows = [[t["target"], f"{t['measured']:.3f}", "met" if t["met"] else "**missed**"] for t in targets]
+        lines += _table(["target", "measured", ""], rows) + [""]
     return lines

@@ -9,7 +9,8 @@
 """
 
 from psp_rl.nn.contexts import CONTEXT_KINDS, check_context_kind, layer_id, make_context
-from psp_rl.nn.layers import SuperposedConv2d, SuperposedLinear, TaskConv2d, TaskLayer, TaskLinear
+from psp_rl.nn.conv import SuperposedConv2d, TaskConv2d
+from psp_rl.nn.layers import SuperposedLinear, TaskLayer, TaskLinear
 from psp_rl.nn.modes import MODES, Mode, NetworkConfig, SplitComplex, available_modes, register_mode
 from psp_rl.nn.networks import TaskBatch, TaskCNN, TaskDuelingHead, TaskMLP, TaskMlpExtractor
 

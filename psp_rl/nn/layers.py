@@ -1,8 +1,10 @@
 """Task-conditioned layers: every forward takes ``(x, task)`` with one task id per sample.
 
-* :class:`SuperposedLinear` / :class:`SuperposedConv2d` -- Parameter Superposition: ``W (c[task] ⊙ x) + b``.
-* :class:`TaskLinear` / :class:`TaskConv2d` -- independent weights per task (the ``separate`` and
-  ``multihead`` baselines): ``W[task] x + b[task]``.
+* :class:`SuperposedLinear` -- Parameter Superposition: ``W (c[task] ⊙ x) + b``.
+* :class:`TaskLinear` -- independent weights per task (the ``separate`` and ``multihead`` baselines):
+  ``W[task] x + b[task]``.
+
+Their convolutions (the same maps over image patches) are in :mod:`psp_rl.nn.conv`.
 
 A batch may mix tasks: each sample uses its own key (or weights), and the result equals running each
 task alone. Forward passes never synchronise host and device (no ``.item()``, no loop over samples), so
@@ -38,7 +40,7 @@ from torch import nn
 
 from psp_rl.nn.contexts import check_context_kind, make_context
 from psp_rl.nn.drift import DriftingKeys
-from psp_rl.nn.pertask import broadcast_rows, check_task_ids, per_sample_matmul
+from psp_rl.nn.pertask import broadcast_rows, check_task_ids, per_sample_matmul, single_task
 
 
 def _orthogonal_(weight: torch.Tensor, gain: float) -> None:
@@ -70,10 +72,20 @@ class TaskLayer(nn.Module):
         :param coord: ``(B,)`` continuous task coordinates in ``[0, 1)`` (layers with a drifting context)
         """
         task = check_task_ids(task, self.num_tasks, x.shape[0])
-        return self.compute(x, task, coord)
+        return self.compute(x, task, coord, single_task(task))
 
-    def compute(self, x: torch.Tensor, task: torch.Tensor, coord: torch.Tensor | None = None) -> torch.Tensor:
-        """The layer's output for task ids already known to be valid."""
+    def compute(
+        self,
+        x: torch.Tensor,
+        task: torch.Tensor,
+        coord: torch.Tensor | None = None,
+        single: int | None = None,
+    ) -> torch.Tensor:
+        """The layer's output for task ids already known to be valid.
+
+        :param single: the task every sample has, when known (:func:`~psp_rl.nn.pertask.single_task`);
+            ``None`` for a mixed batch or when not known. It picks the faster strategy, not the result.
+        """
         raise NotImplementedError
 
     def mix(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -204,16 +216,54 @@ class SuperposedLinear(TaskLayer):
             return per_sample_matmul(x, self.context, task)
         return x * broadcast_rows(self.context.index_select(0, task), x)
 
-    def compute(self, x: torch.Tensor, task: torch.Tensor, coord: torch.Tensor | None = None) -> torch.Tensor:
+    def compute(
+        self,
+        x: torch.Tensor,
+        task: torch.Tensor,
+        coord: torch.Tensor | None = None,
+        single: int | None = None,
+    ) -> torch.Tensor:
         """:param x: ``(B, N)`` or ``(B, L, N)`` inputs
         :param task: ``(B,)`` integer task ids
         :param coord: ``(B,)`` coordinates (drifting context only)
+        :param single: the task of every sample, when the batch has one (see :meth:`TaskLayer.compute`)
         :return: ``(B, out)`` or ``(B, L, out)``; complex for the complex context
         """
         weight = self.effective_weight()
+        if single is not None and self.drift is None:  # one task: its key and bias are views, no gather
+            bias = self.bias[single] if self.task_bias else self.bias  # type: ignore[index]
+            return self._with_key(x, self.context[single], bias, weight)
         bound = self.bind(x, task, coord).to(weight.dtype)
         rows = self.bias.index_select(0, task) if self.task_bias else None  # type: ignore[union-attr]
         return self._project(bound, weight, rows)
+
+    def _with_key(
+        self, x: torch.Tensor, key: torch.Tensor, bias: torch.Tensor | None, weight: torch.Tensor
+    ) -> torch.Tensor:
+        """``W (key ⊙ x) + b`` (rotation ``W key x + b``) with one key and one bias for the whole batch.
+
+        The key goes where it costs less: into the weight, ``(W diag key) x`` (rotation ``(W key) x``),
+        when the layer has fewer outputs than the batch has rows (``out·N`` products instead of ``B·N``,
+        and the input gradient needs no second product), else onto the inputs as the per-sample path
+        does. Binary keys are signs, so both give the same result bit for bit; complex and rotation keys
+        agree up to rounding.
+        """
+        if self.out_features < x.shape[:-1].numel():
+            folded = weight @ key.to(weight.dtype) if self.context_kind == "rotation" else weight * key
+            return F.linear(x.to(weight.dtype), folded, bias)
+        bound = x @ key.T if self.context_kind == "rotation" else x * key
+        return F.linear(bound.to(weight.dtype), weight, bias)
+
+    def _mixed_key(self, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The key ``Σ α_k c_k`` (rotation ``Σ α_k C_k``) and bias ``Σ α_k b_k`` of ``(K,)`` weights."""
+        alpha = weights.to(self.context.dtype)
+        if self.context_kind == "rotation":
+            key = torch.einsum("k,kmn->mn", alpha, self.context)
+        else:
+            key = alpha @ self.context
+        if not self.task_bias:
+            return key, self.bias
+        return key, weights.to(self.weight.dtype) @ self.bias  # type: ignore[operator]
 
     def _project(self, bound: torch.Tensor, weight: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
         """``W x + b`` for keyed inputs, with one bias row per sample (``rows``) or the shared bias."""
@@ -234,17 +284,13 @@ class SuperposedLinear(TaskLayer):
             raise ValueError("a drifting context picks its keys by coordinate: it cannot mix task ids.")
         keys, weight = self.context, self.effective_weight()
         alpha = weights.to(keys.dtype)
+        if alpha.dim() == 1:  # one mixed key and bias for the whole batch: the one-task computation
+            return self._with_key(x, *self._mixed_key(weights), weight)
         if self.context_kind != "rotation":
-            bound = x * (alpha @ keys if alpha.dim() == 1 else broadcast_rows(alpha @ keys, x))
-        elif alpha.dim() == 1:
-            bound = x @ torch.einsum("k,kmn->mn", alpha, keys).T.to(x.dtype)
+            bound = x * broadcast_rows(alpha @ keys, x)
         else:
             bound = torch.einsum("bmn,b...n->b...m", torch.einsum("bk,kmn->bmn", alpha, keys).to(x.dtype), x)
-        rows = None
-        if self.task_bias:
-            rows = weights.to(weight.dtype) @ self.bias  # type: ignore[operator]
-            if rows.dim() == 1:
-                rows = rows.expand(x.shape[0], -1).contiguous()
+        rows = weights.to(weight.dtype) @ self.bias if self.task_bias else None  # type: ignore[operator]
         return self._project(bound.to(weight.dtype), weight, rows)
 
     def extra_repr(self) -> str:
@@ -290,11 +336,20 @@ class TaskLinear(TaskLayer):
                 else:
                     self.bias.zero_()
 
-    def compute(self, x: torch.Tensor, task: torch.Tensor, coord: torch.Tensor | None = None) -> torch.Tensor:
+    def compute(
+        self,
+        x: torch.Tensor,
+        task: torch.Tensor,
+        coord: torch.Tensor | None = None,
+        single: int | None = None,
+    ) -> torch.Tensor:
         """:param x: ``(B, N)`` or ``(B, L, N)`` inputs
         :param task: ``(B,)`` integer task ids
         :param coord: ignored (independent weights per task id)
+        :param single: the task of every sample, when the batch has one: one plain product
         """
+        if single is not None:
+            return F.linear(x, self.weight[single], None if self.bias is None else self.bias[single])
         y = per_sample_matmul(x, self.weight, task)
         if self.bias is None:
             return y
@@ -314,134 +369,3 @@ class TaskLinear(TaskLayer):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, num_tasks={self.num_tasks}"
-
-
-def _unfold(x: torch.Tensor, kernel_size: int, stride: int, padding: int) -> torch.Tensor:
-    """Image patches ``(B, L, C·kh·kw)`` of ``x`` ``(B, C, H, W)``; complex inputs are unfolded per part."""
-    if x.is_complex():
-        return torch.complex(
-            _unfold(x.real, kernel_size, stride, padding), _unfold(x.imag, kernel_size, stride, padding)
-        )
-    return F.unfold(x, kernel_size, stride=stride, padding=padding).transpose(1, 2)
-
-
-class _PatchConv2d(TaskLayer):
-    """A 2-d convolution computed as a task-conditioned linear map over image patches.
-
-    The kernel's fan-in is ``in_channels × kh × kw``, so a key (or a task's weights) acts along it
-    exactly as the paper prescribes for convolutions.
-    """
-
-    def __init__(
-        self,
-        linear: SuperposedLinear | TaskLinear,
-        in_channels: int,
-        kernel_size: int,
-        stride: int,
-        padding: int,
-    ) -> None:
-        super().__init__()
-        self.linear = linear
-        self.num_tasks = linear.num_tasks
-        self.in_channels, self.out_channels = in_channels, linear.out_features
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-
-    def reset_parameters(self, gain: float | None = None) -> None:  # noqa: D102
-        self.linear.reset_parameters(gain)
-
-    def output_shape(self, height: int, width: int) -> tuple[int, int]:
-        """Spatial size of the output for an input of ``height × width``."""
-        k, s, p = self.kernel_size, self.stride, self.padding
-        return (height + 2 * p - k) // s + 1, (width + 2 * p - k) // s + 1
-
-    def compute(self, x: torch.Tensor, task: torch.Tensor, coord: torch.Tensor | None = None) -> torch.Tensor:
-        """:param x: ``(B, C, H, W)`` images
-        :param task: ``(B,)`` integer task ids
-        :param coord: ``(B,)`` coordinates (drifting context only)
-        :return: ``(B, out_channels, H', W')``
-        """
-        h, w = self.output_shape(x.shape[-2], x.shape[-1])
-        y = self.linear.compute(
-            _unfold(x, self.kernel_size, self.stride, self.padding), task, coord
-        )  # (B, L, out)
-        return y.transpose(1, 2).reshape(x.shape[0], self.out_channels, h, w)
-
-    def mix(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """:meth:`compute` with the tasks mixed by ``weights`` (see :meth:`SuperposedLinear.mix`)."""
-        h, w = self.output_shape(x.shape[-2], x.shape[-1])
-        y = self.linear.mix(_unfold(x, self.kernel_size, self.stride, self.padding), weights)
-        return y.transpose(1, 2).reshape(x.shape[0], self.out_channels, h, w)
-
-
-class SuperposedConv2d(_PatchConv2d):
-    """A superposed convolution: the key multiplies the kernel along its fan-in (``C × kh × kw``).
-
-    :param in_channels: input channels
-    :param out_channels: output channels
-    :param kernel_size: square kernel size
-    :param num_tasks: number of tasks ``K``
-    :param stride: stride
-    :param padding: zero padding
-    :param context: ``"binary"``, ``"complex"`` or ``"rotation"``
-    :param seed: context seed
-    :param layer_index: this layer's index
-    :param task_bias: one bias per task
-    :param weight_multiplier: see :class:`SuperposedLinear`
-    :param drift_context: see :class:`SuperposedLinear`
-    :param drift_keys: see :class:`SuperposedLinear`
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        num_tasks: int,
-        stride: int = 1,
-        padding: int = 0,
-        context: str = "binary",
-        seed: int = 0,
-        layer_index: int = 0,
-        task_bias: bool = True,
-        weight_multiplier: float = 1.0,
-        drift_context: str | None = None,
-        drift_keys: int = 8,
-    ) -> None:
-        fan_in = in_channels * kernel_size * kernel_size
-        linear = SuperposedLinear(
-            fan_in,
-            out_channels,
-            num_tasks,
-            context=context,
-            seed=seed,
-            layer_index=layer_index,
-            task_bias=task_bias,
-            weight_multiplier=weight_multiplier,
-            drift_context=drift_context,
-            drift_keys=drift_keys,
-        )
-        super().__init__(linear, in_channels, kernel_size, stride, padding)
-
-
-class TaskConv2d(_PatchConv2d):
-    """A convolution with independent kernels per task (``separate`` baseline).
-
-    :param in_channels: input channels
-    :param out_channels: output channels
-    :param kernel_size: square kernel size
-    :param num_tasks: number of tasks ``K``
-    :param stride: stride
-    :param padding: zero padding
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        num_tasks: int,
-        stride: int = 1,
-        padding: int = 0,
-    ) -> None:
-        linear = TaskLinear(in_channels * kernel_size * kernel_size, out_channels, num_tasks)
-        super().__init__(linear, in_channels, kernel_size, stride, padding)

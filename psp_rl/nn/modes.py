@@ -22,8 +22,9 @@ import torch
 from torch import nn
 
 from psp_rl.nn.contexts import check_context_kind, layer_id
+from psp_rl.nn.conv import SuperposedConv2d, TaskConv2d
 from psp_rl.nn.drift import check_drift_context
-from psp_rl.nn.layers import SuperposedConv2d, SuperposedLinear, TaskConv2d, TaskLinear
+from psp_rl.nn.layers import SuperposedLinear, TaskLinear
 from psp_rl.utils import did_you_mean
 
 __all__ = [
@@ -290,8 +291,19 @@ class NetworkConfig:
         return self.spec.conv(self, name, in_channels, out_channels, kernel_size, stride)
 
 
+# Activations that act on every entry alone: on a complex tensor they can run once over its interleaved
+# real and imaginary parts (``view_as_real``), which is the split-complex activation in one kernel.
+ELEMENTWISE_ACTIVATIONS: tuple[type[nn.Module], ...] = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Tanh,
+    nn.Sigmoid, nn.Softplus, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Tanhshrink, nn.Identity,
+)  # fmt: skip
+
+
 class SplitComplex(nn.Module):
     """Apply a real activation to a tensor, or to the real and imaginary parts of a complex one.
+
+    An elementwise activation (:data:`ELEMENTWISE_ACTIVATIONS`) runs once over the complex tensor's real
+    view, its real and imaginary parts side by side; any other activation runs on each part.
 
     :param activation: the real activation module
     """
@@ -299,8 +311,11 @@ class SplitComplex(nn.Module):
     def __init__(self, activation: nn.Module) -> None:
         super().__init__()
         self.activation = activation
+        self.elementwise = type(activation) in ELEMENTWISE_ACTIVATIONS
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        if x.is_complex():
-            return torch.complex(self.activation(x.real), self.activation(x.imag))
-        return self.activation(x)
+        if not x.is_complex():
+            return self.activation(x)
+        if self.elementwise:
+            return torch.view_as_complex(self.activation(torch.view_as_real(x)))
+        return torch.complex(self.activation(x.real), self.activation(x.imag))

@@ -33,6 +33,7 @@ from psp_rl.nn.modes import (  # noqa: F401 (re-exported: the config and modes u
     superposed_conv,
     superposed_linear,
 )
+from psp_rl.nn.pertask import single_task
 
 
 class TaskBatch(NamedTuple):
@@ -46,6 +47,10 @@ class TaskBatch(NamedTuple):
     or ``(B, K)`` per sample. When set, task-conditioned layers mix their tasks with them
     (:meth:`~psp_rl.nn.layers.TaskLayer.mix`: key ``Σ α_k c_k``, bias ``Σ α_k b_k``) and ``task`` is
     not used by the layers; a one-hot ``α`` computes what the id path computes.
+
+    ``single`` is the task of every sample when a checked batch has one (set with ``checked``; see
+    :func:`~psp_rl.nn.pertask.single_task`): the layers then compute with that task's key and bias as
+    views, without a gather per sample.
     """
 
     x: torch.Tensor
@@ -53,6 +58,7 @@ class TaskBatch(NamedTuple):
     checked: bool = False
     coord: torch.Tensor | None = None
     weights: torch.Tensor | None = None
+    single: int | None = None
 
 
 def check_task_weights(weights: torch.Tensor, num_tasks: int, batch_size: int) -> torch.Tensor:
@@ -89,15 +95,18 @@ class TaskStack(nn.Module):
     def run(self, batch: TaskBatch) -> torch.Tensor:
         """Apply the layers and return the last output."""
         x, task, checked, coord = batch.x, batch.task, batch.checked, batch.coord
+        layers = zip(self.layers, self._task_aware)
         if batch.weights is not None and self.num_tasks is not None:
             weights = check_task_weights(batch.weights, self.num_tasks, x.shape[0])
-            for layer, task_aware in zip(self.layers, self._task_aware):
+            for layer, task_aware in layers:
                 x = cast(TaskLayer, layer).mix(x, weights) if task_aware else layer(x)
             return x
+        single = batch.single if checked else None
         if self.num_tasks is not None and not checked:
             task = check_task_ids(task, self.num_tasks, x.shape[0])
-        for layer, task_aware in zip(self.layers, self._task_aware):
-            x = cast(TaskLayer, layer).compute(x, task, coord) if task_aware else layer(x)
+            single = single_task(task)
+        for layer, task_aware in layers:
+            x = cast(TaskLayer, layer).compute(x, task, coord, single) if task_aware else layer(x)
         return x
 
 

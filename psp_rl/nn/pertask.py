@@ -12,6 +12,7 @@ __all__ = [
     "check_task_ids",
     "grouped_matmul",
     "per_sample_matmul",
+    "single_task",
 ]
 
 # On accelerators, per-task matrices (rotation keys, per-task weights) are gathered per sample in chunks
@@ -63,6 +64,23 @@ def check_task_ids(task: torch.Tensor, num_tasks: int, batch_size: int) -> torch
                 f"Discrete(K) with K large enough."
             )
     return task if task.dtype in _INDEX_DTYPES else task.long()
+
+
+def single_task(task: torch.Tensor) -> int | None:
+    """The task of a batch whose samples all share one, read on the host where that is free.
+
+    Layers compute a one-task batch with the task's own weights (the key folded into ``W``, see
+    :meth:`psp_rl.nn.layers.SuperposedLinear.folded`): one plain product. On an accelerator the ids are
+    not read (that would synchronise host and device) and the answer is ``None``, as for a mixed batch.
+
+    :param task: ``(B,)`` checked task ids
+    :return: the shared task id, or ``None`` (mixed tasks, an empty batch, ids on an accelerator)
+    """
+    if task.device.type != "cpu" or task.numel() == 0:
+        return None
+    low, high = torch.aminmax(task)
+    first = int(low)
+    return first if first == int(high) else None
 
 
 def per_sample_matmul(

@@ -12,7 +12,9 @@ from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from psp_rl.nn.contexts import layer_id
-from psp_rl.nn.networks import NetworkConfig, TaskBatch, TaskCNN
+from psp_rl.nn.networks import NetworkConfig, TaskBatch
+from psp_rl.nn.pertask import single_task
+from psp_rl.policies.small_cnn import image_trunk
 
 # Vector observations with fewer dimensions are lifted to this many in psp mode (see TaskFeaturesExtractor).
 DEFAULT_LIFT_DIM = 64
@@ -49,7 +51,8 @@ def _coord_shape(space: spaces.Dict) -> tuple[int, ...] | None:
 
 
 class TaskFeaturesExtractor(BaseFeaturesExtractor):
-    """Features of the ``"obs"`` entry (flattened vector, or a task-conditioned NatureCNN for images) and
+    """Features of the ``"obs"`` entry (flattened vector, or a task-conditioned CNN for images: NatureCNN,
+    or :class:`~psp_rl.policies.small_cnn.SmallTaskCNN` for images under 36x36) and
     the task id of every sample, returned together as a :class:`~psp_rl.nn.networks.TaskBatch`.
 
     SB3 one-hot encodes the ``Discrete`` task before this module (``(B, K)`` from a VecEnv, ``(B, 1, K)``
@@ -75,7 +78,8 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
     :param drift_context: keys that follow the coordinate (see :class:`~psp_rl.nn.NetworkConfig`)
     :param drift_keys: ``M`` of the drifting context
     :param coord_input: append ``[sin 2πs, cos 2πs]`` of the coordinate ``s`` to the features
-    :param cnn_output_dim: feature size of the CNN trunk for image observations
+    :param cnn_output_dim: feature size of the CNN trunk for image observations (NatureCNN from 36x36
+        on, :class:`~psp_rl.policies.small_cnn.SmallTaskCNN` for smaller images)
     :param lift_dim: dimension of the fixed random lifting of vector observations in ``psp`` mode;
         ``None`` (default) lifts observations of fewer than :data:`DEFAULT_LIFT_DIM` dimensions to
         that many, ``0`` disables lifting
@@ -127,7 +131,7 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         self.config = config
         self.has_coord = has_coord
         self.lift_dim = lift_dim
-        self.cnn = TaskCNN(obs_space.shape, config, cnn_output_dim) if is_image else None
+        self.cnn = image_trunk(obs_space.shape, config, cnn_output_dim) if is_image else None
         if lift_dim:
             rng = np.random.default_rng(np.random.SeedSequence([context_seed, layer_id("lift")]))
             lift = rng.standard_normal((lift_dim, obs_dim)) / np.sqrt(obs_dim)
@@ -138,8 +142,9 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         onehot = observations["task"].flatten(1)
         coord = observations["coord"].reshape(-1).to(torch.float32) if self.has_coord else None
         task = onehot.argmax(dim=1)  # in [0, K) by construction: no range check needed downstream
+        single = single_task(task)  # read once here for every layer of every network
         x = observations["obs"]
-        x = self.cnn(TaskBatch(x, task, True, coord)).x if self.cnn is not None else x.flatten(1)
+        x = self.cnn(TaskBatch(x, task, True, coord, single=single)).x if self.cnn is not None else x.flatten(1)
         if self.lift_dim:
             x = x @ self.lift.T
         if self.config.spec.onehot_inputs:
@@ -147,4 +152,4 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         if self.config.coord_input and coord is not None:
             angle = 2 * math.pi * coord[:, None]
             x = torch.cat([x, torch.sin(angle).to(x.dtype), torch.cos(angle).to(x.dtype)], dim=1)
-        return TaskBatch(x, task, True, coord)
+        return TaskBatch(x, task, True, coord, single=single)

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from psp_rl.nn import NetworkConfig
+from psp_rl.nn.conv import SuperposedConv2d
 from psp_rl.nn.drift import DRIFT_CONTEXTS, DriftingKeys
-from psp_rl.nn.layers import SuperposedConv2d, SuperposedLinear
+from psp_rl.nn.layers import SuperposedLinear
 from psp_rl.nn.networks import TaskBatch, TaskMLP
 
 KINDS = [

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from psp_rl.nn import pertask
 from psp_rl.nn.contexts import CONTEXT_KINDS
-from psp_rl.nn.layers import SuperposedConv2d, SuperposedLinear, TaskConv2d, TaskLinear
+from psp_rl.nn.conv import SuperposedConv2d, TaskConv2d
+from psp_rl.nn.layers import SuperposedLinear, TaskLinear
 
 TASKS = torch.tensor([0, 2, 1, 0, 2, 1, 1])
 
@@ -204,3 +205,48 @@ def test_weight_multiplier_is_saved_and_defaults_to_one_for_old_state_dicts() ->
     torch.testing.assert_close(fresh.effective_weight(), slow.weight)
     with pytest.raises(ValueError, match="weight_multiplier must be > 0"):
         SuperposedLinear(4, 4, num_tasks=2, weight_multiplier=0.0)
+
+
+def test_single_task_is_read_on_the_host_only_for_one_task_batches() -> None:
+    assert pertask.single_task(torch.tensor([2, 2, 2])) == 2
+    assert pertask.single_task(torch.tensor([2, 0, 2])) is None
+    assert pertask.single_task(torch.zeros(0, dtype=torch.long)) is None
+
+
+@pytest.mark.parametrize("rows", [3, 40], ids=["key-on-inputs", "key-in-weight"])
+@pytest.mark.parametrize("in_shape", ["vector", "image"])
+def test_one_task_path_equals_the_per_sample_path_with_gradients(in_shape: str, rows: int) -> None:
+    """A batch from one task (its key and bias as views; the key folded into the weight when the layer
+    has fewer outputs than the batch has rows) computes what the per-sample gather computes: bit for
+    bit with binary keys, to rounding with complex and rotation keys; the gradients to rounding (a bias
+    gradient summed in one reduction instead of row by row)."""
+    torch.manual_seed(0)
+    x = torch.randn(rows, 6) if in_shape == "vector" else torch.randn(rows // 3 + 1, 2, 9, 9)
+    for name, layer in _layer_variants(in_shape):
+        if getattr(layer, "bias", None) is not None or hasattr(layer, "linear"):
+            with torch.no_grad():
+                for p in layer.parameters():
+                    p.normal_()
+        task = torch.full((x.shape[0],), 2)
+        outs, grads = [], []
+        for single in (None, 2):
+            layer.zero_grad()
+            y = layer.compute(x, task, None, single)
+            (y.real if y.is_complex() else y).square().sum().backward()
+            outs.append(y)
+            grads.append([p.grad.clone() for p in layer.parameters()])
+        if name.startswith("binary"):
+            assert torch.equal(outs[0], outs[1]), name
+        for a, b in [(outs[0], outs[1]), *zip(*grads)]:  # rounding relative to the tensor's scale
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * float(a.abs().max()), msg=name)
+
+
+def test_layers_and_stacks_find_a_one_task_batch_themselves() -> None:
+    from psp_rl.nn import NetworkConfig, TaskBatch, TaskMLP
+
+    torch.manual_seed(0)
+    layer, x = SuperposedLinear(6, 2, 3, context="complex"), torch.randn(8, 6)
+    one = torch.full((8,), 1)
+    torch.testing.assert_close(layer(x, one), layer.compute(x, one, None, None))
+    net = TaskMLP(6, [5], NetworkConfig(3, context="rotation"), "q", out_dim=2)
+    torch.testing.assert_close(net(TaskBatch(x, one)), net(TaskBatch(x, one, True)))  # checked: general path

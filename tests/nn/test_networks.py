@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from psp_rl.nn.layers import SuperposedConv2d, SuperposedLinear, TaskLinear
+from psp_rl.nn.conv import SuperposedConv2d
+from psp_rl.nn.layers import SuperposedLinear, TaskLinear
 from psp_rl.nn.networks import (
     MODES,
     Mode,
@@ -158,3 +159,19 @@ def test_layer_norm_keeps_hidden_features_at_unit_scale() -> None:
     assert abs(float(big.std()) - float(small.std())) < 0.2
     with pytest.raises(ValueError, match="layer_norm needs real activations"):
         NetworkConfig(K, "psp", "complex", layer_norm=True)
+
+
+def test_split_complex_activation_runs_once_over_both_parts() -> None:
+    from psp_rl.nn.modes import SplitComplex
+
+    z = torch.randn(5, 7, dtype=torch.complex64)
+    for activation in (torch.nn.Tanh(), torch.nn.ReLU(), torch.nn.LeakyReLU(0.1)):
+        fast = SplitComplex(activation)
+        assert fast.elementwise
+        assert torch.equal(fast(z), torch.complex(activation(z.real), activation(z.imag)))
+    softmax = SplitComplex(torch.nn.Softmax(dim=-1))  # not elementwise: each part on its own
+    assert not softmax.elementwise
+    expected = torch.complex(torch.softmax(z.real, -1), torch.softmax(z.imag, -1))
+    assert torch.equal(softmax(z), expected)
+    real = torch.randn(3, 4)
+    assert torch.equal(SplitComplex(torch.nn.Tanh())(real), torch.tanh(real))

@@ -300,7 +300,7 @@ def test_image_observations_use_a_superposed_cnn() -> None:
         policy_kwargs=dict(features_extractor_kwargs=dict(cnn_output_dim=16)),
     )
     model.learn(16)
-    from psp_rl.nn.layers import SuperposedConv2d
+    from psp_rl.nn.conv import SuperposedConv2d
 
     assert any(isinstance(m, SuperposedConv2d) for m in model.policy.features_extractor.modules())
 
