@@ -8,6 +8,9 @@
 - :mod:`~psp_rl.envs.families` — the family registry and :func:`make_variant_env`;
 - :mod:`~psp_rl.envs.schedules` — which task runs when;
 - :mod:`~psp_rl.envs.suites` — YAML task suites, :func:`load_suite`, Gymnasium registration;
+- :mod:`~psp_rl.envs.task_envs` — suites with one environment per task (``tasks``), built by kind
+  (``gym``, ``minigrid``: :mod:`~psp_rl.envs.minigrid_env`, ``metaworld``: :mod:`~psp_rl.envs.metaworld_env`;
+  the last two need the optional extras of the same names);
 - :mod:`~psp_rl.envs.vec` — task-observation VecEnvs, also from your own per-task environments.
 
 Nothing here imports ``psp_rl.nn``, ``psp_rl.policies`` or ``psp_rl.training``; Stable-Baselines3 is
@@ -21,6 +24,14 @@ from psp_rl.envs.physics import PhysicsVariant, physics_attributes, set_physics
 from psp_rl.envs.schedules import SCHEDULE_KINDS, TaskSchedule, make_schedule
 from psp_rl.envs.suites import SPEC_KEYS, Suite, load_suite, make_suite_env, register_suites, suite_env_id
 from psp_rl.envs.task import TaskObservation
+from psp_rl.envs.task_envs import (
+    TASK_ENV_KINDS,
+    EpisodeSuccess,
+    FixedSeed,
+    MissingExtraError,
+    make_tasks_env,
+    require_extra,
+)
 from psp_rl.envs.variant import VariantWrapper, check_num_tasks, check_task, coordinate_families
 from psp_rl.envs.vec import TaskEnvs, make_task_env, make_task_vec_env, task_vec_env
 
@@ -28,6 +39,10 @@ __all__ = [
     "FAMILIES",
     "SCHEDULE_KINDS",
     "SPEC_KEYS",
+    "TASK_ENV_KINDS",
+    "EpisodeSuccess",
+    "FixedSeed",
+    "MissingExtraError",
     "PermuteActions",
     "PermuteObservation",
     "PhysicsDrift",
@@ -47,10 +62,12 @@ __all__ = [
     "make_suite_env",
     "make_task_env",
     "make_task_vec_env",
+    "make_tasks_env",
     "make_variant_env",
     "permutation_variants",
     "physics_attributes",
     "register_suites",
+    "require_extra",
     "set_physics",
     "suite_env_id",
     "task_vec_env",

@@ -13,6 +13,12 @@ A suite spec (``envs/<name>.yaml``, read with ``yaml.safe_load``)::
     normalize: {kind: fixed, max: 500}   # or {kind: reference, random: .., reference: ..} or {kind: none}
     coordinate: false             # true: observations also carry "coord", the continuous task coordinate
                                   # in [0, 1) (the drift phase); needs exactly one drift entry in variants
+    metric: return                # what the performance matrix holds: the normalised return, or
+                                  # success (the episodes' success rate, from info["is_success"])
+
+Instead of ``env_id`` and ``variants``, a suite may list one environment per task: ``tasks: [{env_id,
+env_kwargs, seed}, ...]`` built as ``task_env: {kind: gym|minigrid|metaworld, ...}`` says (``num_tasks``
+optional: the first ones; see :mod:`~psp_rl.envs.task_envs`).
 
 Example::
 
@@ -39,6 +45,7 @@ import numpy as np
 from psp_rl.envs.families import FAMILIES, check_family_spec, make_variant_env
 from psp_rl.envs.schedules import SCHEDULE_KINDS, TaskSchedule, make_schedule
 from psp_rl.envs.task import TaskObservation
+from psp_rl.envs.task_envs import make_tasks_env, resolve_tasks
 from psp_rl.envs.variant import check_task, coordinate_families, positive_int
 from psp_rl.envs.vec import initial_tasks_for, task_vec_env
 from psp_rl.resources import find_yaml, list_yaml, load_yaml
@@ -59,7 +66,12 @@ SPEC_KEYS = (
     "schedule",
     "normalize",
     "coordinate",
+    "tasks",
+    "task_env",
+    "metric",
 )
+#: what the performance matrix of a suite holds (spec key ``metric``)
+METRICS = ("return", "success")
 SCHEDULE_KEYS = ("kind", "steps_per_task", "cycles", "seed")
 NORMALIZE_KEYS = {
     "none": ("kind",),
@@ -121,12 +133,16 @@ def resolve_spec(raw: Mapping[str, Any], where: str = "suite spec") -> dict[str,
     if not isinstance(raw, Mapping):
         raise ValueError(f"{where} must be a mapping, got {type(raw).__name__}.")
     _check_keys(raw, SPEC_KEYS, where)
-    for key in ("env_id", "num_tasks", "schedule"):
+    tasks, task_env, listed_count = resolve_tasks(raw, where)  # (None, None, None) without tasks
+    for key in ("schedule",) if tasks else ("env_id", "num_tasks", "schedule"):
         if key not in raw:
             raise ValueError(f"{where} needs the key {key!r} (valid keys: {list(SPEC_KEYS)}).")
-    if not isinstance(raw["env_id"], str):
+    if tasks is None and not isinstance(raw["env_id"], str):
         raise ValueError(f"{where}: env_id must be a Gymnasium id string, got {raw['env_id']!r}.")
-    num_tasks = positive_int(raw["num_tasks"], f"{where}: num_tasks")
+    num_tasks = listed_count or positive_int(raw["num_tasks"], f"{where}: num_tasks")
+    metric = raw.get("metric", "return")
+    if metric not in METRICS:
+        raise unknown(f"metric in {where}:", metric, METRICS)
     env_kwargs = raw.get("env_kwargs") or {}
     if not isinstance(env_kwargs, Mapping):
         raise ValueError(f"{where}: env_kwargs must be a mapping, got {env_kwargs!r}.")
@@ -205,10 +221,15 @@ def resolve_spec(raw: Mapping[str, Any], where: str = "suite spec") -> dict[str,
         low, high = [0.0] * num_tasks, [1.0] * num_tasks
     if any(h == lo for lo, h in zip(low, high)):
         raise ValueError(f"{where}: normalize bounds must differ (0 and 1 map to the same return).")
+    if metric == "success" and kind != "none":
+        raise ValueError(
+            f"{where}: with metric: success the performance matrix holds success rates, which need no "
+            "normalisation: set normalize: {kind: none} or metric: return."
+        )
 
     return {
         "description": str(raw.get("description", "")),
-        "env_id": raw["env_id"],
+        "env_id": raw.get("env_id"),
         "env_kwargs": copy.deepcopy(dict(env_kwargs)),
         "num_tasks": num_tasks,
         "variant_seed": int(variant_seed),
@@ -216,6 +237,9 @@ def resolve_spec(raw: Mapping[str, Any], where: str = "suite spec") -> dict[str,
         "schedule": resolved_schedule,
         "normalize": resolved_normalize,
         "coordinate": coordinate,
+        "tasks": tasks,
+        "task_env": task_env,
+        "metric": metric,
     }
 
 
@@ -248,8 +272,13 @@ class Suite:
 
     @property
     def env_id(self) -> str:
-        """The base Gymnasium id."""
-        return str(self.spec["env_id"])
+        """The base Gymnasium id (a suite with ``tasks``: the id of task 0)."""
+        return str(self.spec["env_id"] if self.spec["tasks"] is None else self.spec["tasks"][0]["env_id"])
+
+    @property
+    def metric(self) -> str:
+        """What the performance matrix holds: ``return`` (normalised returns) or ``success`` (success rates)."""
+        return str(self.spec["metric"])
 
     @property
     def total_timesteps(self) -> int:
@@ -276,16 +305,19 @@ class Suite:
         :return: the environment.
         """
         task = self._check_task(task)
-        env = make_variant_env(
-            self.env_id,
-            self.spec["variants"],
-            task=task,
-            num_tasks=self.num_tasks,
-            seed=self.spec["variant_seed"],
-            env_kwargs=self.spec["env_kwargs"],
-            render_mode=render_mode,
-            coordinate=self.spec["coordinate"],
-        )
+        if self.spec["tasks"] is not None:
+            env = make_tasks_env(self.spec["tasks"], self.spec["task_env"], task, self.num_tasks, render_mode)
+        else:
+            env = make_variant_env(
+                self.env_id,
+                self.spec["variants"],
+                task=task,
+                num_tasks=self.num_tasks,
+                seed=self.spec["variant_seed"],
+                env_kwargs=self.spec["env_kwargs"],
+                render_mode=render_mode,
+                coordinate=self.spec["coordinate"],
+            )
         if seed is not None:
             env.reset(seed=seed)
             env.action_space.seed(seed)

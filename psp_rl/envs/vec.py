@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
+import numpy as np
 
 from psp_rl.envs.schedules import TaskSchedule
 from psp_rl.envs.task import TaskObservation
@@ -40,7 +41,9 @@ class TaskEnvs(VariantWrapper):
     """Variant ``k`` is the environment built by ``env_fns[k]`` (built on first use, then kept).
 
     Every task's environment must have the same observation and action spaces; the first reset of a
-    new task checks it and names the task whose spaces differ.
+    new task checks it and names the task whose spaces differ. A task's environment whose first reset
+    comes without a seed is seeded from the last seed this wrapper was reset with and the task id, so the
+    environments built later are as reproducible as the first one.
 
     :param env_fns: one factory per task, ``env_fns[k]() -> gym.Env``.
     :param task: the initial task.
@@ -61,6 +64,8 @@ class TaskEnvs(VariantWrapper):
         task = check_task(task, num_tasks)
         self.env_fns = list(env_fns)
         self.envs: dict[int, gym.Env] = {task: self.env_fns[task]()}
+        self._base_seed: int | None = None
+        self._was_reset: set[int] = set()
         super().__init__(self.envs[task], num_tasks, seed=0, task=task)
         self.observation_space = self.env.observation_space
         self.action_space = self.env.action_space
@@ -88,6 +93,17 @@ class TaskEnvs(VariantWrapper):
 
     def _apply_variant(self, task: int) -> None:
         self.env = self.task_env(task)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        task = self._pending if self._pending is not None else self.variant
+        if seed is not None:
+            self._base_seed = int(seed)
+        elif task not in self._was_reset and self._base_seed is not None:
+            seed = int(np.random.SeedSequence([self._base_seed, task]).generate_state(1)[0])
+        self._was_reset.add(task)
+        return super().reset(seed=seed, options=options)
 
     def close(self) -> None:  # noqa: D102
         for env in self.envs.values():

@@ -11,7 +11,10 @@ from psp_rl.utils import unknown
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
-__all__ = ["algo_class", "build_hyperparams", "build_policy_kwargs", "policy_class"]
+__all__ = ["OPTIMIZERS", "algo_class", "build_hyperparams", "build_policy_kwargs", "policy_class"]
+
+#: optimizers accepted by name in ``policy_kwargs.optimizer_class`` (``torch.optim`` class names)
+OPTIMIZERS: tuple[str, ...] = ("Adam", "AdamW", "RMSprop", "SGD")
 
 
 def algo_class(algo: str) -> type[BaseAlgorithm]:
@@ -42,7 +45,8 @@ def policy_class(algo: str, policy: str = "psp") -> type | str:
 
 
 def build_policy_kwargs(policy_kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn the YAML-level policy arguments into Python objects (``activation_fn`` name -> class).
+    """Turn the YAML-level policy arguments into Python objects (``activation_fn`` name -> class,
+    ``optimizer_class`` name -> ``torch.optim`` class, e.g. ``RMSprop``).
 
     :param policy_kwargs: arguments as in the config.
     :return: arguments for the policy constructor.
@@ -55,6 +59,12 @@ def build_policy_kwargs(policy_kwargs: Mapping[str, Any]) -> dict[str, Any]:
         if name not in ACTIVATIONS:
             raise unknown("policy_kwargs.activation_fn", name, ACTIVATIONS)
         out["activation_fn"] = getattr(nn, ACTIVATIONS[name])
+    if isinstance(out.get("optimizer_class"), str):
+        import torch.optim
+
+        if out["optimizer_class"] not in OPTIMIZERS:
+            raise unknown("policy_kwargs.optimizer_class", out["optimizer_class"], OPTIMIZERS)
+        out["optimizer_class"] = getattr(torch.optim, out["optimizer_class"])
     return out
 
 

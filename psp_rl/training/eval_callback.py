@@ -14,10 +14,10 @@ from typing import Any, SupportsFloat, cast
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import HParam, Image
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
+from psp_rl.envs.suites import METRICS
 from psp_rl.metrics import (
     PerformanceMatrix,
     check_phase_tasks,
@@ -28,6 +28,7 @@ from psp_rl.metrics import (
     task_auc,
 )
 from psp_rl.training.config import EVAL_MATRIX
+from psp_rl.training.evaluation import evaluate_episodes
 from psp_rl.utils import unknown
 
 __all__ = ["ContinualEvalCallback", "flatten_hparams"]
@@ -90,12 +91,16 @@ class ContinualEvalCallback(BaseCallback):
         For K = 50 or 100.
     :param reference_auc: per-task AUC of a single-task reference run, for forward transfer.
     :param hparams: the run's hyper-parameters, logged once at the start of a fresh run.
-    :param evaluate_fn: ``evaluate_fn(model, env, n_episodes, deterministic) -> float`` mean return
-        (default: SB3 ``evaluate_policy``); a hook for tests.
+    :param evaluate_fn: ``evaluate_fn(model, env, n_episodes, deterministic) -> float`` mean return, or
+        ``(mean return, success rate)`` (needed with ``metric="success"``) (default:
+        :func:`~psp_rl.training.evaluation.evaluate_episodes`); a hook for tests.
     :param eval_seed: every evaluation of task ``k`` reseeds its env with ``eval_seed + 1000 k`` first,
         so all evaluations of a task start from the same initial states: a change between two of them
         (forgetting, the learning curve) is the policy's, not the luck of the start states. ``None``
         lets the envs' random streams run on across evaluations.
+    :param metric: what the performance matrix holds (the suite's ``metric``): ``"return"`` (``normalize``
+        of the mean return) or ``"success"`` (the success rate, from ``info["is_success"]`` at each
+        episode's end; also logged as ``eval/task_<k>/success``).
     :param verbose: 1 prints a line per phase-end evaluation.
     """
 
@@ -111,11 +116,15 @@ class ContinualEvalCallback(BaseCallback):
         matrix: str = "full",
         reference_auc: Sequence[float] | None = None,
         hparams: Mapping[str, Any] | None = None,
-        evaluate_fn: Callable[[Any, VecEnv, int, bool], float] | None = None,
+        evaluate_fn: Callable[[Any, VecEnv, int, bool], float | tuple[float, float]] | None = None,
         eval_seed: int | None = None,
+        metric: str = "return",
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
+        if metric not in METRICS:
+            raise unknown("evaluation metric", metric, METRICS)
+        self.metric = metric
         self.eval_seed = None if eval_seed is None else int(eval_seed)
         if len(eval_envs) == 0:
             raise ValueError("ContinualEvalCallback needs one eval env per task, got none.")
@@ -139,38 +148,37 @@ class ContinualEvalCallback(BaseCallback):
         self.next_eval_step = self.eval_freq if self.eval_freq > 0 else math.inf
 
     # ------------------------------------------------------------------ evaluation
-    def _evaluate_task(self, env: VecEnv, task: int) -> float:
+    def _evaluate_task(self, env: VecEnv, task: int) -> tuple[float, float]:
+        """:return: the mean return and the task's score (normalised return, or success rate)."""
         if isinstance(env, VecNormalize) and self.training_env is not None:
             sync_envs_normalization(self.training_env, env)
         if self.eval_seed is not None:
             env.seed(self.eval_seed + 1000 * task)  # the next reset (evaluate_policy's first) uses it
+        success: float | None = None
         if self.evaluate_fn is not None:
-            return float(self.evaluate_fn(self.model, env, self.n_eval_episodes, self.deterministic))
-        mean, _ = cast(
-            "tuple[float, float]",  # return_episode_rewards=False: mean and std
-            evaluate_policy(
-                self.model,
-                env,
-                n_eval_episodes=self.n_eval_episodes,
-                deterministic=self.deterministic,
-                warn=False,
-            ),
-        )
-        return float(mean)
+            out = self.evaluate_fn(self.model, env, self.n_eval_episodes, self.deterministic)
+            mean, success = (float(out[0]), float(out[1])) if isinstance(out, tuple) else (float(out), None)
+        else:
+            mean, _, success = evaluate_episodes(self.model, env, self.n_eval_episodes, self.deterministic)
+        if self.metric == "return":
+            return mean, float(self.normalize(task, mean))
+        if success is None:
+            raise ValueError("metric 'success' needs evaluate_fn to return (mean return, success rate).")
+        return mean, success
 
     def evaluate(self, tasks: Sequence[int] | None = None) -> tuple[list[float], list[float]]:
         """Evaluate the current model on every task (or on ``tasks`` only).
 
         :param tasks: the tasks to evaluate (default: all).
-        :return: ``(raw mean returns, normalized returns)``, one entry per task (``nan`` where not
-            evaluated).
+        :return: ``(raw mean returns, scores)``, one entry per task (``nan`` where not evaluated); the
+            scores are the normalized returns, or the success rates with ``metric="success"``.
         """
         chosen = set(range(self.num_tasks) if tasks is None else tasks)
-        raw = [
-            self._evaluate_task(env, k) if k in chosen else math.nan for k, env in enumerate(self.eval_envs)
+        pairs = [
+            self._evaluate_task(env, k) if k in chosen else (math.nan, math.nan)
+            for k, env in enumerate(self.eval_envs)
         ]
-        normalized = [float(self.normalize(k, r)) if k in chosen else math.nan for k, r in enumerate(raw)]
-        return raw, normalized
+        return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def tasks_to_evaluate(self, phase: int, phase_end: bool = False) -> list[int] | None:
         """The tasks an evaluation during (or at the end of) ``phase`` covers (``None``: all).
@@ -195,6 +203,8 @@ class ContinualEvalCallback(BaseCallback):
             if not math.isnan(normalized[k]):
                 self.logger.record(f"eval/task_{k}/return", raw[k])
                 self.logger.record(f"eval/task_{k}/normalized", normalized[k])
+                if self.metric == "success":
+                    self.logger.record(f"eval/task_{k}/success", normalized[k])
         if not any(math.isnan(v) for v in normalized):
             self.logger.record("continual/avg_performance", float(np.mean(normalized)))
         if len(self.matrix) > 0 and not phase_end:
@@ -298,6 +308,7 @@ class ContinualEvalCallback(BaseCallback):
         final = self.history[-1] if self.history else None
         return {
             "num_tasks": self.num_tasks,
+            "metric": self.metric,
             "phase_boundaries": self.phase_boundaries,
             "phase_tasks": self.phase_tasks,
             "phases_done": self.next_phase,

@@ -20,6 +20,7 @@ import numpy as np
 
 __all__ = [
     "eval_envs_per_task",
+    "evaluate_episodes",
     "evaluate_inferred",
     "evaluate_tasks",
     "evaluate_run",
@@ -57,6 +58,44 @@ def eval_envs_per_task(suite: Any, episodes: int, n_envs: int | None = None, see
     return [with_drift_reset(env) for env in envs]
 
 
+def evaluate_episodes(
+    model: Any, env: Any, n_episodes: int = 10, deterministic: bool = True
+) -> tuple[float, float, float]:
+    """Mean and standard deviation of the episode return, and the success rate, on one VecEnv.
+
+    An episode succeeds when its last step's info has a true ``is_success`` (Stable-Baselines3's key; the
+    suites with ``metric: success`` set it); episodes without the key count as failures.
+
+    :param model: an SB3 model.
+    :param env: a VecEnv (sub-envs wrapped in ``Monitor``, as a suite builds them).
+    :param n_episodes: episodes, split over the sub-envs as SB3's ``evaluate_policy`` does.
+    :param deterministic: deterministic actions.
+    :return: ``(mean return, std of the return, success rate)``.
+    """
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    successes: list[bool] = []
+
+    def record(local: dict[str, Any], _globals: dict[str, Any]) -> None:
+        info = local["info"]  # an episode ends where evaluate_policy counts it ("episode" from Monitor)
+        if local["done"] and ("episode" in info or not local["is_monitor_wrapped"]):
+            successes.append(bool(info.get("is_success", False)))
+
+    returns, _ = cast(
+        "tuple[list[float], list[int]]",
+        evaluate_policy(
+            model,
+            env,
+            n_eval_episodes=n_episodes,
+            deterministic=deterministic,
+            return_episode_rewards=True,
+            callback=record,
+            warn=False,
+        ),
+    )
+    return float(np.mean(returns)), float(np.std(returns)), float(np.mean(successes)) if successes else 0.0
+
+
 def evaluate_tasks(
     model: Any, eval_envs: Sequence[Any], n_episodes: int = 10, deterministic: bool = True
 ) -> tuple[list[float], list[float]]:
@@ -68,18 +107,8 @@ def evaluate_tasks(
     :param deterministic: deterministic actions.
     :return: ``(means, stds)``, one entry per task.
     """
-    from stable_baselines3.common.evaluation import evaluate_policy
-
-    means: list[float] = []
-    stds: list[float] = []
-    for env in eval_envs:
-        mean, std = cast(
-            "tuple[float, float]",  # return_episode_rewards=False: mean and std
-            evaluate_policy(model, env, n_eval_episodes=n_episodes, deterministic=deterministic, warn=False),
-        )
-        means.append(float(mean))
-        stds.append(float(std))
-    return means, stds
+    figures = [evaluate_episodes(model, env, n_episodes, deterministic) for env in eval_envs]
+    return [f[0] for f in figures], [f[1] for f in figures]
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -94,6 +123,7 @@ def format_task_table(
     stds: Sequence[float] | None = None,
     after_own_phase: Sequence[float | None] | None = None,
     forgetting: Sequence[float | None] | None = None,
+    score_name: str = "normalized",
 ) -> str:
     """A plain-text table with one line per task.
 
@@ -102,6 +132,7 @@ def format_task_table(
     :param stds: standard deviation of the return per task (optional).
     :param after_own_phase: normalized return right after the task's own phase (optional).
     :param forgetting: forgetting per task (optional).
+    :param score_name: the header of the ``normalized`` column (``success`` for success rates).
     :return: the table, lines joined with ``\\n``.
 
     Example::
@@ -114,7 +145,7 @@ def format_task_table(
     header = f"{'task':>4}  {'return':>8}"
     if stds is not None:
         header += f"  {'± std':>7}"
-    header += f"  {'normalized':>10}"
+    header += f"  {score_name:>10}"
     if after_own_phase is not None:
         header += f"  {'after own phase':>15}"
     if forgetting is not None:
@@ -249,17 +280,26 @@ def evaluate_run(
     if switch_every is not None and (not infer_task or switch_every < 1):
         raise ValueError("--switch-every N needs --infer-task and N >= 1 (steps between switches).")
     eval_envs = _eval_envs(cfg, suite, source, n)
-    returns, stds = evaluate_tasks(model, eval_envs, n_episodes=n, deterministic=deterministic)
-    normalized = [float(suite.normalize(k, r)) for k, r in enumerate(returns)]
+    figures = [evaluate_episodes(model, env, n, deterministic) for env in eval_envs]
+    returns, stds = [f[0] for f in figures], [f[1] for f in figures]
+    normalized = [
+        f[2] if suite.metric == "success" else float(suite.normalize(k, f[0])) for k, f in enumerate(figures)
+    ]
     result: dict[str, Any] = {
         "returns": returns,
         "stds": stds,
         "normalized": normalized,
+        "metric": suite.metric,
         "avg_performance": float(np.mean(normalized)),
         "avg_normalized": float(np.mean(normalized)),
         "episodes": n,
         "source": str(source),
-        "table": format_task_table(returns, normalized, stds=stds),
+        "table": format_task_table(
+            returns,
+            normalized,
+            stds=stds,
+            score_name="success" if suite.metric == "success" else "normalized",
+        ),
     }
     if infer_task:
         switching = _eval_envs(cfg, suite, source, n, switching=True)[0] if switch_every else None

@@ -223,6 +223,7 @@ def train(
         reference_auc=reference_auc,
         hparams={k: v for k, v in cfg.to_dict().items() if k not in ("run_dir", "description")},
         eval_seed=cfg.seed + 10_000,  # every evaluation of a task from the same start states
+        metric=suite.metric,  # normalised returns, or success rates (metric: success)
     )
     wall_before = float(state.get("extra", {}).get("wall_time_s", 0.0))
     started = time.perf_counter()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from psp_rl.nn.contexts import CONTEXT_KINDS
 from psp_rl.nn.networks import available_modes
-from psp_rl.training.build import algo_class, policy_class
+from psp_rl.training.build import OPTIMIZERS, algo_class, policy_class
 from psp_rl.training.config import (
     ACTIVATIONS,
     ALGOS,
@@ -197,8 +197,9 @@ HYPERPARAM_CONVENTIONS: dict[str, dict[str, ExpectedType]] = {
 
 
 def _policy_conventions(policy: type | None) -> dict[str, dict[str, ExpectedType]]:
-    """Zoo conventions for policy_kwargs: ``activation_fn`` by name, ``net_arch`` of positive widths (a
-    mapping with the keys the policy reads: ``pi``/``vf`` for actor-critics, ``pi``/``qf`` otherwise)."""
+    """Zoo conventions for policy_kwargs: ``activation_fn`` and ``optimizer_class`` by name (``RMSprop``),
+    ``net_arch`` of positive widths (a mapping with the keys the policy reads: ``pi``/``vf`` for
+    actor-critics, ``pi``/``qf`` otherwise)."""
     from stable_baselines3.common.policies import ActorCriticPolicy
 
     keys = ("pi", "vf") if policy is not None and issubclass(policy, ActorCriticPolicy) else ("pi", "qf")
@@ -209,8 +210,10 @@ def _policy_conventions(policy: type | None) -> dict[str, dict[str, ExpectedType
         "relu",
         lambda v: isinstance(v, str),
     )
+    optimizer = choice_type(OPTIMIZERS)
     return {
         "activation_fn": {"type[Module]": activation},
+        "optimizer_class": {"type[Optimizer]": optimizer},
         "net_arch": {"int": POSITIVE_INT, "str": choice_type(keys)},
     }
 

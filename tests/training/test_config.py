@@ -43,6 +43,14 @@ def test_preset_files_are_plain_safe_yaml() -> None:
         assert set(data) <= set(PRESET_KEYS)
 
 
+def test_optimizers_by_name() -> None:
+    import torch
+
+    cfg = resolve_config("ppo-psp", sets=["policy_kwargs.optimizer_class=RMSprop"])
+    assert build_policy_kwargs(cfg.policy_kwargs)["optimizer_class"] is torch.optim.RMSprop
+    assert resolve_config("ppo-psp-minigrid").policy_kwargs["optimizer_class"] == "RMSprop"
+
+
 def test_overrides_are_yaml_typed() -> None:
     cfg = resolve_config(
         "ppo-psp",
@@ -218,8 +226,8 @@ BAD_VALUES = [
     ("ppo-psp", "policy_kwargs.task_bias=1", "policy_kwargs.task_bias", "1", "true or false"),
     ("ppo-psp", "policy_kwargs.activation_fn=3", "policy_kwargs.activation_fn", "3", "an activation name"),
     ("ppo-psp", "policy_kwargs.log_std_init=low", "policy_kwargs.log_std_init", "'low'", "a number"),
-    ("ppo-psp", "policy_kwargs.optimizer_class=Adam", "policy_kwargs.optimizer_class", "'Adam'",
-     "type[Optimizer]"),
+    ("ppo-psp", "policy_kwargs.optimizer_class=Adamax", "policy_kwargs.optimizer_class", "'Adamax'",
+     "Adam|AdamW|RMSprop|SGD"),  # optimizers by name (torch.optim class names), like activation_fn
     ("ppo-psp", "policy_kwargs.features_extractor_kwargs=3", "policy_kwargs.features_extractor_kwargs", "3",
      "a mapping or null"),
     ("ppo-psp", "policy_kwargs.features_extractor_kwargs.lift_dim=x",
