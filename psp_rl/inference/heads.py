@@ -129,6 +129,10 @@ class TaskHeads:
             x = extractor.cnn(TaskBatch(x, dummy, True, None, weights)).x
         else:
             x = x.flatten(1)
+        if extractor.lift_dim and not (extractor.config.spec.onehot_inputs or extractor.config.coord_input):
+            return TaskBatch(
+                x, dummy, True, None, weights, lift=extractor.lift
+            )  # pending, as the extractor's
         if extractor.lift_dim:
             x = x @ extractor.lift.T
         if extractor.config.spec.onehot_inputs:

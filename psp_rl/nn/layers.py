@@ -237,8 +237,50 @@ class SuperposedLinear(TaskLayer):
         rows = self.bias.index_select(0, task) if self.task_bias else None  # type: ignore[union-attr]
         return self._project(bound, weight, rows)
 
+    def compute_lifted(
+        self,
+        x: torch.Tensor,
+        lift: torch.Tensor,
+        task: torch.Tensor,
+        coord: torch.Tensor | None = None,
+        single: int | None = None,
+    ) -> torch.Tensor:
+        """:meth:`compute` of ``x @ lift.T``: inputs through a fixed lifting ``R`` of shape ``(N, d)``.
+
+        When a one-task batch folds its key into the weight (see :meth:`_with_key`), the lifting goes in
+        too, ``((W diag c_k) R) x``: ``out·N·d`` products instead of ``B·N·(d + out)``, and as many fewer
+        for the weight gradient. Otherwise ``R`` is applied first. Equal up to rounding either way.
+
+        :param x: ``(B, d)`` inputs before the lifting
+        :param lift: ``(N, d)`` the fixed lifting matrix (no gradient)
+        :param task: ``(B,)`` integer task ids
+        :param coord: ``(B,)`` coordinates (drifting context only)
+        :param single: the task of every sample, when the batch has one
+        """
+        if single is None or self.drift is not None:
+            return self.compute(x @ lift.T, task, coord, single)
+        bias = self.bias[single] if self.task_bias else self.bias  # type: ignore[index]
+        return self._with_key(x, self.context[single], bias, self.effective_weight(), lift)
+
+    def mix_lifted(self, x: torch.Tensor, lift: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """:meth:`mix` of ``x @ lift.T``, folding the lifting in as :meth:`compute_lifted` does, so that a
+        one-hot ``(K,)`` ``α`` still computes what the id path computes, bit for bit.
+
+        :param x: ``(B, d)`` inputs before the lifting
+        :param lift: ``(N, d)`` the fixed lifting matrix
+        :param weights: ``(K,)`` or ``(B, K)`` real task weights
+        """
+        if weights.dim() != 1 or self.drift is not None:
+            return self.mix(x @ lift.T, weights)
+        return self._with_key(x, *self._mixed_key(weights), self.effective_weight(), lift)
+
     def _with_key(
-        self, x: torch.Tensor, key: torch.Tensor, bias: torch.Tensor | None, weight: torch.Tensor
+        self,
+        x: torch.Tensor,
+        key: torch.Tensor,
+        bias: torch.Tensor | None,
+        weight: torch.Tensor,
+        lift: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``W (key ⊙ x) + b`` (rotation ``W key x + b``) with one key and one bias for the whole batch.
 
@@ -246,11 +288,15 @@ class SuperposedLinear(TaskLayer):
         when the layer has fewer outputs than the batch has rows (``out·N`` products instead of ``B·N``,
         and the input gradient needs no second product), else onto the inputs as the per-sample path
         does. Binary keys are signs, so both give the same result bit for bit; complex and rotation keys
-        agree up to rounding.
+        agree up to rounding. A pending lifting ``lift`` (see :meth:`compute_lifted`) is folded in with the key.
         """
         if self.out_features < x.shape[:-1].numel():
             folded = weight @ key.to(weight.dtype) if self.context_kind == "rotation" else weight * key
+            if lift is not None:
+                folded = folded @ lift.to(folded.dtype)
             return F.linear(x.to(weight.dtype), folded, bias)
+        if lift is not None:
+            x = x @ lift.T
         bound = x @ key.T if self.context_kind == "rotation" else x * key
         return F.linear(bound.to(weight.dtype), weight, bias)
 

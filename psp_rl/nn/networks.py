@@ -22,7 +22,7 @@ from typing import NamedTuple, cast
 import torch
 from torch import nn
 
-from psp_rl.nn.layers import TaskLayer, check_task_ids
+from psp_rl.nn.layers import SuperposedLinear, TaskLayer, check_task_ids
 from psp_rl.nn.modes import (  # noqa: F401 (re-exported: the config and modes used to live here)
     MODES,
     Mode,
@@ -51,6 +51,11 @@ class TaskBatch(NamedTuple):
     ``single`` is the task of every sample when a checked batch has one (set with ``checked``; see
     :func:`~psp_rl.nn.pertask.single_task`): the layers then compute with that task's key and bias as
     views, without a gather per sample.
+
+    ``lift`` is a fixed matrix ``R`` the features still need (``x @ R.T``, the input lifting of
+    :class:`~psp_rl.policies.extractor.TaskFeaturesExtractor`): a network whose first layer is superposed
+    hands it to that layer (:meth:`~psp_rl.nn.layers.SuperposedLinear.compute_lifted`, which folds it
+    into the weight where that is cheaper); anything else that reads ``x`` applies it with :meth:`lifted`.
     """
 
     x: torch.Tensor
@@ -59,6 +64,11 @@ class TaskBatch(NamedTuple):
     coord: torch.Tensor | None = None
     weights: torch.Tensor | None = None
     single: int | None = None
+    lift: torch.Tensor | None = None
+
+    def lifted(self) -> TaskBatch:
+        """The batch with its pending lifting applied (``x @ lift.T``); unchanged without one."""
+        return self if self.lift is None else self._replace(x=self.x @ self.lift.T, lift=None)
 
 
 def check_task_weights(weights: torch.Tensor, num_tasks: int, batch_size: int) -> torch.Tensor:
@@ -90,14 +100,21 @@ class TaskStack(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(layers)
         self._task_aware = [isinstance(layer, TaskLayer) for layer in layers]
+        self._first_superposed = bool(layers) and isinstance(layers[0], SuperposedLinear)
         self.num_tasks = next((layer.num_tasks for layer in layers if isinstance(layer, TaskLayer)), None)
 
     def run(self, batch: TaskBatch) -> torch.Tensor:
         """Apply the layers and return the last output."""
+        if batch.lift is not None and not self._first_superposed:
+            batch = batch.lifted()
         x, task, checked, coord = batch.x, batch.task, batch.checked, batch.coord
         layers = zip(self.layers, self._task_aware)
+        first = cast(SuperposedLinear, self.layers[0]) if batch.lift is not None else None
         if batch.weights is not None and self.num_tasks is not None:
             weights = check_task_weights(batch.weights, self.num_tasks, x.shape[0])
+            if first is not None:  # the first layer takes the pending lifting
+                x = first.mix_lifted(x, cast(torch.Tensor, batch.lift), weights)
+                next(layers)
             for layer, task_aware in layers:
                 x = cast(TaskLayer, layer).mix(x, weights) if task_aware else layer(x)
             return x
@@ -105,6 +122,9 @@ class TaskStack(nn.Module):
         if self.num_tasks is not None and not checked:
             task = check_task_ids(task, self.num_tasks, x.shape[0])
             single = single_task(task)
+        if first is not None:
+            x = first.compute_lifted(x, cast(torch.Tensor, batch.lift), task, coord, single)
+            next(layers)
         for layer, task_aware in layers:
             x = cast(TaskLayer, layer).compute(x, task, coord, single) if task_aware else layer(x)
         return x
@@ -154,7 +174,7 @@ class TaskMLP(TaskStack):
         """
         y = self.run(batch)
         if not self.is_head:
-            return batch._replace(x=y)
+            return batch._replace(x=y, lift=None)
         if y.is_complex():
             y = y.real
         return torch.tanh(y) if self.squash else y
@@ -193,7 +213,7 @@ class TaskCNN(TaskStack):
 
     def forward(self, batch: TaskBatch) -> TaskBatch:
         """:param batch: images (float, normalised) and task ids"""
-        return batch._replace(x=self.run(batch))
+        return batch._replace(x=self.run(batch), lift=None)
 
 
 class TaskDuelingHead(nn.Module):

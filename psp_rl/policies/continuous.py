@@ -37,7 +37,11 @@ class PSPContinuousCritic(TaskSubNetwork, ContinuousCritic):
         with torch.set_grad_enabled(grad):
             features: TaskBatch = self.extract_features(obs, self.features_extractor)  # type: ignore[assignment]
         x = torch.cat([features.x, actions.to(features.x.dtype)], dim=1)
-        return features._replace(x=x)
+        if features.lift is None:
+            return features._replace(x=x)
+        # the actions join the features unlifted: the pending lifting becomes diag(R, I)
+        eye = torch.eye(actions.shape[1], dtype=features.lift.dtype, device=features.lift.device)
+        return features._replace(x=x, lift=torch.block_diag(features.lift, eye))
 
     def forward(self, obs: PyTorchObs, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:  # noqa: D102
         # Learn the features extractor with the policy loss only when it is shared with the actor.

@@ -144,7 +144,14 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         task = onehot.argmax(dim=1)  # in [0, K) by construction: no range check needed downstream
         single = single_task(task)  # read once here for every layer of every network
         x = observations["obs"]
-        x = self.cnn(TaskBatch(x, task, True, coord, single=single)).x if self.cnn is not None else x.flatten(1)
+        x = (
+            self.cnn(TaskBatch(x, task, True, coord, single=single)).x
+            if self.cnn is not None
+            else x.flatten(1)
+        )
+        if self.lift_dim and not (self.config.spec.onehot_inputs or self.config.coord_input):
+            # pending: the first superposed layer of each network takes it (folded into its weight when cheaper)
+            return TaskBatch(x, task, True, coord, single=single, lift=self.lift)
         if self.lift_dim:
             x = x @ self.lift.T
         if self.config.spec.onehot_inputs:

@@ -250,3 +250,21 @@ def test_layers_and_stacks_find_a_one_task_batch_themselves() -> None:
     torch.testing.assert_close(layer(x, one), layer.compute(x, one, None, None))
     net = TaskMLP(6, [5], NetworkConfig(3, context="rotation"), "q", out_dim=2)
     torch.testing.assert_close(net(TaskBatch(x, one)), net(TaskBatch(x, one, True)))  # checked: general path
+
+
+@pytest.mark.parametrize("kind", CONTEXT_KINDS)
+@pytest.mark.parametrize("rows", [3, 40], ids=["lift-first", "lift-folded"])
+def test_a_pending_lifting_computes_what_lifting_first_computes(kind: str, rows: int) -> None:
+    torch.manual_seed(0)
+    layer = SuperposedLinear(16, 5, 3, context=kind)
+    lift, x = torch.randn(16, 4), torch.randn(rows, 4)
+    for single in (None, 1):
+        task = torch.full((rows,), 1) if single is not None else torch.randint(0, 3, (rows,))
+        expected = layer.compute(x @ lift.T, task, None, single)
+        torch.testing.assert_close(layer.compute_lifted(x, lift, task, None, single), expected)
+    alpha = torch.tensor([0.2, 0.5, 0.3])
+    torch.testing.assert_close(layer.mix_lifted(x, lift, alpha), layer.mix(x @ lift.T, alpha))
+    onehot = F.one_hot(torch.tensor(2), 3).float()  # a one-hot α: the id path, bit for bit
+    assert torch.equal(
+        layer.mix_lifted(x, lift, onehot), layer.compute_lifted(x, lift, torch.full((rows,), 2), None, 2)
+    )

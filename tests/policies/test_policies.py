@@ -402,3 +402,32 @@ def test_cuda_round_trip(name: str, tmp_path: Path) -> None:
     on_cpu = algo.load(tmp_path / "model.zip", device="cpu")
     np.testing.assert_allclose(on_cpu.predict(obs, deterministic=True)[0], actions, atol=1e-4)
     assert all(t.device.type == "cuda" for t in model.policy.state_dict().values())
+
+
+@pytest.mark.parametrize("name", ["sac", "td3"])
+def test_critics_fold_the_lifting_with_the_actions_as_lifting_first_does(name: str) -> None:
+    """A one-task batch with more rows than outputs folds the pending lifting, diag(R, I) with the actions,
+    into the critic's first layer: the same Q-values as lifting the observations first."""
+    model = make_model(name, "binary")
+    critic = model.policy.critic
+    rng = np.random.default_rng(0)
+    obs = mixed_observations(ALGOS[name][2])
+    rows = 80
+    one = {
+        "obs": np.repeat(obs["obs"][:1], rows, 0)
+        + rng.normal(size=(rows, obs["obs"].shape[1])).astype(np.float32) * 0.1,
+        "task": np.full(rows, 1),
+    }
+    tensors, _ = model.policy.obs_to_tensor(one)
+    actions = torch.as_tensor(
+        rng.uniform(-1, 1, size=(rows, model.action_space.shape[0])), dtype=torch.float32
+    )
+    with torch.no_grad():
+        assert critic.extract_features(tensors, critic.features_extractor).lift is not None  # pending
+        folded = critic(tensors, actions)
+        extractor = critic.features_extractor
+        original = extractor.forward
+        extractor.forward = lambda o: original(o).lifted()  # type: ignore[method-assign]
+        lifted_first = critic(tensors, actions)
+    for a, b in zip(folded, lifted_first):
+        torch.testing.assert_close(a, b)
