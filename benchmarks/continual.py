@@ -28,9 +28,17 @@ Experiments (``--experiment``, several allowed):
 Every run is ``psp_rl.training.train(config)`` with the agent preset (``ppo-psp``, ``sac-psp``) and the
 mode / width / context set by overrides, so every agent of an experiment shares widths,
 hyper-parameters and seeds; experiment 8 runs each preset as is (no overrides; an evaluation budget
-other than the preset's own is the only ``--set`` it may get). Each finished run is merged into ``--out`` at once (atomic write), so an
-interrupted benchmark keeps what it finished; running the same command again skips the runs already
-there (``--force`` re-runs them). ``docs/results.md`` and its figures are rendered from the JSON.
+other than the preset's own is the only ``--set`` it may get).
+
+The runs are trials of the sweep engine (``psp_rl.sweep``, Ray Tune; ``pip install "psp-rl[ray]"``): as
+many at a time as ``--workers`` CPUs (a local Ray), or on a running Ray cluster (``--address``, shared
+storage for ``--run-dir`` and ``--out``; docs/sweeps.md). A failed run is retried from its last
+checkpoint. ``--in-process`` trains them one after another in this process instead, without Ray (for
+debugging). Each run has its own folder ``<run-dir>/exp<N>/<run key>/``; each finished run goes into
+``--out`` at once (atomic write), so an interrupted benchmark keeps what it finished; running the same
+command again skips the runs already there (``--force`` re-runs them) and resumes an interrupted run
+from its checkpoint. Invocations that each run part of an experiment write into the same ``--out``.
+``docs/results.md`` and its figures are rendered from the JSON.
 
 Forward transfer uses, for each task, the AUC of the ``separate`` agent (K independent networks, so
 every task is learned from scratch: a single-task reference) of the same experiment, K and seed.
@@ -38,7 +46,9 @@ every task is learned from scratch: a single-task reference) of the same experim
 Run::
 
     python benchmarks/continual.py --experiment 1 --seeds 0 1 2            # the full protocol
-    python benchmarks/continual.py --experiment 1 --quick --workers 2      # reduced budget
+    python benchmarks/continual.py --experiment 1 --quick --workers 2      # reduced budget, 2 at a time
+    python benchmarks/continual.py --experiment 1 --address auto --run-dir /shared/bench   # a Ray cluster
+    python benchmarks/continual.py --experiment 1 --quick --seeds 0 --agents psp --in-process  # no Ray
     python benchmarks/continual.py --experiment 7 --presets sac-psp td3-psp # some presets of 7
     python benchmarks/continual.py --experiment 8 --out results/defaults.json --report docs/defaults.md
     python benchmarks/continual.py --render-only --out results/continual.json
@@ -47,21 +57,19 @@ Run::
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as futures
 import json
-import multiprocessing
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from agent_labels import DIAGNOSTIC_AGENT, EWC_LAMBDA
 from experiments import experiment_spec
-from jobs import make_jobs, run_job
-from results_file import _experiment_entry, load_results, merge_results, save_results
+from jobs import job_run_root, job_trial, job_trial_id, make_jobs, run_job
+from results_file import _experiment_entry, load_results, record_run, save_results
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,6 +87,43 @@ def run_overhead(results: dict[str, Any], args: argparse.Namespace, command: str
     data["benchmark_command"] = command
     data["wall_time_s"] = round(time.perf_counter() - started, 1)
     results["overhead"] = data
+
+
+def run_on_engine(
+    todo: list[dict[str, Any]], args: argparse.Namespace, record_done: Callable[[dict[str, Any], Any], None]
+) -> list[str]:
+    """Run the jobs as trials of the sweep engine (Ray Tune); each finished record goes to ``record_done``
+    on this machine as it arrives.
+
+    :return: the keys of the jobs that failed every attempt.
+    :raises KeyboardInterrupt: the run was stopped before every job finished.
+    """
+    from psp_rl.sweep.extra import missing_extra
+
+    problem = missing_extra()
+    if problem is not None:
+        raise ValueError(f"{problem} (or train the runs without Ray: --in-process)")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers} (--in-process trains without Ray).")
+    from psp_rl.sweep.engine import run_trials
+
+    by_id = {job_trial_id(job): job for job in todo}
+    outcome = run_trials(
+        [job_trial(job) for job in todo],
+        Path(args.run_dir) / "tune",
+        workers=args.workers,
+        address=args.address,
+        gpus_per_run=args.gpus_per_run,
+        max_failures=args.max_failures,
+        on_result=lambda trial_id, record: record_done(by_id[trial_id], record),
+        verbose=0,
+    )
+    for trial_id, error in outcome.failed.items():
+        print(f"FAILED {by_id[trial_id]['key']}: {error}", flush=True)
+    if outcome.interrupted:
+        print(f"{len(outcome.interrupted)} run(s) unfinished: run the same command again to continue.")
+        raise KeyboardInterrupt
+    return [by_id[trial_id]["key"] for trial_id in outcome.failed]
 
 
 #: the notes file rendered when --notes is not given (if it exists)
@@ -108,7 +153,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--presets", nargs="+", help="experiment 7: override the agent presets (ppo-psp a2c-psp ...)"
     )
     parser.add_argument("--ewc-lambda", type=float, default=EWC_LAMBDA, help="EWC penalty strength")
-    parser.add_argument("--workers", type=int, default=1, help="runs in parallel (processes)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="runs at a time: the CPUs of a local Ray (default: all)"
+    )
+    parser.add_argument(
+        "--address", default=None, help="run on this Ray cluster (default: RAY_ADDRESS, else a local Ray)"
+    )
+    parser.add_argument("--gpus-per-run", type=float, default=0.0, help="GPUs Ray reserves per run")
+    parser.add_argument("--max-failures", type=int, default=2, help="retries of a failed run")
+    parser.add_argument(
+        "--in-process", action="store_true", help="train the runs one by one in this process, without Ray"
+    )
     parser.add_argument("--out", default="results/continual.json", help="raw results JSON (merged into)")
     parser.add_argument("--run-dir", default="runs/bench", help="parent folder of the run folders")
     parser.add_argument("--report", default="docs/results.md", help="markdown report to render")
@@ -120,9 +175,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="findings shown in the report (JSON; default results/notes.json, if it exists)",
     )
     parser.add_argument("--render-only", action="store_true", help="only render the report from --out")
-    parser.add_argument(
-        "--merge", nargs="+", default=[], metavar="JSON", help="merge these results files into --out first"
-    )
     parser.add_argument("--force", action="store_true", help="re-run runs already in --out")
     parser.add_argument("--dry-run", action="store_true", help="list the runs, train nothing")
     args = parser.parse_args(argv)
@@ -132,12 +184,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     out = Path(args.out)
     results = load_results(out)
-    for path in args.merge:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"--merge {path}: no such results file.")
-        merge_results(results, load_results(Path(path)))
-        save_results(out, results)
-        print(f"merged {path} into {out}")
     failed: list[str] = []
     if not args.render_only:
         names = [e for e in args.experiment if e != "6"]
@@ -156,12 +202,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 print(" ", job["key"], " ".join(job["sets"]) or f"(the preset {job['preset']} as is)")
             return results
         save_results(out, results)
+        if args.force:  # a run folder of an earlier attempt would be picked up: set it aside
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            for job in todo:
+                root = job_run_root(job)
+                if root.exists():
+                    root.rename(root.with_name(f"{root.name}.replaced-{stamp}"))
         started = time.perf_counter()
 
         def record_done(job: dict[str, Any], record: dict[str, Any]) -> None:
             record["command"] = command
-            runs = results["experiments"][job["experiment"]]["runs"]
-            runs[:] = [r for r in runs if r["key"] != record["key"]] + [record]
+            record_run(results, record)
             save_results(out, results)
             show = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
             if record["num_tasks"] == 1:
@@ -176,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 flush=True,
             )
 
-        if args.workers <= 1:  # in this process: no start-up cost, easy to debug
+        if args.in_process:  # one after another in this process: no Ray, easy to debug
             for job in todo:
                 try:
                     record_done(job, run_job(job))
@@ -184,16 +235,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     print(f"FAILED {job['key']}: {error!r}", flush=True)
                     failed.append(job["key"])
         else:
-            ctx = multiprocessing.get_context("spawn")
-            with futures.ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx) as pool:
-                pending = {pool.submit(run_job, job): job for job in todo}
-                for future in futures.as_completed(pending):
-                    job = pending[future]
-                    try:
-                        record_done(job, future.result())
-                    except Exception as error:
-                        print(f"FAILED {job['key']}: {error!r}", flush=True)
-                        failed.append(job["key"])
+            failed += run_on_engine(todo, args, record_done)
         if "6" in args.experiment:
             run_overhead(results, args, command)
             save_results(out, results)
@@ -218,3 +260,5 @@ if __name__ == "__main__":
         main()
     except (ValueError, FileNotFoundError) as error:  # bad input: one line naming the fix
         sys.exit(f"continual.py: error: {error}")
+    except KeyboardInterrupt:  # what finished is in --out; the same command continues
+        sys.exit(130)

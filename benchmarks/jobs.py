@@ -1,10 +1,12 @@
-"""The runs of the benchmark: the job list of an experiment (one picklable description per run) and
-training one job into its results record."""
+"""The runs of the benchmark: the job list of an experiment (one picklable description per run), a job
+as a trial of the sweep engine (``psp_rl.sweep``), and training one job into its results record."""
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +14,9 @@ from typing import Any
 
 from agent_labels import _agent_sets, _single_sets, register_diagnostic_mode
 from experiments import _selected_combos
+
+#: this folder: Ray workers import ``jobs`` from it (the trial's ``pythonpath``)
+BENCHMARKS = Path(__file__).resolve().parent
 
 
 def _eval_freq(spec: dict[str, Any], steps: int) -> int:
@@ -203,17 +208,64 @@ def job_config(job: dict[str, Any]) -> Any:
     return TrainConfig.from_dict(apply_overrides(data, parse_overrides(job["sets"])))
 
 
-def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Train one run and return its record (runs in a worker process).
+def job_trial_id(job: dict[str, Any]) -> str:
+    """The folder-safe name of a job's run (``1|psp|K10|w64|s0`` -> ``1_psp_K10_w64_s0-<hash>``).
 
     :param job: from :func:`make_jobs`.
+    """
+    slug = re.sub(r"[^A-Za-z0-9.+-]+", "_", job["key"].replace("|", "_")).strip("_")[:80]
+    return f"{slug}-{hashlib.sha1(job['key'].encode()).hexdigest()[:6]}"
+
+
+def job_run_root(job: dict[str, Any]) -> Path:
+    """The job's own folder (its run folder goes inside): ``<run_dir>/exp<name>/<trial id>/``.
+
+    :param job: from :func:`make_jobs`.
+    """
+    return Path(job["run_dir"]) / job_trial_id(job)
+
+
+def job_trial(job: dict[str, Any]) -> dict[str, Any]:
+    """A job as a trial of :func:`psp_rl.sweep.engine.run_trials`: a Ray worker imports this module
+    (``pythonpath``) and calls :func:`run_trial`.
+
+    :param job: from :func:`make_jobs`.
+    """
+    return {
+        "trial_id": job_trial_id(job),
+        "run_root": str(job_run_root(job)),
+        "target": "jobs:run_trial",
+        "pythonpath": [str(BENCHMARKS)],
+        "job": job,
+    }
+
+
+def run_trial(trial: dict[str, Any], callbacks: Sequence[Any]) -> dict[str, Any]:
+    """The engine's target of a benchmark trial (on a Ray worker): :func:`run_job`.
+
+    :param trial: from :func:`job_trial`.
+    :param callbacks: the engine's SB3 callbacks (evaluations reported to Tune).
+    :return: the job's results record.
+    """
+    return run_job(trial["job"], callbacks=callbacks)
+
+
+def run_job(job: dict[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train one run in its own folder and return its record (on a Ray worker, or in-process).
+
+    An earlier attempt's folder is picked up (``psp_rl.sweep.trial.train_trial``): a finished run is
+    not trained again, an interrupted one resumes from its last checkpoint.
+
+    :param job: from :func:`make_jobs`.
+    :param callbacks: extra SB3 callbacks.
     :return: the record written to the results JSON.
     """
     import torch
 
     torch.set_num_threads(1)
     from psp_rl.metrics import nan_to_none
-    from psp_rl.training import train
+    from psp_rl.sweep.trial import train_trial
+    from psp_rl.training.build import algo_class
 
     cfg = job_config(job)
     command = ["psp-rl", "train", "--agent", job["preset"], "--suite", job["suite"]]
@@ -222,9 +274,13 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     for item in job["sets"]:
         command += ["--set", item]
     started = time.perf_counter()
-    result = train(cfg, progress_bar=False, verbose=0, command=command)
-    wall = time.perf_counter() - started
+    result = train_trial(cfg, job_run_root(job), callbacks=callbacks, command=command)
     m = result.metrics
+    # a resumed (or finished) run: the run's own clock covers every attempt
+    wall = max(time.perf_counter() - started, float(m.get("wall_time_s") or 0.0))
+    model = result.model  # None when the run was finished already: load it for its parameter count
+    if model is None:
+        model = algo_class(cfg.algo).load(result.run_path / "model.zip", device="cpu")
     return {
         **{k: job[k] for k in ("key", "experiment", "agent", "num_tasks", "width", "seed", "ewc_lambda")},
         "preset": job["preset"],
@@ -237,7 +293,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "hyperparams": cfg.hyperparams,
         "policy_kwargs": cfg.policy_kwargs,
         "num_timesteps": m["num_timesteps"],
-        "param_count": int(sum(p.numel() for p in result.model.policy.parameters())),
+        "param_count": int(sum(p.numel() for p in model.policy.parameters())),
         "wall_time_s": round(wall, 2),
         "avg_performance": m["avg_performance"],
         "forgetting": m["forgetting"],

@@ -1,5 +1,9 @@
 """The benchmark's results file: reading it, writing it atomically, recording an experiment's entry and
-merging another results file in."""
+its runs.
+
+Invocations that each run part of an experiment (``--presets ppo-psp``, then ``--presets sac-psp``) write
+into the same file: the entry's budget lists what all of them ran, and the entry is the full protocol
+once its runs cover it."""
 
 from __future__ import annotations
 
@@ -54,47 +58,41 @@ def _experiment_entry(
             if k in spec
         }
     )
-    entry["budget"] = {
+    budget = {
         k: spec[k]
         for k in ("steps_per_task", "seeds", "num_tasks", "widths", "agents", "eval_episodes", "presets")
         if k in spec
     }
-    entry["budget"]["evals_per_phase"] = spec["evals_per_phase"]
+    budget["evals_per_phase"] = spec["evals_per_phase"]
     if "combos" in spec:
-        entry["budget"]["combos"] = _selected_combos(spec)
+        budget["combos"] = _selected_combos(spec)
+    before = entry.get("budget")
+    if _same_scalars(before, budget):
+        entry["budget"] = _merged_budget(before, budget)
+    else:  # runs of two budgets in one entry: never the full protocol
+        entry["budget"], entry["mixed_budgets"] = budget, True
     entry["full_protocol"] = spec["full_protocol"] and entry.get("full_protocol", True)
     if command not in entry["commands"]:
         entry["commands"].append(command)
     return entry
 
 
-def merge_results(results: dict[str, Any], other: dict[str, Any]) -> None:
-    """Merge another results file into ``results`` (runs by key, ``other`` wins; commands joined).
+def record_run(results: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """Put a finished run into its experiment's entry (replacing a run of the same key).
 
-    Lets several benchmark invocations (or machines) write separate files, merged afterwards.
+    The entry becomes the full protocol when, with this run, its runs cover the protocol at its budget
+    (several invocations, each running part of it at the same steps and evaluation budget, add up).
 
-    :param results: the results to update in place.
-    :param other: the results to merge in.
+    :param results: the results (updated in place).
+    :param record: the run's record (its ``experiment`` names the entry).
+    :return: the entry.
     """
-    for name, entry in other.get("experiments", {}).items():
-        mine = results["experiments"].setdefault(name, {"runs": [], "commands": []})
-        keys = {r["key"] for r in entry.get("runs", [])}
-        runs = [r for r in mine.get("runs", []) if r["key"] not in keys] + list(entry.get("runs", []))
-        commands = [*mine.get("commands", [])]
-        commands += [c for c in entry.get("commands", []) if c not in commands]
-        same_scalars = _same_scalars(mine.get("budget"), entry.get("budget"))
-        budget = _merged_budget(mine.get("budget"), entry.get("budget"))
-        mine.update({k: v for k, v in entry.items() if k not in ("runs", "commands", "full_protocol")})
-        if budget is not None:
-            mine["budget"] = budget
-        protocol = mine.get("protocol")
-        if same_scalars and budget is not None and protocol is not None and _covers(runs, budget, protocol):
-            mine["full_protocol"] = True  # together the invocations ran the whole protocol
-        else:
-            mine["full_protocol"] = bool(mine.get("full_protocol", True) and entry.get("full_protocol", True))
-        mine["runs"], mine["commands"] = runs, commands
-    if other.get("overhead") is not None:
-        results["overhead"] = other["overhead"]
+    entry = results["experiments"][record["experiment"]]
+    entry["runs"] = [r for r in entry["runs"] if r["key"] != record["key"]] + [record]
+    budget, protocol = entry.get("budget"), entry.get("protocol")
+    if not entry.get("full_protocol") and not entry.get("mixed_budgets") and budget and protocol:
+        entry["full_protocol"] = _covers(entry["runs"], budget, protocol)
+    return entry
 
 
 #: the run field behind each listed budget entry

@@ -1,4 +1,4 @@
-"""The ``psp-rl`` command: ``train``, ``eval`` and ``list``.
+"""The ``psp-rl`` command: ``train``, ``eval``, ``sweep`` and ``list``.
 
 Examples::
 
@@ -7,6 +7,8 @@ Examples::
     psp-rl train --resume runs/cartpole-permuted__ppo-psp__s0__20250101-120000
     psp-rl eval runs/cartpole-permuted__ppo-psp__s0__20250101-120000 --episodes 20
     psp-rl eval runs/cartpole-permuted__ppo-psp__s0__20250101-120000 --infer-task --switch-every 100 --json eval.json
+    psp-rl sweep --agent ppo-psp --seeds 0 1 2 --grid policy_kwargs.mode=psp,shared --out sweeps/modes
+    psp-rl sweep --resume sweeps/modes
     psp-rl list
 """
 
@@ -16,6 +18,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["build_parser", "main"]
 
@@ -26,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="psp-rl",
         description="Multi-task / continual RL with Parameter Superposition on Stable-Baselines3.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="{train,eval,list}")
+    sub = parser.add_subparsers(dest="command", metavar="{train,eval,sweep,list}")
     sub.required = True
 
     tr = sub.add_parser("train", help="train an agent preset on a task suite (or --resume a run)")
@@ -110,8 +113,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--json", default=None, metavar="PATH", help="write the figures to a JSON file")
 
+    _add_sweep_parser(sub)
     sub.add_parser("list", help="agent presets and task suites, one line each")
     return parser
+
+
+def _add_sweep_parser(sub: Any) -> None:
+    sw = sub.add_parser(
+        "sweep",
+        help='a grid of training runs on Ray Tune, local or on a cluster (pip install "psp-rl[ray]")',
+        description="Every combination of the --grid values x every seed is one `psp-rl train` run, "
+        "scheduled by Ray Tune. See docs/sweeps.md.",
+    )
+    sw.add_argument("--file", default=None, metavar="SWEEP.yaml", help="the sweep's keys from a YAML file")
+    sw.add_argument(
+        "--resume", default=None, metavar="DIR", help="continue the sweep in DIR (its sweep.yaml)"
+    )
+    sw.add_argument("--agent", default=None, help="agent preset name or YAML path (default ppo-psp)")
+    sw.add_argument("--suite", default=None, help="task suite name or YAML path (default: the preset's)")
+    sw.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="seeds of every grid point (default 0)"
+    )
+    sw.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a config key and its values, e.g. --grid policy_kwargs.mode=psp,shared (repeat for more keys)",
+    )
+    sw.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an override shared by every run, as for psp-rl train",
+    )
+    sw.add_argument(
+        "--num-tasks", type=int, default=None, help="number of task variants (default: the suite's)"
+    )
+    sw.add_argument("--steps-per-task", type=int, default=None, help="env steps per task phase")
+    sw.add_argument("--workers", type=int, default=None, help="CPUs of a local Ray (default: all)")
+    sw.add_argument("--cpus-per-run", type=float, default=None, help="CPUs reserved per run (default 1)")
+    sw.add_argument("--gpus-per-run", type=float, default=None, help="GPUs per run, e.g. 0.25 (default 0)")
+    sw.add_argument(
+        "--address", default=None, help="join a running Ray cluster (default: RAY_ADDRESS, else a local Ray)"
+    )
+    sw.add_argument("--max-failures", type=int, default=None, help="retries of a failed run (default 2)")
+    sw.add_argument("--out", default=None, metavar="DIR", help="the sweep's folder (runs, summary)")
 
 
 def _cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -213,6 +263,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from psp_rl.sweep.run import run_sweep, spec_from_options
+
+    spec, out, resume = spec_from_options(vars(args))
+    result = run_sweep(spec, out, resume=resume)
+    if result.interrupted:
+        return 130
+    return 1 if result.failed else 0
+
+
 def _one_line(data: dict, fallback: str) -> str:
     text = str(data.get("description") or fallback).strip()
     return text.splitlines()[0] if text else fallback
@@ -253,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_train(args, argv)
         if args.command == "eval":
             return _cmd_eval(args)
+        if args.command == "sweep":
+            return _cmd_sweep(args)
         return _cmd_list()
     except (ValueError, FileNotFoundError) as error:
         print(f"psp-rl {args.command}: error: {error}", file=sys.stderr)

@@ -96,7 +96,7 @@ def test_console_script_help() -> None:
     script = shutil.which("psp-rl") or str(Path(sys.executable).parent / "psp-rl")
     cmd = [script, "--help"] if Path(script).exists() else [sys.executable, "-m", "psp_rl.cli", "--help"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
-    for word in ("train", "eval", "list"):
+    for word in ("train", "eval", "sweep", "list"):
         assert word in out
 
 
@@ -158,3 +158,55 @@ def test_list_into_a_closed_pipe_exits_quietly() -> None:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 141, err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--grid", "policy_kwargs.mode"], "Bad --grid 'policy_kwargs.mode': expected KEY=V1,V2"),
+        (["--grid", "policy_kwargs.mode="], "an empty value"),
+        (
+            ["--grid", "policy_kwargs.mod=psp,shared"],
+            "Unknown policy_kwargs (psp) key 'mod'. Did you mean 'mode'?",
+        ),
+        (
+            ["--grid", "polcy_kwargs.mode=psp"],
+            "Unknown --grid key 'polcy_kwargs.mode'. Did you mean 'policy_kwargs'?",
+        ),
+        (["--grid", "policy_kwargs.mode=psp", "--grid", "policy_kwargs.mode=shared"], "given twice"),
+        (["--set", "hyperparams.n_step=3"], "Did you mean 'n_steps'?"),
+        (["--file", "nowhere.yaml"], "no such sweep file"),
+        (["--resume", "nowhere", "--agent", "ppo-psp"], "drop --agent"),
+    ],
+)
+def test_sweep_user_errors_exit_2_with_the_fix(
+    args: list[str], match: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep"
+    argv = ["sweep", *[a.replace("nowhere", str(tmp_path / "nowhere")) for a in args]]
+    assert main(argv if "--resume" in args else [*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("psp-rl sweep: error:") and err.count("\n") == 1, err
+    assert match in err
+    assert not out.exists()  # nothing is written before every run's config is valid
+
+
+def test_sweep_without_the_extra_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if it were not installed
+    monkeypatch.setitem(sys.modules, "ray.tune", None)
+    argv = [
+        "sweep",
+        "--grid",
+        "policy_kwargs.mode=psp,shared",
+        "--seeds",
+        "0",
+        "1",
+        "--out",
+        str(tmp_path / "s"),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'pip install "psp-rl[ray]"' in err, err
+    assert not (tmp_path / "s").exists()

@@ -50,6 +50,12 @@ def test_policies_do_not_import_training() -> None:
     assert offending("policies", ("psp_rl.training", "psp_rl.envs", "psp_rl.cli")) == {}
 
 
+@pytest.mark.parametrize("room", ["nn", "policies", "envs", "training", "inference"])
+def test_only_sweep_imports_ray_and_nothing_imports_sweep(room: str) -> None:
+    """psp_rl/sweep builds on training, never the reverse; Ray and rliable stay an optional extra."""
+    assert offending(room, ("psp_rl.sweep", "ray", "rliable")) == {}
+
+
 def test_the_check_itself_sees_imports_inside_functions(tmp_path: Path) -> None:
     source = tmp_path / "m.py"
     source.write_text("def f():\n    from stable_baselines3.common import vec_env\n    import gymnasium\n")
@@ -68,8 +74,8 @@ def test_every_subpackage_is_shipped() -> None:
     """A subpackage missing from pyproject's list imports from a checkout but not after `pip install .`."""
     import tomllib
 
-    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {
-        ".".join(init.parent.relative_to(PACKAGE.parent).parts) for init in PACKAGE.rglob("__init__.py")
-    }
+    listed = set(
+        tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {".".join(init.parent.relative_to(PACKAGE.parent).parts) for init in PACKAGE.rglob("__init__.py")}
     assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"

@@ -1,4 +1,5 @@
-"""The continual benchmark script: job lists, budgets and merging results files (nothing is trained)."""
+"""The continual benchmark script: job lists, budgets, the results file of partial invocations (nothing is
+trained here), and its runs on the sweep engine (two tiny runs on a local Ray)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from agent_labels import _agent_sets
 from experiments import experiment_spec
 from jobs import job_config, make_jobs
-from results_file import merge_results
+from results_file import _experiment_entry, record_run
 
 from psp_rl.training import load_preset
 
@@ -62,75 +64,55 @@ def test_experiment_1_agents_and_errors() -> None:
         experiment_spec("9", None)
 
 
-def test_merge_results_by_run_key(bench: ModuleType, tmp_path: Path) -> None:
-    def run(key: str, value: float) -> dict:
-        return {"key": key, "avg_performance": value}
-
-    mine = {"schema": 1, "overhead": None, "experiments": {
-        "1": {"runs": [run("a", 0.1), run("b", 0.2)], "commands": ["c1"], "full_protocol": True, "kind": "continual"},
-    }}  # fmt: skip
-    other = {"schema": 1, "overhead": {"x": 1}, "experiments": {
-        "1": {"runs": [run("b", 0.9), run("c", 0.3)], "commands": ["c1", "c2"], "full_protocol": False},
-        "4": {"runs": [run("d", 0.5)], "commands": ["c4"], "full_protocol": True},
-    }}  # fmt: skip
-    merge_results(mine, other)
-    one = mine["experiments"]["1"]
-    assert {r["key"]: r["avg_performance"] for r in one["runs"]} == {"a": 0.1, "b": 0.9, "c": 0.3}
-    assert one["commands"] == ["c1", "c2"] and one["full_protocol"] is False and one["kind"] == "continual"
-    assert mine["experiments"]["4"]["runs"] == [run("d", 0.5)] and mine["overhead"] == {"x": 1}
-
-    # two invocations that each ran part of an experiment's presets ran, together, the whole protocol
+def test_partial_invocations_add_up_in_one_results_file(bench: ModuleType, tmp_path: Path) -> None:
+    """Invocations that each run part of an experiment write into the same --out: the budget lists what
+    all of them ran, and the entry is the full protocol once its runs cover it at one budget."""
     protocol = {"steps_per_task": 10, "seeds": [0, 1], "presets": ["a", "b"]}
-    part = {"kind": "single", "protocol": protocol, "full_protocol": False}
 
-    def ran(preset: str, seeds: list[int]) -> dict:
-        runs = [{"key": f"{preset}{s}", "preset": preset, "seed": s} for s in seeds]
-        return {
-            "experiments": {
-                "7": {**part, "runs": runs, "budget": {**protocol, "presets": [preset], "seeds": seeds}}
-            }
-        }
+    def invocation(results: dict, presets: list[str], seeds: list[int], steps: int = 10) -> dict:
+        spec = {"kind": "single", "protocol": protocol, "full_protocol": False, "steps_per_task": steps,
+                "seeds": seeds, "presets": presets, "evals_per_phase": 0}  # fmt: skip
+        _experiment_entry(results, "7", spec, f"run {presets} {seeds} {steps}")
+        for preset in presets:
+            for seed in seeds:
+                record_run(
+                    results, {"key": f"{preset}{seed}", "experiment": "7", "preset": preset, "seed": seed}
+                )
+        return results["experiments"]["7"]
 
-    both: dict = {"experiments": {}}
-    merge_results(both, ran("a", [0, 1]))
-    assert both["experiments"]["7"]["full_protocol"] is False
-    merge_results(both, ran("b", [0]))  # b without seed 1: not the whole protocol
-    assert both["experiments"]["7"]["budget"]["presets"] == ["a", "b"]
-    assert both["experiments"]["7"]["budget"]["seeds"] == [0, 1]
-    assert both["experiments"]["7"]["full_protocol"] is False
-    merge_results(both, ran("b", [1]))
-    assert both["experiments"]["7"]["full_protocol"] is True
-    shorter = ran("b", [1])
-    shorter["experiments"]["7"]["budget"]["steps_per_task"] = 5
-    merge_results(both, shorter)  # a part that ran a smaller budget: no longer the full protocol
-    assert both["experiments"]["7"]["full_protocol"] is False
+    results: dict = {"experiments": {}}
+    assert invocation(results, ["a"], [0, 1])["full_protocol"] is False
+    entry = invocation(results, ["b"], [0])  # b without seed 1: not the whole protocol
+    assert entry["budget"]["presets"] == ["a", "b"] and entry["budget"]["seeds"] == [0, 1]
+    assert entry["full_protocol"] is False
+    entry = invocation(results, ["b"], [1, 0])  # b0 again: replaced, not doubled
+    assert entry["full_protocol"] is True and len(entry["runs"]) == 4 and len(entry["commands"]) == 3
+    mixed: dict = {"experiments": {}}
+    invocation(mixed, ["a"], [0, 1], steps=5)  # a part at a smaller budget: never the full protocol
+    assert invocation(mixed, ["b"], [0, 1])["full_protocol"] is False
 
     # an experiment of explicit combos is whole when every (agent, K, seed) of them ran
     combos = [{"agent": "p", "num_tasks": 5, "seeds": [0, 1]}, {"agent": "q", "num_tasks": 5, "seeds": [0]}]
     plan = {"steps_per_task": 10, "seeds": [0, 1], "num_tasks": [5], "agents": ["p", "q"], "combos": combos}
-
-    def did(agent: str, seeds: list[int]) -> dict:
-        runs = [{"key": f"{agent}{s}", "agent": agent, "num_tasks": 5, "seed": s} for s in seeds]
-        entry = {"protocol": plan, "full_protocol": False, "runs": runs,
-                 "budget": {**plan, "agents": [agent], "seeds": seeds}}  # fmt: skip
-        return {"experiments": {"8": entry}}
-
     eight: dict = {"experiments": {}}
-    merge_results(eight, did("p", [0, 1]))
-    merge_results(eight, did("q", [0]))
+    for agent, seeds in (("p", [0, 1]), ("q", [0])):
+        spec = {**plan, "agents": [agent], "seeds": seeds, "protocol": plan, "full_protocol": False,
+                "evals_per_phase": 0}  # fmt: skip
+        _experiment_entry(eight, "8", spec, "run")
+        for seed in seeds:
+            record_run(
+                eight,
+                {"key": f"{agent}{seed}", "experiment": "8", "agent": agent, "num_tasks": 5, "seed": seed},
+            )
     assert eight["experiments"]["8"]["full_protocol"] is True
 
-    # through the command line: --merge writes the merged file
-    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a = tmp_path / "a.json"
     a.write_text(json.dumps({"schema": 1, "overhead": None, "experiments": {}}))
-    b.write_text(json.dumps(other))
-    bench.main(["--merge", str(b), "--out", str(a), "--no-report", "--render-only"])
-    assert set(json.loads(a.read_text())["experiments"]) == {"1", "4"}
+    with pytest.raises(SystemExit):  # --merge is gone: one engine writes one file
+        bench.main(["--merge", str(a), "--out", str(a), "--no-report"])
     with pytest.raises(FileNotFoundError, match="no such notes file"):
         bench.main(["--render-only", "--out", str(a), "--notes", str(tmp_path / "nope.json"),
                     "--report", str(tmp_path / "r.md"), "--fig-dir", str(tmp_path / "f")])  # fmt: skip
-    with pytest.raises(FileNotFoundError, match="no such results file"):
-        bench.main(["--merge", str(tmp_path / "missing.json"), "--out", str(a), "--no-report"])
 
 
 def namespace(**overrides: object) -> argparse.Namespace:
@@ -244,3 +226,37 @@ def test_experiment_8_runs_the_presets_as_they_are(bench: ModuleType, tmp_path: 
         experiment_spec("8", namespace(agents=["psp"]))
     with pytest.raises(ValueError, match="select none of its runs"):
         experiment_spec("8", namespace(num_tasks=[10], seeds=[4]))
+
+
+def test_benchmark_runs_on_the_sweep_engine(bench: ModuleType, local_ray: Any, tmp_path: Path) -> None:
+    """Two tiny runs as Tune trials: records in --out as they finish; the same command again trains
+    nothing; a run whose folder finished but whose record was lost is taken from its folder."""
+    from jobs import job_run_root
+
+    out = tmp_path / "res.json"
+    argv = [
+        "--experiment", "1", "--agents", "psp", "shared", "--num-tasks", "2", "--steps-per-task", "256",
+        "--seeds", "0", "--eval-episodes", "1", "--widths", "8", "--out", str(out), "--no-report",
+        "--run-dir", str(tmp_path / "runs"), "--workers", "2",
+    ]  # fmt: skip
+    runs = bench.main(argv)["experiments"]["1"]["runs"]
+    assert sorted(r["agent"] for r in runs) == ["psp", "shared"]
+    assert all(len(r["perf_matrix"]) == 2 and r["param_count"] > 0 for r in runs)
+    saved = json.loads(out.read_text())["experiments"]["1"]["runs"]
+    assert sorted(r["key"] for r in saved) == ["1|psp|K2|w8|s0", "1|shared|K2|w8|s0"]
+    for record in saved:  # each run in its own folder under --run-dir/exp1/
+        assert Path(record["run_path"]).parent.parent == tmp_path / "runs" / "exp1"
+    again = bench.main(argv)  # everything is there: nothing to train
+    assert len(again["experiments"]["1"]["runs"]) == 2
+
+    data = json.loads(out.read_text())
+    lost = data["experiments"]["1"]["runs"].pop()  # as if the benchmark died before saving it
+    out.write_text(json.dumps(data))
+    job = {"key": lost["key"], "run_dir": str(tmp_path / "runs" / "exp1")}
+    metrics = Path(lost["run_path"]) / "metrics.json"
+    stamp = metrics.stat().st_mtime_ns
+    runs = bench.main(argv)["experiments"]["1"]["runs"]
+    assert Path(lost["run_path"]).parent == job_run_root(job)
+    assert metrics.stat().st_mtime_ns == stamp  # not trained again
+    back = next(r for r in runs if r["key"] == lost["key"])
+    assert back["perf_matrix"] == lost["perf_matrix"] and back["param_count"] == lost["param_count"]

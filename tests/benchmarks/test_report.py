@@ -158,7 +158,8 @@ def test_render_errors(tmp_path: Path) -> None:
 
 
 def test_benchmark_runs_a_tiny_experiment_and_renders(tmp_path: Path) -> None:
-    """benchmarks/continual.py end to end: two tiny runs, merged JSON, skip on re-run, report."""
+    """benchmarks/continual.py end to end, in this process: two tiny runs, the JSON, skip on re-run, report
+    (the same runs on the sweep engine: tests/benchmarks/test_benchmark.py)."""
     spec = importlib.util.spec_from_file_location("continual_bench", ROOT / "benchmarks" / "continual.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -169,7 +170,7 @@ def test_benchmark_runs_a_tiny_experiment_and_renders(tmp_path: Path) -> None:
         "--experiment", "1", "--agents", "psp", "ewc", "--num-tasks", "2", "--steps-per-task", "512",
         "--seeds", "0", "--eval-episodes", "1", "--widths", "8", "--out", str(out),
         "--run-dir", str(tmp_path / "runs"), "--report", str(tmp_path / "results.md"),
-        "--fig-dir", str(tmp_path / "figures"),
+        "--fig-dir", str(tmp_path / "figures"), "--in-process",
     ]  # fmt: skip
     results = module.main(argv)
     runs = results["experiments"]["1"]["runs"]
