@@ -34,11 +34,21 @@ def page(notes: dict, root: Path = Path()) -> str:
     """
     lines = [f"# {notes['title']}", "", notes["summary"].strip(), ""]
     for number, section in enumerate(notes["sections"], start=1):
-        records = json.loads((root / section["file"]).read_text())
-        lines += [f"## {number}. {section['title']}", "", section["text"].strip(), ""]
-        table = render_drift(records) if section.get("table") == "drift" else render(records)
-        lines += [table, "", f"Raw records: `{section['file']}`.", ""]
+        lines += section_lines(f"{number}. {section['title']}", section, root)
     return "\n".join(lines)
+
+
+def section_lines(heading: str, section: dict, root: Path = Path()) -> list[str]:
+    """One section: its heading, prose and the table of its sweep records.
+
+    :param heading: the section's heading (without ``##``).
+    :param section: ``{"file": "results/sweeps/....json", "text": "markdown", "table": "drift"?}``.
+    :param root: the folder the ``file`` path is relative to.
+    """
+    records = json.loads((root / section["file"]).read_text())
+    table = render_drift(records) if section.get("table") == "drift" else render(records)
+    lines = [f"## {heading}", "", section["text"].strip(), ""]
+    return lines + [table, "", f"Raw records: `{section['file']}`.", ""]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from offpolicy_page import section_lines
 from report_numbers import forward_transfer_of, group_runs, mean_std
 from report_protocol import (
     _budget_lines,
@@ -81,9 +82,10 @@ def render(
     :param results_json: the results file written by ``benchmarks/continual.py`` (or its content).
     :param out_md: the markdown file to write.
     :param fig_dir: the folder of the figures (linked relative to ``out_md``).
-    :param notes: findings to show (``{"summary" | "<experiment>" | "remaining": markdown}``, and
-        ``"title"``: the page's heading), as a mapping or a JSON file; they override the results file's
-        own ``notes``.
+    :param notes: findings to show (``{"summary" | "<experiment>" | "remaining": markdown}``,
+        ``"title"``: the page's heading, ``"sweeps"``: sections of run tables, ``[{"title", "file",
+        "text"}]`` as in ``benchmarks/offpolicy_page.py``), as a mapping or a JSON file; they override the
+        results file's own ``notes``.
     :return: the markdown path.
     :raises ValueError: when the file is not a benchmark results file.
     """
@@ -146,6 +148,8 @@ def render(
         lines += _overhead_section(results["overhead"])
         if notes.get("6"):
             lines += [str(notes["6"]).strip(), ""]
+    for section in notes.get("sweeps") or []:  # tables of runs collected by benchmarks/runs_table.py
+        lines += section_lines(section["title"], section)
     if notes.get("remaining"):
         lines += ["## Not run yet", "", str(notes["remaining"]).strip(), ""]
     out_md.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")

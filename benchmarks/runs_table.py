@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from psp_rl.utils import write_json_atomic
@@ -41,6 +42,8 @@ def record(run: Path, label: str) -> dict[str, Any]:
         "num_tasks": metrics["num_tasks"],
         "steps_per_task": config["steps_per_task"],
         "eval_episodes": metrics["eval_episodes"],
+        "deterministic": (config.get("eval") or {}).get("deterministic", True),
+        "metric": (config.get("suite_spec") or {}).get("metric", "return"),
         "hyperparams": config["hyperparams"],
         "restart_schedules": config.get("restart_schedules"),
         "normalize": config.get("normalize"),
@@ -70,9 +73,35 @@ def render(records: list[dict[str, Any]]) -> str:
             f"{r['avg_performance']:.3f} | {forgetting} | {own} | {end} |"
         )
     episodes = sorted({r["eval_episodes"] for r in records})
+    how = {"deterministic" if r.get("deterministic", True) else "stochastic" for r in records}
+    scored = {"success rate" if r.get("metric") == "success" else "normalised return" for r in records}
     lines.append(
-        f"\nEvaluation: {', '.join(map(str, episodes))} deterministic episodes per task at each phase end."
+        f"\nEvaluation: {', '.join(map(str, episodes))} {'/'.join(sorted(how))} episodes per task at each "
+        f"phase end; scores are the {' / '.join(sorted(scored))}."
     )
+    means = summary(records)
+    return "\n".join(lines + (["", means] if means else []))
+
+
+def summary(records: list[dict[str, Any]]) -> str:
+    """Mean ± standard deviation over seeds per label, for labels with more than one seed ('' if none).
+
+    :param records: from :func:`record`.
+    """
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["label"], r["num_tasks"]), []).append(r)
+    if all(len(g) < 2 for g in groups.values()):
+        return ""
+    lines = ["| label | K | seeds | avg perf | forgetting |", "|---|---|---|---|---|"]
+    for (label, k), group in sorted(groups.items()):
+        perf = np.array([r["avg_performance"] for r in group])
+        forget = np.array([np.nan if r["forgetting"] is None else r["forgetting"] for r in group])
+        seeds = " ".join(str(r["seed"]) for r in sorted(group, key=lambda r: r["seed"]))
+        lines.append(
+            f"| {label} | {k} | {seeds} | {perf.mean():.3f} ± {perf.std():.3f} | "
+            f"{np.nanmean(forget):.3f} ± {np.nanstd(forget):.3f} |"
+        )
     return "\n".join(lines)
 
 

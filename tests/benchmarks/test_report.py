@@ -435,3 +435,15 @@ def test_combos_at_the_presets_own_steps_are_the_full_protocol(tmp_path: Path) -
     entry = {**entry, "runs": mixed}
     text = render({"experiments": {"8": entry}}, out_md=tmp_path / "e.md", fig_dir=tmp_path / "f").read_text()
     assert "**Budget: REDUCED, not the full protocol.**" in text
+
+
+def test_render_adds_sections_of_run_tables(tmp_path: Path) -> None:
+    record = {
+        "label": "psp", "seed": 0, "num_tasks": 2, "steps_per_task": 64, "eval_episodes": 3,
+        "avg_performance": 0.9, "forgetting": 0.0, "after_own_phase": [1.0, 0.8], "final_normalized": [1.0, 0.8],
+    }  # fmt: skip
+    sweep = tmp_path / "mg10.json"
+    sweep.write_text(json.dumps([record]))
+    notes = {"sweeps": [{"title": "MiniGrid MG10", "file": str(sweep), "text": "Reduced budget."}]}
+    text = render({"experiments": {}}, out_md=tmp_path / "r.md", fig_dir=tmp_path / "f", notes=notes).read_text()
+    assert "## MiniGrid MG10\n\nReduced budget." in text and "| psp | 0 | 2 | 64 | 0.900 | 0.000 |" in text

@@ -53,3 +53,18 @@ def test_runs_table_collects_run_folders(tmp_path: Path) -> None:
     }
     text = offpolicy_page.page(notes, root=tmp_path)
     assert text.startswith("# Off-policy") and "## 1. Tiny" in text and table in text
+
+
+def test_runs_table_summarises_seeds_and_states_the_evaluation() -> None:
+    base = {
+        "label": "psp", "num_tasks": 2, "steps_per_task": 64, "eval_episodes": 3, "deterministic": False,
+        "metric": "success", "after_own_phase": [1.0, 0.5], "final_normalized": [1.0, 0.5],
+    }  # fmt: skip
+    records = [
+        {**base, "seed": 0, "avg_performance": 0.6, "forgetting": 0.0},
+        {**base, "seed": 1, "avg_performance": 0.8, "forgetting": 0.2},
+    ]
+    table = runs_table.render(records)
+    assert "3 stochastic episodes" in table and "success rate" in table
+    assert "| psp | 2 | 0 1 | 0.700 ± 0.100 | 0.100 ± 0.100 |" in table
+    assert runs_table.summary(records[:1]) == ""  # one seed: no summary table
