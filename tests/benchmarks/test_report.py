@@ -445,5 +445,7 @@ def test_render_adds_sections_of_run_tables(tmp_path: Path) -> None:
     sweep = tmp_path / "mg10.json"
     sweep.write_text(json.dumps([record]))
     notes = {"sweeps": [{"title": "MiniGrid MG10", "file": str(sweep), "text": "Reduced budget."}]}
-    text = render({"experiments": {}}, out_md=tmp_path / "r.md", fig_dir=tmp_path / "f", notes=notes).read_text()
+    text = render(
+        {"experiments": {}}, out_md=tmp_path / "r.md", fig_dir=tmp_path / "f", notes=notes
+    ).read_text()
     assert "## MiniGrid MG10\n\nReduced budget." in text and "| psp | 0 | 2 | 64 | 0.900 | 0.000 |" in text
