@@ -57,14 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="number of task variants (default: the suite's); with --resume: grow the run to this many",
     )
     tr.add_argument("--run-dir", default=None, help="parent folder of run folders (default runs/)")
-    tr.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set hyperparams.learning_rate=1e-3 policy_kwargs.context=complex",
+    _add_sets(
+        tr, "override a config key, e.g. --set hyperparams.learning_rate=1e-3 policy_kwargs.context=complex"
     )
     tr.add_argument(
         "--reference", default=None, help="single-task reference run folder, for forward transfer"
@@ -118,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_sets(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--set KEY=VALUE ...`` (repeatable), collected in ``args.sets``."""
+    parser.add_argument(
+        "--set", dest="sets", action="append", nargs="+", default=[], metavar="KEY=VALUE", help=help_text
+    )
+
+
 def _add_sweep_parser(sub: Any) -> None:
     sw = sub.add_parser(
         "sweep",
@@ -141,15 +142,7 @@ def _add_sweep_parser(sub: Any) -> None:
         metavar="KEY=V1,V2",
         help="a config key and its values, e.g. --grid policy_kwargs.mode=psp,shared (repeat for more keys)",
     )
-    sw.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an override shared by every run, as for psp-rl train",
-    )
+    _add_sets(sw, "an override shared by every run, as for psp-rl train")
     sw.add_argument(
         "--num-tasks", type=int, default=None, help="number of task variants (default: the suite's)"
     )

@@ -1,6 +1,10 @@
-"""Shared pytest configuration: expensive-test gating, CUDA skip, single-threaded torch."""
+"""Shared pytest configuration: expensive-test gating, CUDA skip, single-threaded torch, a local Ray
+(for the sweep engine's tests)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -30,3 +34,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(autouse=True)
 def _torch_single_thread() -> None:
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[Any]:
+    """A local Ray with 2 CPUs for the module's tests (skipped without the ``ray`` extra)."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.tune")
+    pytest.importorskip("rliable.library")
+    from psp_rl.sweep.engine import start_ray
+
+    started = start_ray(workers=2)
+    yield ray
+    if started:
+        ray.shutdown()
