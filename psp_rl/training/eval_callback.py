@@ -325,6 +325,7 @@ class ContinualEvalCallback(BaseCallback):
             "final_returns": None if final is None else final["returns"],
             "final_normalized": None if final is None else final["normalized"],
             "eval_episodes": self.n_eval_episodes,
+            "eval_deterministic": bool(self.deterministic),
             "eval_history": [
                 {**h, "returns": nan_to_none(h["returns"]), "normalized": nan_to_none(h["normalized"])}
                 for h in self.history

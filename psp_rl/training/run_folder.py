@@ -77,10 +77,12 @@ class RunResult:
         def show(value: Any) -> str:
             return "n/a" if value is None else f"{value:.3f}"
 
+        how = "deterministic" if m.get("eval_deterministic", True) else "stochastic"
+        scores = "; scores: success rates" if m.get("metric") == "success" else ""
         return "\n".join(
             [
                 f"Per-task evaluation after {m.get('num_timesteps')} steps "
-                f"({m.get('eval_episodes')} episodes per task, deterministic):",
+                f"({m.get('eval_episodes')} {how} episodes per task{scores}):",
                 self.table(),
                 f"average performance {show(m.get('avg_performance'))} | forgetting {show(m.get('forgetting'))}"
                 f" | forward transfer {show(m.get('forward_transfer'))}",

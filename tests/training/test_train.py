@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,12 @@ def test_table_and_summary(finished_run: RunResult) -> None:
     summary = finished_run.summary()
     assert "tensorboard --logdir" in summary
     assert summary.count("\n   0 ") == 1 and "\n   1 " in summary
+    assert "episodes per task):" in summary and finished_run.metrics["eval_deterministic"] is True
+    # the header says how the episodes were played and what the scores are
+    stochastic = dataclasses.replace(
+        finished_run, metrics={**finished_run.metrics, "eval_deterministic": False, "metric": "success"}
+    )
+    assert "stochastic episodes per task; scores: success rates):" in stochastic.summary()
 
 
 def test_resume_after_crash_continues_counter_and_schedule(tmp_path: Path) -> None:
