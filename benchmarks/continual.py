@@ -98,11 +98,13 @@ def run_on_engine(
     :return: the keys of the jobs that failed every attempt.
     :raises KeyboardInterrupt: the run was stopped before every job finished.
     """
-    from psp_rl.sweep.extra import missing_extra
+    from psp_rl.sweep.extra import require_sweep_extra
+    from psp_rl.utils import MissingExtraError
 
-    problem = missing_extra()
-    if problem is not None:
-        raise ValueError(f"{problem} (or train the runs without Ray: --in-process)")
+    try:
+        require_sweep_extra()
+    except MissingExtraError as error:
+        raise ValueError(f"{error} (or train the runs without Ray: --in-process)") from error
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers} (--in-process trains without Ray).")
     from psp_rl.sweep.engine import run_trials

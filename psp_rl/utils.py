@@ -1,4 +1,5 @@
-"""Small helpers every room of psp_rl shares: "did you mean" hints and atomic file writes.
+"""Small helpers every room of psp_rl shares: "did you mean" hints, atomic file writes, and importing an
+optional dependency with the install command in the error.
 
 This module imports nothing beyond the standard library, so ``psp_rl.nn`` and ``psp_rl.envs`` can use
 it without depending on each other.
@@ -12,13 +13,52 @@ Example::
 from __future__ import annotations
 
 import difflib
+import importlib
 import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-__all__ = ["did_you_mean", "unknown", "write_atomic", "write_json_atomic"]
+__all__ = [
+    "MissingExtraError",
+    "did_you_mean",
+    "require_extra",
+    "unknown",
+    "write_atomic",
+    "write_json_atomic",
+]
+
+
+class MissingExtraError(ImportError, ValueError):
+    """An optional dependency is not installed or does not import (also a ``ValueError``: a user error the
+    CLI prints in one line)."""
+
+
+def require_extra(module: str, extra: str, what: str) -> ModuleType:
+    """Import an optional dependency or say which extra of psp-rl installs it.
+
+    :param module: the module to import, e.g. ``"minigrid"`` or ``"ray.tune"``.
+    :param extra: the psp-rl extra that installs it, e.g. ``"minigrid"``.
+    :param what: what needs it, for the message (``"sweeps"``, ``"the suite 'cw10'"``).
+    :return: the imported module.
+    :raises MissingExtraError: naming ``pip install "psp-rl[<extra>]"``, also when the package is installed
+        but fails to import (a broken dependency of it).
+    """
+    fix = f'pip install "psp-rl[{extra}]" (or pip install -e ".[{extra}]" in a checkout)'
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise MissingExtraError(
+            f"{what} needs the package {module!r}, which is not installed ({error}): install it with {fix}."
+        ) from error
+    except Exception as error:  # installed but broken, e.g. a dependency of it that does not import
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        raise MissingExtraError(
+            f"{what} needs the package {module!r}, which does not import ({type(error).__name__}: {first}): "
+            f"reinstall it with {fix}."
+        ) from error
 
 
 def did_you_mean(name: Any, valid: Iterable[Any], *, list_valid: bool = True) -> str:

@@ -25,10 +25,8 @@ have the same spaces (checked when a task is first used, naming it).
 from __future__ import annotations
 
 import copy
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -36,7 +34,7 @@ import gymnasium as gym
 from psp_rl.envs.task import TaskObservation
 from psp_rl.envs.variant import check_num_tasks, check_task, positive_int
 from psp_rl.envs.vec import TaskEnvs
-from psp_rl.utils import did_you_mean, unknown
+from psp_rl.utils import MissingExtraError, did_you_mean, require_extra, unknown
 
 __all__ = [
     "TASK_ENV_KINDS",
@@ -53,29 +51,6 @@ __all__ = [
 
 #: the keys of one entry of a suite's ``tasks`` list
 TASK_KEYS = ("env_id", "env_kwargs", "seed")
-
-
-class MissingExtraError(ImportError, ValueError):
-    """An optional dependency of a suite is not installed (also a ``ValueError``: a user error the CLI
-    prints in one line)."""
-
-
-def require_extra(module: str, extra: str, what: str = "this suite") -> ModuleType:
-    """Import an optional dependency or say which extra installs it.
-
-    :param module: the module to import, e.g. ``"minigrid"``.
-    :param extra: the psp-rl extra that installs it, e.g. ``"minigrid"``.
-    :param what: what needs it, for the message.
-    :return: the imported module.
-    :raises MissingExtraError: naming ``pip install "psp-rl[<extra>]"``.
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        raise MissingExtraError(
-            f"{what} needs the package {module!r}, which is not installed ({error}): "
-            f'install it with pip install "psp-rl[{extra}]" (or pip install -e ".[{extra}]" in a checkout).'
-        ) from error
 
 
 class FixedSeed(gym.Wrapper):

@@ -69,9 +69,9 @@ def check_task_ids(task: torch.Tensor, num_tasks: int, batch_size: int) -> torch
 def single_task(task: torch.Tensor) -> int | None:
     """The task of a batch whose samples all share one, read on the host where that is free.
 
-    Layers compute a one-task batch with the task's own weights (the key folded into ``W``, see
-    :meth:`psp_rl.nn.layers.SuperposedLinear.folded`): one plain product. On an accelerator the ids are
-    not read (that would synchronise host and device) and the answer is ``None``, as for a mixed batch.
+    Layers compute a one-task batch with that task's key and bias as views instead of gathering them per
+    sample (see :meth:`psp_rl.nn.layers.SuperposedLinear.compute`). On an accelerator the ids are not read
+    (that would synchronise host and device) and the answer is ``None``, as for a mixed batch.
 
     :param task: ``(B,)`` checked task ids
     :return: the shared task id, or ``None`` (mixed tasks, an empty batch, ids on an accelerator)

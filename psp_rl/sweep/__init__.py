@@ -11,17 +11,16 @@ cluster.
 Importing this package needs neither Ray nor rliable; running a sweep does.
 """
 
-from psp_rl.sweep.extra import INSTALL_HINT, missing_extra
+from psp_rl.sweep.extra import require_sweep_extra
 from psp_rl.sweep.grid import SweepSpec, expand_grid, load_sweep_file, parse_grid_item
 from psp_rl.sweep.run import SweepResult, run_sweep
 
 __all__ = [
-    "INSTALL_HINT",
     "SweepResult",
     "SweepSpec",
     "expand_grid",
     "load_sweep_file",
-    "missing_extra",
+    "require_sweep_extra",
     "parse_grid_item",
     "run_sweep",
 ]

@@ -1,32 +1,24 @@
-"""The optional extra of sweeps: whether Ray Tune and rliable import, and the one-line fix when not.
+"""The optional extra of sweeps: Ray Tune and rliable, checked before anything starts.
 
 Example::
 
-    from psp_rl.sweep.extra import missing_extra
+    from psp_rl.sweep.extra import require_sweep_extra
 
-    problem = missing_extra()   # None when `pip install "psp-rl[ray]"` is done
+    require_sweep_extra()   # raises MissingExtraError naming `pip install "psp-rl[ray]"` without the extra
 """
 
 from __future__ import annotations
 
-import importlib
+from psp_rl.utils import require_extra
 
-__all__ = ["INSTALL_HINT", "missing_extra"]
-
-INSTALL_HINT = 'pip install "psp-rl[ray]"'
+__all__ = ["require_sweep_extra"]
 
 
-def missing_extra() -> str | None:
-    """Try the imports the sweep engine needs (``ray.tune``, ``rliable``).
+def require_sweep_extra() -> None:
+    """Import what the sweep engine needs (``ray.tune``, ``rliable``).
 
-    :return: ``None`` when they work, else one line naming what is missing and the install command.
+    :raises MissingExtraError: (a ``ValueError``) in one line naming what is missing and
+        ``pip install "psp-rl[ray]"``.
     """
-    for module, what in (("ray.tune", "Ray Tune"), ("rliable.library", "rliable")):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            return f"sweeps need the optional extra 'ray' ({what} is not installed): {INSTALL_HINT}"
-        except Exception as error:  # an installed but broken dependency (e.g. arch with pandas 3)
-            first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            return f"{what} does not import ({type(error).__name__}: {first}): {INSTALL_HINT} again"
-    return None
+    for module in ("ray.tune", "rliable.library"):
+        require_extra(module, "ray", "sweeps")

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from psp_rl.sweep.extra import missing_extra
+from psp_rl.sweep.extra import require_sweep_extra
 from psp_rl.sweep.grid import (
     EXECUTION_KEYS,
     SweepSpec,
@@ -217,9 +217,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, resume: bool = False, verbose
     """
     out = Path(out).resolve()
     trials = build_trials(spec, out)  # every config checked before anything starts
-    problem = missing_extra()
-    if problem is not None:
-        raise ValueError(problem)
+    require_sweep_extra()
     from psp_rl.sweep.engine import run_trials
 
     _prepare_folder(spec, out, resume)

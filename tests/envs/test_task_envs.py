@@ -16,7 +16,6 @@ from stable_baselines3.common.env_checker import check_env
 
 import psp_rl
 from psp_rl.cli import main
-from psp_rl.envs import task_envs
 from psp_rl.envs.task_envs import EpisodeSuccess, FixedSeed, MissingExtraError
 from psp_rl.training.eval_callback import ContinualEvalCallback
 from psp_rl.training.evaluation import evaluate_episodes, format_task_table
@@ -153,7 +152,7 @@ def test_a_missing_extra_says_how_to_install_it(
             raise ModuleNotFoundError(f"No module named {extra!r}")
         return real(name, *args)
 
-    monkeypatch.setattr(task_envs.importlib, "import_module", without_extra)
+    monkeypatch.setattr(importlib, "import_module", without_extra)
     with pytest.raises(MissingExtraError, match=f'pip install "psp-rl\\[{extra}\\]"'):
         psp_rl.load_suite(suite)
     agent = "ppo-psp-minigrid" if extra == "minigrid" else "sac-psp-cw"
