@@ -125,20 +125,8 @@ class TaskHeads:
         x = preprocess_obs(obs, self.policy.observation_space, normalize_images=self.policy.normalize_images)
         x = x["obs"]  # type: ignore[index]
         dummy = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-        if extractor.cnn is not None:
-            x = extractor.cnn(TaskBatch(x, dummy, True, None, weights)).x
-        else:
-            x = x.flatten(1)
-        if extractor.lift_dim and not (extractor.config.spec.onehot_inputs or extractor.config.coord_input):
-            return TaskBatch(
-                x, dummy, True, None, weights, lift=extractor.lift
-            )  # pending, as the extractor's
-        if extractor.lift_dim:
-            x = x @ extractor.lift.T
-        if extractor.config.spec.onehot_inputs:
-            rows = weights if weights.dim() == 2 else weights.expand(x.shape[0], -1)
-            x = torch.cat([x, rows.to(x.dtype)], dim=1)
-        return TaskBatch(x, dummy, True, None, weights)
+        rows = weights if weights.dim() == 2 else weights.expand(x.shape[0], -1)
+        return extractor.features(TaskBatch(x, dummy, True, None, weights), rows)
 
     # ---- entropy --------------------------------------------------------------------------------
     def mixed_entropy(self, base: np.ndarray, weights: torch.Tensor) -> torch.Tensor:

@@ -142,21 +142,25 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         onehot = observations["task"].flatten(1)
         coord = observations["coord"].reshape(-1).to(torch.float32) if self.has_coord else None
         task = onehot.argmax(dim=1)  # in [0, K) by construction: no range check needed downstream
-        single = single_task(task)  # read once here for every layer of every network
-        x = observations["obs"]
-        x = (
-            self.cnn(TaskBatch(x, task, True, coord, single=single)).x
-            if self.cnn is not None
-            else x.flatten(1)
-        )
+        batch = TaskBatch(observations["obs"], task, True, coord, single=single_task(task))  # read once here
+        return self.features(batch, onehot)
+
+    def features(self, batch: TaskBatch, onehot: torch.Tensor) -> TaskBatch:
+        """The features of the observations ``batch.x`` for the tasks of ``batch`` (ids, or mixing weights).
+
+        :param batch: preprocessed ``"obs"`` entries with their task ids (or ``weights``) and coordinates
+        :param onehot: ``(B, K)`` task rows, appended to the features in ``onehot`` mode
+        :return: the features; a vector lifting is left pending for the networks' first superposed layer
+            (see :class:`~psp_rl.nn.networks.TaskBatch`), which folds it into its weight when cheaper
+        """
+        x = self.cnn(batch).x if self.cnn is not None else batch.x.flatten(1)
         if self.lift_dim and not (self.config.spec.onehot_inputs or self.config.coord_input):
-            # pending: the first superposed layer of each network takes it (folded into its weight when cheaper)
-            return TaskBatch(x, task, True, coord, single=single, lift=self.lift)
+            return batch._replace(x=x, lift=self.lift)
         if self.lift_dim:
             x = x @ self.lift.T
         if self.config.spec.onehot_inputs:
             x = torch.cat([x, onehot.to(x.dtype)], dim=1)
-        if self.config.coord_input and coord is not None:
-            angle = 2 * math.pi * coord[:, None]
+        if self.config.coord_input and batch.coord is not None:
+            angle = 2 * math.pi * batch.coord[:, None]
             x = torch.cat([x, torch.sin(angle).to(x.dtype), torch.cos(angle).to(x.dtype)], dim=1)
-        return TaskBatch(x, task, True, coord, single=single)
+        return batch._replace(x=x)
