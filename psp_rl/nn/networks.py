@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple, cast
 
 import torch
@@ -180,26 +181,36 @@ class TaskMLP(TaskStack):
         return torch.tanh(y) if self.squash else y
 
 
+#: NatureCNN's convolutions (Mnih et al., 2015): ``(out_channels, kernel, stride)``
+NATURE_CONVS: tuple[tuple[int, int, int], ...] = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
+
+
 class TaskCNN(TaskStack):
-    """A NatureCNN-like trunk (Mnih et al., 2015) for ``(C, H, W)`` images, task-conditioned.
+    """A CNN trunk for ``(C, H, W)`` images, task-conditioned: convolutions, each followed by a ReLU, then a
+    linear layer to ``features_dim`` and a ReLU. NatureCNN (Mnih et al., 2015) by default.
 
     :param image_shape: ``(C, H, W)`` of the (channel-first) images
     :param config: the network config
     :param features_dim: size of the output features
     :param name: the network's unique name in its policy
+    :param convs: ``(out_channels, kernel, stride)`` of each convolution
     """
 
     def __init__(
-        self, image_shape: tuple[int, ...], config: NetworkConfig, features_dim: int = 512, name: str = "cnn"
+        self,
+        image_shape: tuple[int, ...],
+        config: NetworkConfig,
+        features_dim: int = 512,
+        name: str = "cnn",
+        convs: Sequence[tuple[int, int, int]] = NATURE_CONVS,
     ) -> None:
         channels, height, width = image_shape
-        convs = [(32, 8, 4), (64, 4, 2), (64, 3, 1)]
         layers: list[nn.Module] = []
         for i, (out_c, k, s) in enumerate(convs):
             if height < k or width < k:
                 raise ValueError(
-                    f"Images of {image_shape} are too small for the NatureCNN trunk (layer {i} needs "
-                    f"{k}x{k}); use images of at least 36x36 or a vector observation."
+                    f"Images of {image_shape} are too small for this CNN trunk (layer {i} needs {k}x{k}); "
+                    "use images of at least 36x36 for NatureCNN, or a vector observation."
                 )
             layers += [config.conv(f"{name}/{i}", channels, out_c, k, s), config.activation(nn.ReLU)]
             channels, height, width = out_c, (height - k) // s + 1, (width - k) // s + 1

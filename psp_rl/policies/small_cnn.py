@@ -16,9 +16,7 @@ Example::
 
 from __future__ import annotations
 
-from torch import nn
-
-from psp_rl.nn.networks import NetworkConfig, TaskBatch, TaskCNN, TaskStack
+from psp_rl.nn.networks import NetworkConfig, TaskCNN
 
 __all__ = ["NATURE_CNN_MIN_SIZE", "SmallTaskCNN", "image_trunk"]
 
@@ -28,8 +26,9 @@ _CHANNELS = (16, 32, 64)
 _KERNEL = 3
 
 
-class SmallTaskCNN(TaskStack):
-    """Up to three 3x3 stride-1 convolutions and a linear layer, task-conditioned, for small images.
+class SmallTaskCNN(TaskCNN):
+    """:class:`~psp_rl.nn.networks.TaskCNN` with up to three 3x3 stride-1 convolutions (16, 32, 64
+    channels, as many as the image allows) for small images.
 
     :param image_shape: ``(C, H, W)`` of the (channel-first) images, ``H, W >= 3``
     :param config: the network config (mode, context, K)
@@ -41,26 +40,14 @@ class SmallTaskCNN(TaskStack):
     def __init__(
         self, image_shape: tuple[int, ...], config: NetworkConfig, features_dim: int = 512, name: str = "cnn"
     ) -> None:
-        channels, height, width = image_shape
-        if min(height, width) < _KERNEL:
+        size = min(image_shape[1:])
+        if size < _KERNEL:
             raise ValueError(
                 f"Images of {image_shape} are too small for a CNN (at least 3x3): use a vector view."
             )
-        layers: list[nn.Module] = []
-        for i, out_c in enumerate(_CHANNELS):
-            if min(height, width) < _KERNEL:
-                break
-            layers += [config.conv(f"{name}/{i}", channels, out_c, _KERNEL, 1), config.activation(nn.ReLU)]
-            channels, height, width = out_c, height - _KERNEL + 1, width - _KERNEL + 1
-        n_convs = len(layers) // 2
-        layers += [nn.Flatten(), config.linear(f"{name}/{n_convs}", channels * height * width, features_dim)]
-        layers.append(config.activation(nn.ReLU))
-        super().__init__(layers)
-        self.features_dim = features_dim
-
-    def forward(self, batch: TaskBatch) -> TaskBatch:
-        """:param batch: images (float, normalised) and task ids"""
-        return batch._replace(x=self.run(batch))
+        fitting = min(len(_CHANNELS), (size - 1) // (_KERNEL - 1))  # each 3x3 convolution removes 2
+        convs = [(c, _KERNEL, 1) for c in _CHANNELS[:fitting]]
+        super().__init__(image_shape, config, features_dim, name, convs)
 
 
 def image_trunk(
