@@ -93,9 +93,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument(
         "--method",
-        choices=("entropy", "score"),
+        choices=("entropy", "score", "dynamics"),
         default="entropy",
-        help="task inference: entropy gradient over superposed keys, or critic TD error (default entropy)",
+        help="task inference: entropy gradient over superposed keys, critic TD error, or per-task models of "
+        "one env step fitted on labelled transitions (default entropy)",
+    )
+    ev.add_argument(
+        "--calibration-steps",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="--method dynamics: labelled transitions per task to fit the step models on (default 1000; "
+        "kept in the run folder as task_dynamics.npz)",
+    )
+    ev.add_argument(
+        "--new-variants",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --infer-task: also run N never-trained variants and report how often they are called new",
     )
     ev.add_argument("--window", type=int, default=16, help="samples per task inference (default 16)")
     ev.add_argument(
@@ -217,12 +233,20 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.window < 1:
         raise ValueError(f"--window must be >= 1, got {args.window}.")
     if (
-        args.switch_every is not None or args.method != "entropy" or args.window != 16
+        args.switch_every is not None
+        or args.method != "entropy"
+        or args.window != 16
+        or args.calibration_steps != 1000
+        or args.new_variants
     ) and not args.infer_task:
-        raise ValueError("--method, --window and --switch-every set the task inference: add --infer-task.")
+        raise ValueError(
+            "--method, --window, --switch-every, --calibration-steps and --new-variants set the task inference: "
+            "add --infer-task."
+        )
     result = evaluate_run(
         args.run_dir, episodes=args.episodes, device=args.device, deterministic=not args.stochastic,
         infer_task=args.infer_task, method=args.method, window=args.window, switch_every=args.switch_every,
+        calibration_steps=args.calibration_steps, new_variants=args.new_variants,
     )  # fmt: skip
     mode = "stochastic" if args.stochastic else "deterministic"
     print(f"Per-task evaluation of {result['source']} ({result['episodes']} episodes per task, {mode}):")
@@ -245,6 +269,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 f"switches every {switches['every']} steps: {switches['switches']} switches, detection delay "
                 f"median {delay} / p90 {p90} steps, {switches['missed']} missed, "
                 f"{switches['false_alarms_per_10k']:.1f} false alarms per 10k steps, accuracy {switches['accuracy']:.3f}"
+            )
+        new = inference.get("new_variants")
+        if new is not None:
+            print(
+                f"{new['count']} never-trained variants: reported new on {new['avg_reported_new']:.3f} of their steps"
             )
     if args.json is not None:
         import json

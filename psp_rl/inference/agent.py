@@ -6,7 +6,7 @@ unbatched observation), chooses a task per sub-env from its recent data and acts
 policy for that task.
 
 Per sub-env the agent keeps a window of the last ``window`` observations (entropy method) or
-transitions (score method), the inferred task and a switch detector. Life cycle of one sub-env:
+transitions (score and dynamics methods), the inferred task and a switch detector. Life cycle of one sub-env:
 
 1. *warm-up*: until its window is full, it re-infers on every new sample (the first decision comes
    from one sample, later ones from more);
@@ -17,9 +17,12 @@ transitions (score method), the inferred task and a switch detector. Life cycle 
    reported as ``-1`` in :attr:`InferenceAgent.current_tasks` (and ``True`` in :attr:`~InferenceAgent.is_new`);
    the agent still acts with the best-fitting key and re-infers every ``window`` steps.
 
-The score method needs what happened: call :meth:`InferenceAgent.observe` after each ``env.step``
-with ``(obs, action, reward, next_obs, done)`` (predict alone does not see rewards). Until a sub-env
-has a transition it acts with the task inferred most recently on any sub-env (task 0 at first).
+The score and dynamics methods need what happened: call :meth:`InferenceAgent.observe` after each
+``env.step`` with ``(obs, action, reward, next_obs, done)`` (predict alone does not see rewards or
+successors). Until a sub-env has a transition it acts with the task inferred most recently on any
+sub-env (task 0 at first). The dynamics method scores transitions with per-task models of one env
+step (:class:`~psp_rl.inference.dynamics.TaskDynamics`, fitted beforehand on labelled transitions);
+transitions that end an episode carry no score there.
 
 Episode starts do **not** reset the inference by default (a variant usually outlives an episode and
 the detector catches switches); pass ``reset_on_episode_start=True`` to start every episode afresh.
@@ -45,12 +48,15 @@ from typing import Any
 import numpy as np
 
 from psp_rl.inference.detect import SwitchDetector, TaskReference
+from psp_rl.inference.dynamics import TaskDynamics
 from psp_rl.inference.heads import TaskHeads
 from psp_rl.inference.infer import Inference, infer_entropy
 
 __all__ = ["InferenceAgent", "infer_task", "METHODS", "SWITCHES"]
 
-METHODS = ("entropy", "score")
+METHODS = ("entropy", "score", "dynamics")
+#: the methods that read transitions (given to :meth:`InferenceAgent.observe`)
+TRANSITION_METHODS = ("score", "dynamics")
 SWITCHES = ("detect", "sliding", "none")
 
 
@@ -66,6 +72,9 @@ class _EnvState:
     since_inference: int = 0
     alarms: int = 0
     last: Inference | None = field(default=None, repr=False)
+    # the chosen task's scores not yet in its reference: they join it ``window`` steps later if no
+    # alarm came in between (so a switch not yet detected does not leak into the reference)
+    pending: deque = field(default_factory=deque, repr=False)
 
 
 class InferenceAgent:
@@ -73,19 +82,28 @@ class InferenceAgent:
 
     :param model: a trained SB3 model with a PSP policy
     :param window: samples ``B`` each inference looks at
-    :param method: ``"entropy"`` (one-shot, from the observations; not TD3) or ``"score"`` (TD error of
-        the critic on transitions passed to :meth:`observe`; every algorithm)
+    :param method: ``"entropy"`` (one-shot, from the observations; not TD3), ``"score"`` (TD error of
+        the critic on transitions passed to :meth:`observe`; every algorithm) or ``"dynamics"`` (how well
+        each task's model of one env step explains those transitions; needs ``dynamics``)
     :param iterative: entropy method: the halving variant (``None``: from 32 tasks on)
     :param switches: ``"detect"`` (Page-Hinkley on the chosen task's score), ``"sliding"`` (re-infer on
         every step) or ``"none"``
     :param delta: Page-Hinkley's tolerated increase, in units of the chosen task's scale
     :param threshold: Page-Hinkley's alarm threshold, in the same units
     :param new_factor: a window is *new* when every task's median score exceeds this multiple of its
-        reference median (``None``: never report new)
-    :param auto_calibrate: add the chosen task's per-step scores to its reference while watching (else
-        only :meth:`calibrate` sets references)
+        reference level (``None``: never report new; default 3, and 100 for the dynamics method, whose
+        wrong tasks score 10⁴-10⁶ times the right one)
+    :param auto_calibrate: add the chosen task's per-step scores to its reference while watching, each
+        ``window`` steps late and only when no alarm and no change of choice came in between (else only
+        :meth:`calibrate` sets references)
     :param reset_on_episode_start: forget a sub-env's window and task at every episode start
     :param dqn_temperature: see :class:`~psp_rl.inference.heads.TaskHeads`
+    :param dynamics: the fitted per-task step models of the dynamics method
+        (:meth:`TaskDynamics.collect <psp_rl.inference.dynamics.TaskDynamics.collect>`)
+    :param quantile: the quantile of a task's own scores that sets the detector's scale and the
+        new-variant level (``None``: 0.9 for the dynamics method, whose scores span orders of magnitude
+        between calm and wild states, else the median); the dynamics method's detector also works on
+        ``log10`` of the normalised score (see :class:`~psp_rl.inference.detect.SwitchDetector`)
     """
 
     def __init__(
@@ -97,10 +115,12 @@ class InferenceAgent:
         switches: str = "detect",
         delta: float = 1.0,
         threshold: float = 10.0,
-        new_factor: float | None = 3.0,
+        new_factor: float | None | str = "auto",
         auto_calibrate: bool = True,
         reset_on_episode_start: bool = False,
         dqn_temperature: float = 1.0,
+        dynamics: TaskDynamics | None = None,
+        quantile: float | None = None,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
@@ -112,17 +132,41 @@ class InferenceAgent:
         self.heads = TaskHeads(model, dqn_temperature=dqn_temperature)
         if method == "entropy":
             self.heads.check_entropy()
+        if method == "dynamics":
+            if dynamics is None or not dynamics.fitted:
+                raise ValueError(
+                    "method='dynamics' needs fitted per-task step models: pass "
+                    "dynamics=TaskDynamics.collect(model, per_task_vec_envs) (psp_rl.inference.TaskDynamics)."
+                )
+            if dynamics.num_tasks != self.heads.num_tasks or dynamics.obs_dim != int(
+                np.prod(self.heads.obs_space.shape)
+            ):
+                raise ValueError(
+                    f"the dynamics models cover {dynamics.num_tasks} tasks of {dynamics.obs_dim} entries, the "
+                    f"model has {self.heads.num_tasks} tasks of {int(np.prod(self.heads.obs_space.shape))}: "
+                    "collect them for this model."
+                )
+        self.dynamics = dynamics
         self.switches, self.delta, self.threshold = switches, float(delta), float(threshold)
         self.auto_calibrate, self.reset_on_episode_start = bool(auto_calibrate), bool(reset_on_episode_start)
-        self.reference = TaskReference(self.heads.num_tasks, factor=new_factor or 2.0)
-        self.new_factor = new_factor
+        self.quantile = float(quantile if quantile is not None else 0.9 if method == "dynamics" else 0.5)
+        if new_factor == "auto":
+            new_factor = 100.0 if method == "dynamics" else 3.0
+        self.new_factor: float | None = None if new_factor is None else float(new_factor)
+        self.reference = TaskReference(
+            self.heads.num_tasks, factor=self.new_factor or 2.0, quantile=self.quantile
+        )
         self._fallback = 0
         self._envs: list[_EnvState] = []
 
     # ---- state ----------------------------------------------------------------------------------
     def _fresh(self) -> _EnvState:
         return _EnvState(
-            deque(maxlen=self.window), deque(maxlen=self.window), SwitchDetector(self.delta, self.threshold)
+            deque(maxlen=self.window),
+            deque(maxlen=self.window),
+            SwitchDetector(
+                self.delta, self.threshold, quantile=self.quantile, log_scale=self.method == "dynamics"
+            ),
         )
 
     def reset(self, indices: Any = None) -> None:
@@ -186,7 +230,8 @@ class InferenceAgent:
 
         :param task: the task the data comes from
         :param scores: per-sample scores, already computed; or else, as keyword arguments, the data:
-            ``obs=`` (entropy method) or ``obs=, actions=, rewards=, next_obs=, dones=`` (score method)
+            ``obs=`` (entropy method) or ``obs=, actions=, rewards=, next_obs=, dones=`` (score and
+            dynamics methods)
         """
         if scores is None:
             obs = np.asarray(data["obs"])
@@ -197,8 +242,23 @@ class InferenceAgent:
                 actions, rewards, nxt, dones = (
                     np.asarray(data[k]) for k in ("actions", "rewards", "next_obs", "dones")
                 )
-                scores = self.heads.td_errors(obs, actions, rewards, nxt, dones, tasks)
-        self.reference.add(int(task), scores)
+                scores = self._transition_scores(obs, actions, rewards, nxt, dones, tasks)
+        scores = np.asarray(scores, dtype=np.float64)
+        self.reference.add(int(task), scores[np.isfinite(scores)])
+
+    def _transition_scores(self, *transitions: np.ndarray) -> np.ndarray:
+        """Per-transition score under each transition's own task: ``(obs, actions, rewards, next_obs, dones, tasks)``."""
+        obs, actions, rewards, nxt, dones, tasks = transitions
+        if self.dynamics is not None and self.method == "dynamics":
+            return self.dynamics.scores(obs, actions, nxt, dones, tasks)
+        return self.heads.td_errors(obs, actions, rewards, nxt, dones, tasks)
+
+    def _candidate_scores(self, *transitions: np.ndarray) -> np.ndarray:
+        """``(K, B)`` scores of a window of ``(obs, actions, rewards, next_obs, dones)`` under every task."""
+        obs, actions, rewards, nxt, dones = transitions
+        if self.dynamics is not None and self.method == "dynamics":
+            return self.dynamics.candidate_scores(obs, actions, nxt, dones)
+        return self.heads.candidate_td_errors(obs, actions, rewards, nxt, dones)
 
     # ---- acting ---------------------------------------------------------------------------------
     def predict(
@@ -242,7 +302,7 @@ class InferenceAgent:
             a ``done`` transition has no bootstrap term)
         :param done: episode ends; pass ``terminated`` when available (a truncation counts as terminal)
         """
-        if self.method != "score":
+        if self.method not in TRANSITION_METHODS:
             return
         base, single = self._base(obs)
         nxt, _ = self._base(next_obs)
@@ -254,7 +314,7 @@ class InferenceAgent:
         for i, st in enumerate(self._envs):
             st.transitions.append((base[i], actions[i], rewards[i], nxt[i], dones[i]))
 
-        self._step(lambda tasks: self.heads.td_errors(base, actions, rewards, nxt, dones, tasks))
+        self._step(lambda tasks: self._transition_scores(base, actions, rewards, nxt, dones, tasks))
         if self.reset_on_episode_start:
             for j in np.flatnonzero(dones):
                 self._envs[j] = self._fresh()
@@ -269,8 +329,12 @@ class InferenceAgent:
             scores = stream(self.acting_tasks)
             for i in watched:
                 st = self._envs[i]
+                if not np.isfinite(scores[i]):  # an episode end: nothing to score (dynamics)
+                    continue
                 if self.auto_calibrate:
-                    self.reference.add(st.task, scores[i])
+                    st.pending.append((st.task, float(scores[i])))
+                    while len(st.pending) > self.window:
+                        self.reference.add(*st.pending.popleft())
                     if st.detector.active and not st.detector.known and self._known(st.task):
                         st.detector.start(self.reference.scores(st.task))  # a reliable baseline now
                 if self.switches == "detect" and st.detector.update(scores[i]):
@@ -283,6 +347,7 @@ class InferenceAgent:
                 self._infer(st)
 
     def _restart(self, st: _EnvState, keep: int) -> None:
+        st.pending.clear()
         for window in (st.obs, st.transitions):
             for _ in range(max(0, len(window) - max(1, keep))):
                 window.popleft()
@@ -297,9 +362,13 @@ class InferenceAgent:
             full = len(st.obs) >= self.window
         else:
             obs, actions, rewards, nxt, dones = (np.stack(list(c)) for c in zip(*st.transitions))
-            errors = self.heads.candidate_td_errors(obs, actions, rewards, nxt, dones)
+            errors = self._candidate_scores(obs, actions, rewards, nxt, dones)
+            scored = np.isfinite(errors).all(axis=0)
+            if not scored.any():  # only episode ends so far: nothing to infer from
+                return
+            errors = errors[:, scored]
             task = int(np.argmin(errors.mean(axis=1)))
-            result = Inference(task, errors.mean(axis=1), "score")
+            result = Inference(task, errors.mean(axis=1), self.method)
             per_task, own = (errors if self._check_new else None), errors[task]
             full = len(st.transitions) >= self.window
         before = (st.acting, st.new)
@@ -308,6 +377,8 @@ class InferenceAgent:
         st.task = -1 if st.new else result.task
         if not st.new:
             self._fallback = result.task
+        if before != (st.acting, st.new):
+            st.pending.clear()
         if full and (st.warm or before != (st.acting, st.new)):  # watch the (new) choice afresh
             st.warm = False
             if self.switches == "detect":  # own data: the task's reference, or else the window
@@ -327,8 +398,9 @@ def infer_task(model: Any, window: int = 16, method: str = "entropy", **kwargs: 
 
     :param model: a trained SB3 model (PPO, A2C, DQN, SAC, TD3) with a PSP policy
     :param window: samples each inference looks at (``B``)
-    :param method: ``"entropy"`` (one-shot from the policy's entropy; not TD3) or ``"score"`` (critic
-        TD error on transitions given to :meth:`InferenceAgent.observe`)
+    :param method: ``"entropy"`` (one-shot from the policy's entropy; not TD3), ``"score"`` (critic
+        TD error on transitions given to :meth:`InferenceAgent.observe`) or ``"dynamics"`` (per-task step
+        models on those transitions; pass ``dynamics=TaskDynamics.collect(...)``)
     :param kwargs: further options of :class:`InferenceAgent`
     :return: the agent; ``agent.predict(obs)`` acts, ``agent.current_tasks`` holds the inferred ids
 

@@ -78,16 +78,31 @@ class SwitchDetector:
     :param delta: tolerated increase, in units of the scale
     :param threshold: alarm threshold, in units of the scale
     :param clip: each normalised value is clipped to ``[0, clip]`` (no single outlier raises an alarm)
+    :param quantile: the scale is this quantile of the own scores (0.5: the median; higher for
+        heavy-tailed scores, such as the dynamics method's)
+    :param log_scale: normalise as ``log10(1 + score / scale)`` instead of ``score / scale``: for scores
+        whose size spans orders of magnitude on the task's own data (a wrong task's are larger by
+        several orders, a calm state's smaller than a wild one's by a few)
     """
 
-    def __init__(self, delta: float = 1.0, threshold: float = 10.0, clip: float = 5.0) -> None:
+    def __init__(
+        self,
+        delta: float = 1.0,
+        threshold: float = 10.0,
+        clip: float = 5.0,
+        quantile: float = 0.5,
+        log_scale: bool = False,
+    ) -> None:
+        if not 0 < quantile < 1:
+            raise ValueError(f"quantile must lie in (0, 1), got {quantile}.")
         self.test = PageHinkley(delta, threshold, baseline=1.0)
-        self.clip = float(clip)
+        self.clip, self.quantile, self.log_scale = float(clip), float(quantile), bool(log_scale)
         self.scale = 1.0
         self.active = self.known = False
 
     def _normalise(self, scores: np.ndarray | float) -> np.ndarray:
-        return np.clip(np.asarray(scores, dtype=np.float64) / self.scale, 0.0, self.clip)
+        ratio = np.asarray(scores, dtype=np.float64) / self.scale
+        return np.clip(np.log10(1.0 + ratio) if self.log_scale else ratio, 0.0, self.clip)
 
     def start(self, own_scores: np.ndarray, known: bool = True) -> None:
         """Start watching a fresh stream.
@@ -99,7 +114,7 @@ class SwitchDetector:
             mean (the classic Page-Hinkley test)
         """
         own = np.asarray(own_scores, dtype=np.float64).reshape(-1)
-        self.scale = max(float(np.median(own)) if own.size else 1.0, 1e-8)
+        self.scale = max(float(np.quantile(own, self.quantile)) if own.size else 1.0, 1e-8)
         self.test.baseline = None
         self.known = bool(known and own.size)
         self.test.reset(baseline=float(self._normalise(own).mean()) if self.known else None)
@@ -127,24 +142,32 @@ class SwitchDetector:
 
 
 class TaskReference:
-    """Per-task scores on the task's own data: a bounded history each, and its median.
+    """Per-task scores on the task's own data: a bounded history each, and its reference level.
 
     A window is reported as a *new* variant when every task is calibrated (has at least
     ``min_samples`` scores) and every task's median score on the window exceeds ``factor`` times
-    its reference median: no key fits.
+    its reference level (the ``quantile`` of its own scores; the median by default): no key fits.
 
     :param num_tasks: ``K``
-    :param factor: how many times its reference median a task's score must exceed to not fit
+    :param factor: how many times its reference level a task's score must exceed to not fit
     :param min_samples: scores a task needs before it counts as calibrated
     :param maxlen: scores kept per task
+    :param quantile: the reference level's quantile of the own scores
     """
 
     def __init__(
-        self, num_tasks: int, factor: float = 3.0, min_samples: int = 16, maxlen: int = 4096
+        self,
+        num_tasks: int,
+        factor: float = 3.0,
+        min_samples: int = 16,
+        maxlen: int = 4096,
+        quantile: float = 0.5,
     ) -> None:
         if not factor > 1:
             raise ValueError(f"new_factor must be > 1 (a multiple of the reference median), got {factor}.")
-        self.factor, self.min_samples = float(factor), int(min_samples)
+        if not 0 < quantile < 1:
+            raise ValueError(f"quantile must lie in (0, 1), got {quantile}.")
+        self.factor, self.min_samples, self.quantile = float(factor), int(min_samples), float(quantile)
         self.history: list[deque[float]] = [deque(maxlen=maxlen) for _ in range(num_tasks)]
 
     def add(self, task: int, scores: float | np.ndarray) -> None:
@@ -160,14 +183,23 @@ class TaskReference:
         values = self.history[task]
         return float(np.median(np.fromiter(values, dtype=np.float64))) if values else float("nan")
 
+    def level(self, task: int) -> float:
+        """The reference level of ``task``: the ``quantile`` of its scores (``nan`` when it has none)."""
+        values = self.history[task]
+        return (
+            float(np.quantile(np.fromiter(values, dtype=np.float64), self.quantile))
+            if values
+            else float("nan")
+        )
+
     @property
     def calibrated(self) -> bool:
         """Whether every task has enough reference scores."""
         return all(len(h) >= self.min_samples for h in self.history)
 
     def thresholds(self) -> np.ndarray:
-        """``(K,)``: ``factor`` times each task's reference median."""
-        return self.factor * np.array([self.median(k) for k in range(len(self.history))])
+        """``(K,)``: ``factor`` times each task's reference level."""
+        return self.factor * np.array([self.level(k) for k in range(len(self.history))])
 
     def is_new(self, window_medians: np.ndarray) -> bool:
         """:param window_medians: ``(K,)`` each task's median score on the window

@@ -252,6 +252,8 @@ def evaluate_run(
     method: str = "entropy",
     window: int = 16,
     switch_every: int | None = None,
+    calibration_steps: int = 1000,
+    new_variants: int = 0,
 ) -> dict[str, Any]:
     """Evaluate a saved run's agent on every task of its suite.
 
@@ -259,16 +261,22 @@ def evaluate_run(
     (:func:`psp_rl.infer_task`: it sees only the ``obs`` entry): per task, the return with the inferred
     task next to the oracle one and the fraction of steps whose inferred task was right; with
     ``switch_every``, a further run whose sub-envs switch to a random other task every N steps inside
-    their episodes measures detection delays, missed switches and false alarms.
+    their episodes measures detection delays, missed switches and false alarms; with ``new_variants``,
+    episodes on variants the agent never trained on measure how often they are reported as new.
+    The dynamics method first fits per-task step models on ``calibration_steps`` transitions per task of
+    the agent told its task (:class:`~psp_rl.inference.TaskDynamics`, envs seeded apart from the
+    evaluation's), kept in the run folder as ``task_dynamics.npz`` for the next evaluation.
 
     :param run_path: the run folder.
     :param episodes: episodes per task (default: the run's ``eval.episodes``).
     :param device: ``auto``, ``cpu`` or ``cuda``.
     :param deterministic: deterministic actions.
     :param infer_task: also evaluate with the inferred task.
-    :param method: inference method, ``entropy`` or ``score``.
+    :param method: inference method, ``entropy``, ``score`` or ``dynamics``.
     :param window: samples each inference looks at.
     :param switch_every: steps between unsignalled switches (with ``infer_task``).
+    :param calibration_steps: labelled transitions per task the dynamics method fits its models on.
+    :param new_variants: never-trained variants to evaluate inference on (the suite's next ids).
     :return: ``{"returns", "stds", "normalized", "avg_performance", "avg_normalized", "table", "source"}``,
         and with ``infer_task`` ``"inference"``: the inferred-task figures.
     """
@@ -279,6 +287,8 @@ def evaluate_run(
         raise ValueError(f"--episodes must be >= 1, got {n}.")
     if switch_every is not None and (not infer_task or switch_every < 1):
         raise ValueError("--switch-every N needs --infer-task and N >= 1 (steps between switches).")
+    if new_variants and (not infer_task or new_variants < 0):
+        raise ValueError("--new-variants N needs --infer-task and N >= 0 (never-trained variants to try).")
     eval_envs = _eval_envs(cfg, suite, source, n)
     figures = [evaluate_episodes(model, env, n, deterministic) for env in eval_envs]
     returns, stds = [f[0] for f in figures], [f[1] for f in figures]
@@ -303,6 +313,12 @@ def evaluate_run(
     }
     if infer_task:
         switching = _eval_envs(cfg, suite, source, n, switching=True)[0] if switch_every else None
+        dynamics = (
+            task_dynamics_of_run(cfg, suite, model, source, calibration_steps)
+            if method == "dynamics"
+            else None
+        )
+        new_envs = _new_variant_envs(cfg, source, n, new_variants) if new_variants else []
         inference = evaluate_inferred(
             model,
             suite,
@@ -314,6 +330,8 @@ def evaluate_run(
             switch_every,
             switching,
             cfg.seed + 30_000,
+            dynamics=dynamics,
+            new_envs=new_envs,
         )
         oracle = result["avg_normalized"]
         inference["fraction_of_oracle"] = inference["avg_normalized"] / oracle if oracle else None
@@ -321,23 +339,74 @@ def evaluate_run(
         result["table"] = format_inference_table(
             returns, normalized, inference["returns"], inference["normalized"], inference["accuracy"]
         )
-        if switching is not None:
-            switching.close()
+        for env in [switching, *new_envs]:
+            if env is not None:
+                env.close()
     for env in eval_envs:
         env.close()
     return result
 
 
-def _eval_envs(cfg: Any, suite: Any, source: Path, n: int, switching: bool = False) -> list[Any]:
+def task_dynamics_of_run(cfg: Any, suite: Any, model: Any, source: Path, steps_per_task: int = 1000) -> Any:
+    """The per-task step models of a run for the dynamics method: read from ``task_dynamics.npz`` in the
+    folder the model came from when it holds at least ``steps_per_task`` transitions per task, else
+    collected with the agent told its task (envs seeded ``seed + 50_000``) and written there.
+
+    :param cfg: the run's config.
+    :param suite: its suite.
+    :param model: the loaded model.
+    :param source: the folder the model was loaded from.
+    :param steps_per_task: labelled transitions per task.
+    :return: a fitted :class:`~psp_rl.inference.TaskDynamics`.
+    """
+    from psp_rl.inference import TaskDynamics
+
+    if steps_per_task < 1:
+        raise ValueError(f"--calibration-steps must be >= 1, got {steps_per_task}.")
+    path = source / "task_dynamics.npz"
+    if path.is_file():
+        try:
+            cached = TaskDynamics.load(path, model)
+        except ValueError:
+            cached = None  # written for another model (a grown run): collect afresh
+        if cached is not None and int(cached.counts.min()) >= steps_per_task * 0.9:
+            return cached
+    envs = _eval_envs(cfg, suite, source, 4, seed=cfg.seed + 50_000)
+    dynamics = TaskDynamics.collect(model, envs, steps_per_task=steps_per_task)
+    for env in envs:
+        env.close()
+    dynamics.save(path)
+    return dynamics
+
+
+def _new_variant_envs(cfg: Any, source: Path, n: int, count: int) -> list[Any]:
+    """One evaluation VecEnv per never-trained variant: ids ``K .. K + count - 1`` of the suite."""
+    import dataclasses
+
+    try:
+        bigger = dataclasses.replace(cfg, num_tasks=cfg.num_tasks + count).load_suite()
+    except ValueError as error:
+        raise ValueError(f"--new-variants {count}: this suite has no further variants ({error})") from None
+    envs = _eval_envs(cfg, bigger, source, n, seed=cfg.seed + 60_000)
+    return envs[cfg.num_tasks :]
+
+
+def _eval_envs(
+    cfg: Any, suite: Any, source: Path, n: int, switching: bool = False, seed: int | None = None
+) -> list[Any]:
     """The evaluation VecEnvs (one per task, or one mixing every task), normalised like training."""
     from stable_baselines3.common.vec_env import VecNormalize
 
     if switching:
         n_envs = max(1, min(n, 10))
         tasks = [i % suite.num_tasks for i in range(n_envs)]
-        envs = [suite.make_vec_env(n_envs, seed=cfg.seed + 40_000, initial_tasks=tasks)]
+        envs = [
+            suite.make_vec_env(n_envs, seed=cfg.seed + 40_000 if seed is None else seed, initial_tasks=tasks)
+        ]
     else:
-        envs = eval_envs_per_task(suite, n, cfg.eval.get("n_envs"), seed=cfg.seed + 20_000)
+        envs = eval_envs_per_task(
+            suite, n, cfg.eval.get("n_envs"), seed=cfg.seed + 20_000 if seed is None else seed
+        )
     stats = source / "vecnormalize.pkl"
     if stats.is_file():
         envs = [VecNormalize.load(str(stats), env) for env in envs]
@@ -371,6 +440,8 @@ def evaluate_inferred(
     switch_every: int | None = None,
     switching_env: Any = None,
     seed: int = 0,
+    dynamics: Any = None,
+    new_envs: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Evaluate a model that is not told the task (:func:`psp_rl.infer_task`) on every task.
 
@@ -378,19 +449,23 @@ def evaluate_inferred(
     :param suite: its task suite.
     :param eval_envs: one VecEnv per task (index = task).
     :param episodes: episodes per task (and in the switching run).
-    :param method: ``entropy`` or ``score``.
+    :param method: ``entropy``, ``score`` or ``dynamics``.
     :param window: samples per inference.
     :param deterministic: deterministic actions.
     :param switch_every: steps between switches inside episodes in ``switching_env`` (``None``: no such run).
     :param switching_env: a DummyVecEnv whose sub-env ``i`` starts on task ``i mod K``.
     :param seed: seed of the switch draws.
+    :param dynamics: the fitted per-task step models (method ``dynamics``).
+    :param new_envs: VecEnvs of never-trained variants (evaluated after the known ones, whose episodes
+        calibrate the references that tell a new variant).
     :return: ``returns``, ``normalized``, ``avg_normalized``, ``accuracy`` (per task), ``avg_accuracy``,
         ``new_reports``; with switches ``switches``: delays (median, 90th percentile), missed switches,
-        false alarms per 10k steps, accuracy and mean return.
+        false alarms per 10k steps, accuracy and mean return; with ``new_envs`` ``new_variants``: per
+        never-trained variant the fraction of steps it was reported new.
     """
     from psp_rl.inference import infer_task, rollout_inferred
 
-    agent = infer_task(model, window=window, method=method)
+    agent = infer_task(model, window=window, method=method, dynamics=dynamics)
     runs = []
     for k, env in enumerate(eval_envs):
         runs.append(
@@ -417,6 +492,17 @@ def evaluate_inferred(
             deterministic=deterministic, reward_fn=_reward_fn(switching_env),
         )  # fmt: skip
         out["switches"] = {"every": int(switch_every), **run.summary()}
+    if new_envs:
+        rates = []
+        for env in new_envs:
+            run = rollout_inferred(agent, env, episodes, [-1] * env.num_envs, deterministic=deterministic,
+                                   reward_fn=_reward_fn(env))  # fmt: skip
+            rates.append(run.new_reports / run.steps)
+        out["new_variants"] = {
+            "count": len(rates),
+            "reported_new": rates,
+            "avg_reported_new": float(np.mean(rates)),
+        }
     return out
 
 

@@ -6,6 +6,9 @@ that which task fits which data is known by construction (no RL training, determ
 * ``rewards`` variants: every variant's observations have the same distribution; the reward is
   ``r = w_k · x + u_k · a`` and each task's critic is fitted to its own reward (``gamma = 0``), so only
   the TD error tells the variants apart.
+* ``dynamics`` variants: the same observation distribution and reward for every variant; only the
+  response differs, ``x' = 0.8 M_k x + 0.5 e(a) + noise`` (noise sd 0.002: nearly deterministic, as simulated physics) with a variant's own orthogonal ``M_k``, so
+  only a model of one step (the dynamics method) tells them apart.
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ def centres(num_tasks: int) -> np.ndarray:
     return c
 
 
+def dynamics_matrices(num_tasks: int) -> np.ndarray:
+    """``(K + 1, OBS_DIM, OBS_DIM)`` orthogonal matrices, one per variant (one spare: never trained)."""
+    rng = np.random.default_rng(321)
+    return np.stack([np.linalg.qr(rng.normal(size=(OBS_DIM, OBS_DIM)))[0] for _ in range(num_tasks + 1)])
+
+
 def reward_weights(num_tasks: int, box: bool) -> tuple[np.ndarray, np.ndarray]:
     """Per-task reward weights ``w_k`` (on x) and ``u_k`` (on the action)."""
     rng = np.random.default_rng(123)
@@ -64,6 +73,7 @@ class ToyVariants(gym.Env):
         )
         self.action_space = spaces.Box(-1, 1, (ACT_DIM,), np.float32) if box else spaces.Discrete(N_ACTIONS)
         self.w, self.u = reward_weights(num_tasks, box)
+        self.m = dynamics_matrices(num_tasks).astype(np.float32)
         self._x = np.zeros(OBS_DIM, np.float32)
         self._t = 0
 
@@ -86,7 +96,21 @@ class ToyVariants(gym.Env):
         self._x, self._t = self.sample_x(self.task), 0
         return self._obs(), {}
 
+    def successor(self, task: int, x: np.ndarray, a: Any) -> np.ndarray:
+        """The ``dynamics`` family's next observation."""
+        push = np.zeros(OBS_DIM, np.float32)
+        if self.box:
+            push[:ACT_DIM] = np.asarray(a, np.float32)
+        else:
+            push[int(a)] = 1.0
+        noise = self.np_random.normal(0, 0.002, OBS_DIM).astype(np.float32)
+        return (0.8 * self.m[task] @ x + 0.5 * push + noise).astype(np.float32)
+
     def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+        if self.family == "dynamics":
+            r = float(-np.abs(self._x).sum())
+            self._x, self._t = self.successor(self.task, self._x, action), self._t + 1
+            return self._obs(), r, False, self._t >= 50, {"task": self.task}
         r = self.reward(self.task, self._x, action)
         self._x, self._t = self.sample_x(self.task), self._t + 1
         return self._obs(), r, False, self._t >= 50, {"task": self.task}

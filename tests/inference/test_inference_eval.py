@@ -98,6 +98,29 @@ def test_eval_with_inferred_tasks_prints_and_writes_the_figures(
     )
 
 
+def test_eval_with_the_dynamics_method_fits_keeps_and_reuses_its_models(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "dyn.json"
+    argv = ["eval", str(run_dir), "--episodes", "2", "--infer-task", "--method", "dynamics", "--window", "4",
+            "--calibration-steps", "100", "--new-variants", "2", "--switch-every", "15", "--json", str(out_json)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "inferred task (dynamics, window 4)" in out and "2 never-trained variants: reported new on" in out
+    stored = run_dir / "task_dynamics.npz"
+    assert stored.is_file()
+    inference = json.loads(out_json.read_text())["inference"]
+    assert inference["method"] == "dynamics" and inference["switches"]["switches"] > 0
+    new = inference["new_variants"]
+    assert new["count"] == 2 and len(new["reported_new"]) == 2 and 0.0 <= new["avg_reported_new"] <= 1.0
+    mtime = stored.stat().st_mtime_ns
+    assert main(argv) == 0  # the stored models are reused: same figures, file untouched
+    assert json.loads(out_json.read_text())["inference"] == inference and stored.stat().st_mtime_ns == mtime
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--new-variants", "1"]) == 2
+    assert "add --infer-task" in capsys.readouterr().err
+
+
 def test_eval_json_without_inference_and_option_errors(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
