@@ -80,10 +80,29 @@ def _schedule(value: Any, key: str) -> Any:
     return value
 
 
+def ent_coef_schedule(hyperparams: Mapping[str, Any], algo: str) -> Any:
+    """The entropy-coefficient schedule of an on-policy ``ent_coef: lin_<x>`` (``None`` for a number).
+
+    :param hyperparams: arguments as in the config.
+    :param algo: the algorithm name.
+    :raises ValueError: for a ``lin_`` entropy coefficient outside PPO / A2C (SAC's is ``auto`` or a number).
+    """
+    value = hyperparams.get("ent_coef")
+    if not (isinstance(value, str) and value.startswith("lin_")):
+        return None
+    if algo not in ("ppo", "a2c"):
+        raise ValueError(
+            f"hyperparams.ent_coef: {value!r} -- a lin_ entropy coefficient is for PPO and A2C; {algo.upper()} "
+            "takes auto, auto_<number> or a number."
+        )
+    return _schedule(value, "ent_coef")
+
+
 def build_hyperparams(hyperparams: Mapping[str, Any], action_space: Any = None) -> dict[str, Any]:
     """Turn YAML-level algorithm arguments into Python objects.
 
-    ``lin_<x>`` learning rates / clip ranges become linear schedules, ``train_freq: [1, episode]``
+    ``lin_<x>`` learning rates / clip ranges become linear schedules (an on-policy ``ent_coef: lin_<x>`` starts
+    at ``x``; :func:`ent_coef_schedule` gives the schedule), ``train_freq: [1, episode]``
     a tuple, ``action_noise: {type: normal|ornstein-uhlenbeck, sigma: 0.1}`` an SB3 action noise.
 
     :param hyperparams: arguments as in the config.
@@ -94,6 +113,10 @@ def build_hyperparams(hyperparams: Mapping[str, Any], action_space: Any = None) 
     for key in ("learning_rate", "clip_range", "clip_range_vf"):
         if key in out:
             out[key] = _schedule(out[key], key)
+    if isinstance(out.get("ent_coef"), str) and out["ent_coef"].startswith("lin_"):
+        out["ent_coef"] = float(
+            _schedule(out["ent_coef"], "ent_coef")(1.0)
+        )  # its start (see ent_coef_schedule)
     if isinstance(out.get("train_freq"), list):
         out["train_freq"] = tuple(out["train_freq"])
     noise = out.get("action_noise")

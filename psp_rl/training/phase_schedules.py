@@ -10,6 +10,11 @@ Which schedules restart is the preset key ``restart_schedules`` (see :data:`REST
 
     restart_schedules: [exploration, learning_rate]
 
+PPO's and A2C's entropy coefficient is a number to SB3; ``hyperparams.ent_coef: lin_0.01`` makes it a
+schedule (from 0.01 to 0) that :class:`EntCoefScheduleCallback` writes into ``model.ent_coef`` before
+every rollout, and ``ent_coef`` in ``restart_schedules`` restarts it per phase: an entropy bonus at the
+start of each phase (a new variant's policy may start nearly deterministic) and none once it is learnt.
+
 Example::
 
     >>> from stable_baselines3.common.utils import LinearSchedule
@@ -24,7 +29,9 @@ import bisect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["RESTARTABLE", "PhaseSchedule", "restart_per_phase"]
+from stable_baselines3.common.callbacks import BaseCallback
+
+__all__ = ["RESTARTABLE", "EntCoefScheduleCallback", "PhaseSchedule", "restart_per_phase"]
 
 #: schedules a preset can restart per phase -> where they live on an SB3 model
 RESTARTABLE: dict[str, str] = {
@@ -32,6 +39,7 @@ RESTARTABLE: dict[str, str] = {
     "clip_range": "clip_range",
     "clip_range_vf": "clip_range_vf",
     "exploration": "exploration_schedule",
+    "ent_coef": "ent_coef_schedule",  # set by the training flow for an on-policy ``ent_coef: lin_<x>``
 }
 
 
@@ -94,3 +102,15 @@ def restart_per_phase(model: Any, names: Sequence[str], phase_boundaries: Sequen
         setattr(model, RESTARTABLE[name], PhaseSchedule(current, phase_boundaries))
         done.append(name)
     return done
+
+
+class EntCoefScheduleCallback(BaseCallback):
+    """Writes ``model.ent_coef_schedule(progress)`` into PPO's / A2C's ``ent_coef`` before every rollout
+    (the coefficient of the update that follows it)."""
+
+    def _on_rollout_start(self) -> None:
+        schedule = self.model.ent_coef_schedule  # type: ignore[attr-defined]
+        self.model.ent_coef = float(schedule(self.model._current_progress_remaining))  # type: ignore[attr-defined]
+
+    def _on_step(self) -> bool:
+        return True

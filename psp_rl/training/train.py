@@ -23,11 +23,17 @@ from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
-from psp_rl.training.build import algo_class, build_hyperparams, build_policy_kwargs, policy_class
+from psp_rl.training.build import (
+    algo_class,
+    build_hyperparams,
+    build_policy_kwargs,
+    ent_coef_schedule,
+    policy_class,
+)
 from psp_rl.training.config import TrainConfig
 from psp_rl.training.grow import grow_config
 from psp_rl.training.optimizer_reset import OptimizerResetCallback
-from psp_rl.training.phase_schedules import restart_per_phase
+from psp_rl.training.phase_schedules import EntCoefScheduleCallback, restart_per_phase
 from psp_rl.training.rehearsal import RehearsalCallback
 from psp_rl.training.replay import ReplaySwitchCallback
 from psp_rl.training.run_folder import TB_LOG_NAME, RunResult, command_line, make_run_path, stem, versions
@@ -207,6 +213,9 @@ def train(
             verbose=0,
             **build_hyperparams(cfg.hyperparams, env.action_space),
         )
+    ent_schedule = ent_coef_schedule(cfg.hyperparams, cfg.algo)
+    if ent_schedule is not None:  # PPO / A2C: ent_coef: lin_<x>
+        model.ent_coef_schedule = ent_schedule  # type: ignore[union-attr]
     restart_per_phase(model, cfg.restart_schedules, boundaries)  # also after a load: SB3 rebuilds some
 
     # ---- 5. callbacks: schedule -> evaluation -> checkpoints -> progress bar -> extras
@@ -284,7 +293,8 @@ def train(
     # The replay buffer is emptied before the checkpoint of that step is written, too, and after the
     # rehearsal has taken the finished task's states from it.
     # The rehearsal stores (and consolidates) at a phase end before that phase-end evaluation.
-    extras = [cb for cb in (ewc_cb, replay_cb, optimizer_cb) if cb is not None]
+    ent_cb = EntCoefScheduleCallback() if ent_schedule is not None else None
+    extras = [cb for cb in (ewc_cb, replay_cb, optimizer_cb, ent_cb) if cb is not None]
     chain: list[Any] = [
         schedule_cb,
         *([rehearsal_cb] if rehearsal_cb else []),

@@ -190,7 +190,14 @@ HYPERPARAM_CONVENTIONS: dict[str, dict[str, ExpectedType]] = {
     },
     "train_freq": {"str": choice_type(("step", "episode"))},  # train_freq: [4, step]
     "ent_coef": {
-        "str": ExpectedType("str", "auto|auto_<number>", "auto|auto_<number>", "auto", _is_auto_coef)
+        "str": ExpectedType("str", "auto|auto_<number>", "auto|auto_<number>", "auto", _is_auto_coef),
+        "float": ExpectedType(  # PPO / A2C: a number, or a schedule of the entropy bonus (training/build.py)
+            "float",
+            "a number or a lin_<number> schedule (e.g. lin_0.01)",
+            "numbers or lin_<number> schedules",
+            0.0,
+            lambda value: is_number(value) or _is_lin_schedule(value),
+        ),
     },
     "target_entropy": {"str": choice_type(("auto",))},
 }

@@ -91,3 +91,41 @@ def test_every_preset_says_which_schedules_restart() -> None:
         cfg = resolve_config(name)
         if cfg.algo == "dqn":
             assert "exploration" in cfg.restart_schedules  # every variant is explored from epsilon = 1
+
+
+def test_an_on_policy_entropy_bonus_schedule_restarts_each_phase(tmp_path: Path) -> None:
+    from psp_rl.training import train
+
+    seen: list[tuple[int, float]] = []
+    original = phase_schedules.EntCoefScheduleCallback._on_rollout_start
+
+    def record(self: phase_schedules.EntCoefScheduleCallback) -> None:
+        original(self)
+        seen.append((self.model.num_timesteps, self.model.ent_coef))
+
+    phase_schedules.EntCoefScheduleCallback._on_rollout_start = record  # type: ignore[method-assign]
+    try:
+        cfg = resolve_config(
+            "a2c-psp",
+            num_tasks=2,
+            steps_per_task=80,
+            sets=["hyperparams.ent_coef=lin_0.02", "restart_schedules=[learning_rate, ent_coef]",
+                  "eval.episodes=1", "policy_kwargs.net_arch=[8]", "n_envs=2"],
+        )  # fmt: skip
+        cfg.run_dir = str(tmp_path)
+        result = train(cfg, progress_bar=False, verbose=0)
+    finally:
+        phase_schedules.EntCoefScheduleCallback._on_rollout_start = original  # type: ignore[method-assign]
+    # every rollout of 2 envs x 5 steps: the coefficient falls from 0.02 towards 0 in each 80-step phase
+    assert seen[0] == (0, pytest.approx(0.02))
+    first = [c for t, c in seen if t <= 80]  # step 80 is the first phase's end (coefficient 0)
+    second = [c for t, c in seen if t > 80]
+    assert first == sorted(first, reverse=True) and first[-1] == pytest.approx(0.0)
+    assert second[0] == pytest.approx(0.02 * 70 / 80) and second == sorted(second, reverse=True)
+    assert result.metrics["num_tasks"] == 2 and result.model.ent_coef < 0.005
+    with pytest.raises(ValueError, match="lin_ entropy coefficient is for PPO and A2C"):
+        from psp_rl.training.build import ent_coef_schedule
+
+        ent_coef_schedule({"ent_coef": "lin_0.1"}, "sac")
+    with pytest.raises(ValueError, match="ent_coef"):
+        resolve_config("a2c-psp", sets=["hyperparams.ent_coef=lin_x"])
