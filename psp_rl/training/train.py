@@ -215,7 +215,7 @@ def train(
         )
     ent_schedule = ent_coef_schedule(cfg.hyperparams, cfg.algo)
     if ent_schedule is not None:  # PPO / A2C: ent_coef: lin_<x>
-        model.ent_coef_schedule = ent_schedule  # type: ignore[union-attr]
+        model.ent_coef_schedule = ent_schedule  # type: ignore[attr-defined]
     restart_per_phase(model, cfg.restart_schedules, boundaries)  # also after a load: SB3 rebuilds some
 
     # ---- 5. callbacks: schedule -> evaluation -> checkpoints -> progress bar -> extras
