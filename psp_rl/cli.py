@@ -94,9 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--method",
         choices=("entropy", "score", "dynamics"),
-        default="entropy",
-        help="task inference: entropy gradient over superposed keys, critic TD error, or per-task models of "
-        "one env step fitted on labelled transitions (default entropy)",
+        default="dynamics",
+        help="task inference: per-task models of one env step fitted on labelled transitions (default), the "
+        "critic's TD error, or the entropy gradient over superposed keys",
     )
     ev.add_argument(
         "--calibration-steps",
@@ -234,7 +234,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--window must be >= 1, got {args.window}.")
     if (
         args.switch_every is not None
-        or args.method != "entropy"
+        or args.method != "dynamics"
         or args.window != 16
         or args.calibration_steps != 1000
         or args.new_variants
