@@ -15,13 +15,16 @@ Every measurement is ``psp_rl.training.evaluate_run(RUN, infer_task=True, ...)``
   trained on all variants interleaved, same budget) next to the PSP run's oracle and inferred returns.
 
 Records go to ``--out`` keyed by run label, kind, method and window; a key already there is skipped, so an
-interrupted benchmark continues where it stopped. ``--render`` prints the Markdown tables.
+interrupted benchmark continues where it stopped. ``--render FILE...`` prints the Markdown tables of one or more
+records files; with ``--page OUT --notes NOTES.json`` it writes a page: the notes' ``title`` and ``summary``, then
+the tables.
 
 Example::
 
     python benchmarks/inference.py --run cp10=runs/cartpole-permuted__ppo-psp__s0__... \\
         --blind cp10=runs/cartpole-permuted-rr__ppo-psp__s0__... --out results/inference/bench.json
-    python benchmarks/inference.py --render results/inference/bench.json
+    python benchmarks/inference.py --render results/inference/bench-*.json \
+        --notes results/inference-notes.json --page docs/inference.md
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from psp_rl.utils import write_json_atomic
+from psp_rl.utils import write_atomic, write_json_atomic
 
 METHODS = ("entropy", "score", "dynamics")
 WINDOWS = (1, 4, 16, 64)
@@ -180,10 +183,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calibration-steps", type=int, default=1000, help="dynamics method (default 1000)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", help="JSON file of records")
-    parser.add_argument("--render", metavar="FILE", help="print the tables of a records file")
+    parser.add_argument("--render", nargs="+", metavar="FILE", help="print the tables of records files")
+    parser.add_argument("--notes", help="with --render --page: JSON with the page's title and summary")
+    parser.add_argument("--page", help="with --render: write the page here")
     args = parser.parse_args(argv)
     if args.render:
-        print(render(_load(Path(args.render))))
+        merged: dict[str, Any] = {"records": {}}
+        for name in args.render:
+            merged["records"].update(_load(Path(name))["records"])
+        tables = render(merged)
+        if args.page:
+            notes = json.loads(Path(args.notes).read_text()) if args.notes else {"title": "Task inference"}
+            write_atomic(args.page, f"# {notes['title']}\n\n{notes.get('summary', '').strip()}\n\n{tables}\n")
+            print(f"wrote {args.page}")
+        else:
+            print(tables)
         return
     if not args.out:
         raise SystemExit("--out FILE is needed to measure (records are kept there).")
