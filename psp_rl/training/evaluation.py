@@ -290,6 +290,14 @@ def evaluate_run(
     if new_variants and (not infer_task or new_variants < 0):
         raise ValueError("--new-variants N needs --infer-task and N >= 0 (never-trained variants to try).")
     eval_envs = _eval_envs(cfg, suite, source, n)
+    if infer_task and any(type(env).__name__ == "TaskVecNormalize" for env in eval_envs):
+        for env in eval_envs:
+            env.close()
+        raise ValueError(
+            "--infer-task: this run normalises observations with per-task statistics (normalize.per_task), "
+            "which are chosen by the true task id, so the base observations would carry the task: infer tasks "
+            "with a run trained with one set of statistics (normalize.per_task: false) or without normalisation."
+        )
     figures = [evaluate_episodes(model, env, n, deterministic) for env in eval_envs]
     returns, stds = [f[0] for f in figures], [f[1] for f in figures]
     normalized = [

@@ -138,3 +138,15 @@ def test_the_inference_table_has_one_line_per_task() -> None:
     lines = table.splitlines()
     assert lines[0].split() == ["task", "oracle", "norm.", "inferred", "norm.", "accuracy"]
     assert lines[1].split() == ["0", "500.0", "1.000", "480.0", "0.960", "0.990"]
+
+
+def test_inference_refuses_per_task_observation_statistics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "runs"
+    argv = ["train", "--agent", "ppo-psp", "--suite", "cartpole-permuted", "--run-dir", str(runs), *TINY]
+    assert main([*argv, "normalize=true"]) == 0  # per-task statistics: chosen by the true task id
+    (run,) = runs.iterdir()
+    capsys.readouterr()
+    assert main(["eval", str(run), "--episodes", "1", "--infer-task"]) == 2
+    assert "normalize.per_task: false" in capsys.readouterr().err
