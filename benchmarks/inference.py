@@ -103,7 +103,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for method in methods:
             cell(f"{label}|switch|{method}|{args.switch_window}", run, infer_task=True, method=method,
                  window=args.switch_window, switch_every=args.switch_every, new_variants=args.new_variants,
-                 calibration_steps=args.calibration_steps)  # fmt: skip
+                 calibration_steps=args.calibration_steps, switch_episodes=args.switch_episodes)  # fmt: skip
     for label, run in _pairs(args.blind, "--blind").items():
         cell(f"{label}|blind", run)
     return data
@@ -134,9 +134,9 @@ def render(data: dict[str, Any]) -> str:
             )
     lines += ["", "### Unsignalled switches and never-trained variants", ""]
     lines += [
-        "| run | method | B | every | switches | delay median | delay p90 | missed | false alarms / 10k | "
+        "| run | method | B | every | episodes | switches | delay median | delay p90 | missed | false alarms / 10k | "
         "accuracy | never-trained reported new |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label in labels:
         for key, rec in records.items():
@@ -146,7 +146,8 @@ def render(data: dict[str, Any]) -> str:
             sw = rec["inference"].get("switches", {})
             new = rec["inference"].get("new_variants")
             lines.append(
-                f"| {label} | {parts[2]} | {parts[3]} | {sw.get('every')} | {sw.get('switches')} | "
+                f"| {label} | {parts[2]} | {parts[3]} | {sw.get('every')} | "
+                f"{rec['settings'].get('switch_episodes') or rec['episodes']} | {sw.get('switches')} | "
                 f"{_f(sw.get('delay_median'), '.0f')} | {_f(sw.get('delay_p90'), '.0f')} | {sw.get('missed')} | "
                 f"{_f(sw.get('false_alarms_per_10k'), '.1f')} | {_f(sw.get('accuracy'))} | "
                 + (f"{_f(new['avg_reported_new'])} ({new['count']} variants)" if new else "–")
@@ -173,13 +174,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run", action="append", default=[], metavar="LABEL=RUN", help="a trained PSP run")
     parser.add_argument("--blind", action="append", default=[], metavar="LABEL=RUN", help="a task-blind run")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--windows", nargs="+", type=int, default=list(WINDOWS))
+    parser.add_argument(
+        "--windows", nargs="*", type=int, default=list(WINDOWS), help="none: switch cells only"
+    )
     parser.add_argument("--episodes", type=int, default=10, help="episodes per task (default 10)")
     parser.add_argument("--switch-every", type=int, default=100, help="steps between switches (default 100)")
     parser.add_argument(
         "--switch-window", type=int, default=16, help="window of the switch cells (default 16)"
     )
     parser.add_argument("--new-variants", type=int, default=3, help="never-trained variants (default 3)")
+    parser.add_argument("--switch-episodes", type=int, default=None, help="episodes of the switch cells")
     parser.add_argument("--calibration-steps", type=int, default=1000, help="dynamics method (default 1000)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", help="JSON file of records")

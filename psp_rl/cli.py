@@ -121,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="with --infer-task: switch each env to another task every N steps, inside episodes",
     )
+    ev.add_argument(
+        "--switch-episodes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --switch-every: episodes of the switching run (default: --episodes)",
+    )
     ev.add_argument("--json", default=None, metavar="PATH", help="write the figures to a JSON file")
 
     _add_sweep_parser(sub)
@@ -238,15 +245,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         or args.window != 16
         or args.calibration_steps != 1000
         or args.new_variants
+        or args.switch_episodes is not None
     ) and not args.infer_task:
         raise ValueError(
-            "--method, --window, --switch-every, --calibration-steps and --new-variants set the task inference: "
+            "--method, --window, --switch-every, --switch-episodes, --calibration-steps and --new-variants set the "
+            "task inference: "
             "add --infer-task."
         )
     result = evaluate_run(
         args.run_dir, episodes=args.episodes, device=args.device, deterministic=not args.stochastic,
         infer_task=args.infer_task, method=args.method, window=args.window, switch_every=args.switch_every,
         calibration_steps=args.calibration_steps, new_variants=args.new_variants,
+        switch_episodes=args.switch_episodes,
     )  # fmt: skip
     mode = "stochastic" if args.stochastic else "deterministic"
     print(f"Per-task evaluation of {result['source']} ({result['episodes']} episodes per task, {mode}):")

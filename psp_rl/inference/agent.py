@@ -335,7 +335,7 @@ class InferenceAgent:
                     st.pending.append((st.task, float(scores[i])))
                     while len(st.pending) > self.window:
                         self.reference.add(*st.pending.popleft())
-                    if st.detector.active and not st.detector.known and self._known(st.task):
+                    if st.detector.active and not st.detector.known and self.reference.known(st.task):
                         st.detector.start(self.reference.scores(st.task))  # a reliable baseline now
                 if self.switches == "detect" and st.detector.update(scores[i]):
                     st.alarms += 1
@@ -382,11 +382,8 @@ class InferenceAgent:
         if full and (st.warm or before != (st.acting, st.new)):  # watch the (new) choice afresh
             st.warm = False
             if self.switches == "detect":  # own data: the task's reference, or else the window
-                known = self._known(result.task)
+                known = self.reference.known(result.task)
                 st.detector.start(self.reference.scores(result.task) if known else own, known=known)
-
-    def _known(self, task: int) -> bool:
-        return len(self.reference.history[task]) >= self.reference.min_samples
 
     @property
     def _check_new(self) -> bool:

@@ -144,9 +144,11 @@ class SwitchDetector:
 class TaskReference:
     """Per-task scores on the task's own data: a bounded history each, and its reference level.
 
-    A window is reported as a *new* variant when every task is calibrated (has at least
-    ``min_samples`` scores) and every task's median score on the window exceeds ``factor`` times
-    its reference level (the ``quantile`` of its own scores; the median by default): no key fits.
+    A window is reported as a *new* variant when every task's median score on the window exceeds
+    ``factor`` times its reference level (the ``quantile`` of its own scores; the median by default):
+    no key fits. A task is calibrated once it has ``min_samples`` scores; a task that is not yet (a
+    variant whose episodes are short, say) is held to the median level of the calibrated ones, and no
+    window is new before at least one task is calibrated.
 
     :param num_tasks: ``K``
     :param factor: how many times its reference level a task's score must exceed to not fit
@@ -192,17 +194,25 @@ class TaskReference:
             else float("nan")
         )
 
+    def known(self, task: int) -> bool:
+        """Whether ``task`` has enough reference scores."""
+        return len(self.history[task]) >= self.min_samples
+
     @property
     def calibrated(self) -> bool:
-        """Whether every task has enough reference scores."""
-        return all(len(h) >= self.min_samples for h in self.history)
+        """Whether at least one task has enough reference scores (new variants can be told)."""
+        return any(self.known(k) for k in range(len(self.history)))
 
     def thresholds(self) -> np.ndarray:
-        """``(K,)``: ``factor`` times each task's reference level."""
-        return self.factor * np.array([self.level(k) for k in range(len(self.history))])
+        """``(K,)``: ``factor`` times each task's reference level (the calibrated tasks' median level for
+        a task that is not calibrated; ``nan`` while none is)."""
+        levels = np.array([self.level(k) if self.known(k) else np.nan for k in range(len(self.history))])
+        if np.isnan(levels).all():
+            return np.full(len(levels), np.nan)
+        return self.factor * np.where(np.isnan(levels), np.nanmedian(levels), levels)
 
     def is_new(self, window_medians: np.ndarray) -> bool:
         """:param window_medians: ``(K,)`` each task's median score on the window
-        :return: whether no task fits (always ``False`` until every task is calibrated)
+        :return: whether no task fits (always ``False`` until a task is calibrated)
         """
         return self.calibrated and bool(np.all(np.asarray(window_medians) > self.thresholds()))

@@ -254,6 +254,7 @@ def evaluate_run(
     switch_every: int | None = None,
     calibration_steps: int = 1000,
     new_variants: int = 0,
+    switch_episodes: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate a saved run's agent on every task of its suite.
 
@@ -277,6 +278,7 @@ def evaluate_run(
     :param switch_every: steps between unsignalled switches (with ``infer_task``).
     :param calibration_steps: labelled transitions per task the dynamics method fits its models on.
     :param new_variants: never-trained variants to evaluate inference on (the suite's next ids).
+    :param switch_episodes: episodes of the switching run (default: ``episodes``).
     :return: ``{"returns", "stds", "normalized", "avg_performance", "avg_normalized", "table", "source"}``,
         and with ``infer_task`` ``"inference"``: the inferred-task figures.
     """
@@ -320,7 +322,10 @@ def evaluate_run(
         ),
     }
     if infer_task:
-        switching = _eval_envs(cfg, suite, source, n, switching=True)[0] if switch_every else None
+        n_switch = n if switch_episodes is None else int(switch_episodes)
+        if n_switch < 1:
+            raise ValueError(f"--switch-episodes must be >= 1, got {n_switch}.")
+        switching = _eval_envs(cfg, suite, source, n_switch, switching=True)[0] if switch_every else None
         dynamics = (
             task_dynamics_of_run(cfg, suite, model, source, calibration_steps)
             if method == "dynamics"
@@ -340,6 +345,7 @@ def evaluate_run(
             cfg.seed + 30_000,
             dynamics=dynamics,
             new_envs=new_envs,
+            switch_episodes=n_switch,
         )
         oracle = result["avg_normalized"]
         inference["fraction_of_oracle"] = inference["avg_normalized"] / oracle if oracle else None
@@ -450,6 +456,7 @@ def evaluate_inferred(
     seed: int = 0,
     dynamics: Any = None,
     new_envs: Sequence[Any] = (),
+    switch_episodes: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model that is not told the task (:func:`psp_rl.infer_task`) on every task.
 
@@ -466,6 +473,7 @@ def evaluate_inferred(
     :param dynamics: the fitted per-task step models (method ``dynamics``).
     :param new_envs: VecEnvs of never-trained variants (evaluated after the known ones, whose episodes
         calibrate the references that tell a new variant).
+    :param switch_episodes: episodes of the switching run (default: ``episodes``).
     :return: ``returns``, ``normalized``, ``avg_normalized``, ``accuracy`` (per task), ``avg_accuracy``,
         ``new_reports``; with switches ``switches``: delays (median, 90th percentile), missed switches,
         false alarms per 10k steps, accuracy and mean return; with ``new_envs`` ``new_variants``: per
@@ -495,7 +503,7 @@ def evaluate_inferred(
     if switch_every is not None and switching_env is not None:
         tasks = [i % suite.num_tasks for i in range(switching_env.num_envs)]
         run = rollout_inferred(
-            agent, switching_env, episodes, tasks, switch_every=switch_every,
+            agent, switching_env, switch_episodes or episodes, tasks, switch_every=switch_every,
             switch=lambda i, k: _switch_now(switching_env, i, k), num_tasks=suite.num_tasks, seed=seed,
             deterministic=deterministic, reward_fn=_reward_fn(switching_env),
         )  # fmt: skip

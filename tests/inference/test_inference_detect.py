@@ -63,12 +63,17 @@ def test_page_hinkley_checks_its_arguments_and_resets() -> None:
     assert test.n == 0 and not test.update(0.5)
 
 
-def test_new_variants_need_every_task_calibrated_and_every_task_to_miss() -> None:
+def test_new_variants_need_a_calibrated_task_and_every_task_to_miss() -> None:
     ref = TaskReference(3, factor=3.0, min_samples=4)
-    ref.add(0, [1.0, 1.0, 1.0, 1.0])
-    ref.add(1, [2.0] * 4)
+    ref.add(0, [1.0, 1.0, 1.0])
     assert not ref.calibrated and not ref.is_new(np.array([10.0, 10.0, 10.0]))
-    ref.add(2, np.full(4, 0.5))
+    ref.add(0, [1.0])
+    ref.add(1, [2.0] * 4)
+    ref.add(2, [0.5] * 3)  # not calibrated yet: held to the calibrated tasks' median level, 1.5
+    assert ref.calibrated and not ref.known(2)
+    np.testing.assert_allclose(ref.thresholds(), [3.0, 6.0, 4.5])
+    assert ref.is_new(np.array([10.0, 10.0, 10.0])) and not ref.is_new(np.array([10.0, 10.0, 4.0]))
+    ref.add(2, [0.5])
     assert ref.calibrated
     np.testing.assert_allclose(ref.thresholds(), [3.0, 6.0, 1.5])
     assert ref.is_new(np.array([3.5, 6.5, 2.0]))
