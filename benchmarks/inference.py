@@ -113,46 +113,46 @@ def _f(value: Any, fmt: str = ".3f") -> str:
     return "–" if value is None else format(value, fmt)
 
 
+def _cells(records: dict[str, Any], kind: str) -> Any:
+    """``(label, method, window, record)`` of every cell of one kind, by label."""
+    for label in sorted({key.split("|")[0] for key in records}):
+        for key, rec in records.items():
+            parts = key.split("|")
+            if parts[0] == label and parts[1] == kind:
+                yield label, parts[2], parts[3], rec
+
+
 def render(data: dict[str, Any]) -> str:
     """The Markdown tables of a records file."""
     records: dict[str, Any] = data["records"]
-    labels = sorted({key.split("|")[0] for key in records})
     lines = ["### Inferred return and accuracy against the window", ""]
     lines += [
         "| run | method | B | inferred / oracle | accuracy | oracle avg | episodes/task |",
         "|---|---|---|---|---|---|---|",
     ]
-    for label in labels:
-        for key, rec in records.items():
-            parts = key.split("|")
-            if parts[0] != label or parts[1] != "window":
-                continue
-            inf = rec["inference"]
-            lines.append(
-                f"| {label} | {parts[2]} | {parts[3]} | {_f(inf['fraction_of_oracle'])} | "
-                f"{_f(inf['avg_accuracy'])} | {_f(rec['avg_normalized'])} | {rec['episodes']} |"
-            )
+    for label, method, window, rec in _cells(records, "window"):
+        inf = rec["inference"]
+        lines.append(
+            f"| {label} | {method} | {window} | {_f(inf['fraction_of_oracle'])} | "
+            f"{_f(inf['avg_accuracy'])} | {_f(rec['avg_normalized'])} | {rec['episodes']} |"
+        )
     lines += ["", "### Unsignalled switches and never-trained variants", ""]
     lines += [
         "| run | method | B | every | episodes | switches | delay median | delay p90 | missed | false alarms / 10k | "
         "accuracy | never-trained reported new |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for label in labels:
-        for key, rec in records.items():
-            parts = key.split("|")
-            if parts[0] != label or parts[1] != "switch":
-                continue
-            sw = rec["inference"].get("switches", {})
-            new = rec["inference"].get("new_variants")
-            lines.append(
-                f"| {label} | {parts[2]} | {parts[3]} | {sw.get('every')} | "
-                f"{rec['settings'].get('switch_episodes') or rec['episodes']} | {sw.get('switches')} | "
-                f"{_f(sw.get('delay_median'), '.0f')} | {_f(sw.get('delay_p90'), '.0f')} | {sw.get('missed')} | "
-                f"{_f(sw.get('false_alarms_per_10k'), '.1f')} | {_f(sw.get('accuracy'))} | "
-                + (f"{_f(new['avg_reported_new'])} ({new['count']} variants)" if new else "–")
-                + " |"
-            )
+    for label, method, window, rec in _cells(records, "switch"):
+        sw = rec["inference"].get("switches", {})
+        new = rec["inference"].get("new_variants")
+        lines.append(
+            f"| {label} | {method} | {window} | {sw.get('every')} | "
+            f"{rec['settings'].get('switch_episodes') or rec['episodes']} | {sw.get('switches')} | "
+            f"{_f(sw.get('delay_median'), '.0f')} | {_f(sw.get('delay_p90'), '.0f')} | {sw.get('missed')} | "
+            f"{_f(sw.get('false_alarms_per_10k'), '.1f')} | {_f(sw.get('accuracy'))} | "
+            + (f"{_f(new['avg_reported_new'])} ({new['count']} variants)" if new else "–")
+            + " |"
+        )
     blind = {key.split("|")[0]: rec for key, rec in records.items() if key.endswith("|blind")}
     if blind:
         lines += ["", "### Against one task-blind network trained on every variant at once", ""]
