@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "expand_tasks": "psp_rl.policies",
     # task inference: act without being told the task
     "infer_task": "psp_rl.inference",
+    "TaskDynamics": "psp_rl.inference",
     # environments: suites, your own variants, schedules
     "load_suite": "psp_rl.envs",
     "Suite": "psp_rl.envs",
