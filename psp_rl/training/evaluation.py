@@ -1,4 +1,5 @@
-"""Per-task evaluation of an agent and of a saved run, and the per-task table the CLI prints.
+"""Per-task evaluation of an agent and of a saved run, and the per-task table the CLI prints (the
+inferred-task part of a run's evaluation is :mod:`psp_rl.training.inferred_eval`).
 
 Example::
 
@@ -19,12 +20,12 @@ from typing import Any, cast
 import numpy as np
 
 __all__ = [
+    "eval_envs_of_run",
     "eval_envs_per_task",
     "evaluate_episodes",
-    "evaluate_inferred",
     "evaluate_tasks",
     "evaluate_run",
-    "format_inference_table",
+    "fmt_value",
     "format_task_table",
     "load_reference_auc",
     "load_run_model",
@@ -111,7 +112,8 @@ def evaluate_tasks(
     return [f[0] for f in figures], [f[1] for f in figures]
 
 
-def _fmt(value: float | None, spec: str) -> str:
+def fmt_value(value: float | None, spec: str) -> str:
+    """``value`` formatted with ``spec``; ``-`` for a missing or ``nan`` value."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return format(value, spec)
@@ -152,14 +154,14 @@ def format_task_table(
         header += f"  {'forgetting':>10}"
     lines = [header]
     for k, (ret, norm) in enumerate(zip(returns, normalized)):
-        line = f"{k:>4}  {_fmt(ret, '.1f'):>8}"
+        line = f"{k:>4}  {fmt_value(ret, '.1f'):>8}"
         if stds is not None:
-            line += f"  {_fmt(stds[k], '.1f'):>7}"
-        line += f"  {_fmt(norm, '.3f'):>10}"
+            line += f"  {fmt_value(stds[k], '.1f'):>7}"
+        line += f"  {fmt_value(norm, '.3f'):>10}"
         if after_own_phase is not None:
-            line += f"  {_fmt(after_own_phase[k], '.3f'):>15}"
+            line += f"  {fmt_value(after_own_phase[k], '.3f'):>15}"
         if forgetting is not None:
-            line += f"  {_fmt(forgetting[k], '+.3f'):>10}"
+            line += f"  {fmt_value(forgetting[k], '+.3f'):>10}"
         lines.append(line)
     return "\n".join(lines)
 
@@ -291,7 +293,7 @@ def evaluate_run(
         raise ValueError("--switch-every N needs --infer-task and N >= 1 (steps between switches).")
     if new_variants and (not infer_task or new_variants < 0):
         raise ValueError("--new-variants N needs --infer-task and N >= 0 (never-trained variants to try).")
-    eval_envs = _eval_envs(cfg, suite, source, n)
+    eval_envs = eval_envs_of_run(cfg, suite, source, n)
     if infer_task and any(type(env).__name__ == "TaskVecNormalize" for env in eval_envs):
         for env in eval_envs:
             env.close()
@@ -322,93 +324,33 @@ def evaluate_run(
         ),
     }
     if infer_task:
-        n_switch = n if switch_episodes is None else int(switch_episodes)
-        if n_switch < 1:
-            raise ValueError(f"--switch-episodes must be >= 1, got {n_switch}.")
-        switching = _eval_envs(cfg, suite, source, n_switch, switching=True)[0] if switch_every else None
-        dynamics = (
-            task_dynamics_of_run(cfg, suite, model, source, calibration_steps)
-            if method == "dynamics"
-            else None
-        )
-        new_envs = _new_variant_envs(cfg, source, n, new_variants) if new_variants else []
-        inference = evaluate_inferred(
-            model,
-            suite,
-            eval_envs,
-            n,
-            method,
-            window,
-            deterministic,
-            switch_every,
-            switching,
-            cfg.seed + 30_000,
-            dynamics=dynamics,
-            new_envs=new_envs,
-            switch_episodes=n_switch,
-        )
-        oracle = result["avg_normalized"]
-        inference["fraction_of_oracle"] = inference["avg_normalized"] / oracle if oracle else None
+        from psp_rl.training.inferred_eval import evaluate_run_inferred
+
+        inference, result["table"] = evaluate_run_inferred(
+            cfg, suite, model, source, eval_envs, result, method=method, window=window,
+            deterministic=deterministic, switch_every=switch_every, switch_episodes=switch_episodes,
+            calibration_steps=calibration_steps, new_variants=new_variants,
+        )  # fmt: skip
         result["inference"] = inference
-        result["table"] = format_inference_table(
-            returns, normalized, inference["returns"], inference["normalized"], inference["accuracy"]
-        )
-        for env in [switching, *new_envs]:
-            if env is not None:
-                env.close()
     for env in eval_envs:
         env.close()
     return result
 
 
-def task_dynamics_of_run(cfg: Any, suite: Any, model: Any, source: Path, steps_per_task: int = 1000) -> Any:
-    """The per-task step models of a run for the dynamics method: read from ``task_dynamics.npz`` in the
-    folder the model came from when it holds at least ``steps_per_task`` transitions per task, else
-    collected with the agent told its task (envs seeded ``seed + 50_000``) and written there.
-
-    :param cfg: the run's config.
-    :param suite: its suite.
-    :param model: the loaded model.
-    :param source: the folder the model was loaded from.
-    :param steps_per_task: labelled transitions per task.
-    :return: a fitted :class:`~psp_rl.inference.TaskDynamics`.
-    """
-    from psp_rl.inference import TaskDynamics
-
-    if steps_per_task < 1:
-        raise ValueError(f"--calibration-steps must be >= 1, got {steps_per_task}.")
-    path = source / "task_dynamics.npz"
-    if path.is_file():
-        try:
-            cached = TaskDynamics.load(path, model)
-        except ValueError:
-            cached = None  # written for another model (a grown run): collect afresh
-        if cached is not None and int(cached.counts.min()) >= steps_per_task * 0.9:
-            return cached
-    envs = _eval_envs(cfg, suite, source, 4, seed=cfg.seed + 50_000)
-    dynamics = TaskDynamics.collect(model, envs, steps_per_task=steps_per_task)
-    for env in envs:
-        env.close()
-    dynamics.save(path)
-    return dynamics
-
-
-def _new_variant_envs(cfg: Any, source: Path, n: int, count: int) -> list[Any]:
-    """One evaluation VecEnv per never-trained variant: ids ``K .. K + count - 1`` of the suite."""
-    import dataclasses
-
-    try:
-        bigger = dataclasses.replace(cfg, num_tasks=cfg.num_tasks + count).load_suite()
-    except ValueError as error:
-        raise ValueError(f"--new-variants {count}: this suite has no further variants ({error})") from None
-    envs = _eval_envs(cfg, bigger, source, n, seed=cfg.seed + 60_000)
-    return envs[cfg.num_tasks :]
-
-
-def _eval_envs(
+def eval_envs_of_run(
     cfg: Any, suite: Any, source: Path, n: int, switching: bool = False, seed: int | None = None
 ) -> list[Any]:
-    """The evaluation VecEnvs (one per task, or one mixing every task), normalised like training."""
+    """The evaluation VecEnvs of a saved run (one per task, or one mixing every task for switches),
+    normalised like its training.
+
+    :param cfg: the run's config.
+    :param suite: its suite (or a larger one, for never-trained variants).
+    :param source: the folder the model came from (``vecnormalize.pkl`` is read from there).
+    :param n: episodes per task.
+    :param switching: one VecEnv whose sub-env ``i`` starts on task ``i mod K``.
+    :param seed: seed of the first resets (default: the run's seed + 20 000, or + 40 000 for switching).
+    :return: the VecEnvs.
+    """
     from stable_baselines3.common.vec_env import VecNormalize
 
     if switching:
@@ -429,121 +371,3 @@ def _eval_envs(
             env.psp_trained_norm_reward = env.norm_reward  # what the critic saw (score method)
             env.norm_reward = False
     return envs
-
-
-def _switch_now(vec_env: Any, index: int, task: int) -> None:
-    """Make sub-env ``index`` run variant ``task`` from its next step on, inside its episode."""
-    try:
-        vec_env.env_method("switch_now", task, indices=[index])
-    except ValueError as error:
-        raise ValueError(f"--switch-every: {error} Evaluate this suite without --switch-every.") from None
-
-
-def _reward_fn(env: Any) -> Any:
-    return env.normalize_reward if getattr(env, "psp_trained_norm_reward", False) else None
-
-
-def evaluate_inferred(
-    model: Any,
-    suite: Any,
-    eval_envs: Sequence[Any],
-    episodes: int,
-    method: str = "dynamics",
-    window: int = 16,
-    deterministic: bool = True,
-    switch_every: int | None = None,
-    switching_env: Any = None,
-    seed: int = 0,
-    dynamics: Any = None,
-    new_envs: Sequence[Any] = (),
-    switch_episodes: int | None = None,
-) -> dict[str, Any]:
-    """Evaluate a model that is not told the task (:func:`psp_rl.infer_task`) on every task.
-
-    :param model: a trained PSP model.
-    :param suite: its task suite.
-    :param eval_envs: one VecEnv per task (index = task).
-    :param episodes: episodes per task (and in the switching run).
-    :param method: ``entropy``, ``score`` or ``dynamics``.
-    :param window: samples per inference.
-    :param deterministic: deterministic actions.
-    :param switch_every: steps between switches inside episodes in ``switching_env`` (``None``: no such run).
-    :param switching_env: a DummyVecEnv whose sub-env ``i`` starts on task ``i mod K``.
-    :param seed: seed of the switch draws.
-    :param dynamics: the fitted per-task step models (method ``dynamics``).
-    :param new_envs: VecEnvs of never-trained variants (evaluated after the known ones, whose episodes
-        calibrate the references that tell a new variant).
-    :param switch_episodes: episodes of the switching run (default: ``episodes``).
-    :return: ``returns``, ``normalized``, ``avg_normalized``, ``accuracy`` (per task), ``avg_accuracy``,
-        ``new_reports``; with switches ``switches``: delays (median, 90th percentile), missed switches,
-        false alarms per 10k steps, accuracy and mean return; with ``new_envs`` ``new_variants``: per
-        never-trained variant the fraction of steps it was reported new.
-    """
-    from psp_rl.inference import infer_task, rollout_inferred
-
-    agent = infer_task(model, window=window, method=method, dynamics=dynamics)
-    runs = []
-    for k, env in enumerate(eval_envs):
-        runs.append(
-            rollout_inferred(agent, env, episodes, [k] * env.num_envs, deterministic=deterministic,
-                             reward_fn=_reward_fn(env))
-        )  # fmt: skip
-    returns = [r.mean_return for r in runs]
-    normalized = [float(suite.normalize(k, r)) for k, r in enumerate(returns)]
-    out: dict[str, Any] = {
-        "method": method,
-        "window": window,
-        "returns": returns,
-        "normalized": normalized,
-        "avg_normalized": float(np.mean(normalized)),
-        "accuracy": [r.accuracy for r in runs],
-        "avg_accuracy": float(np.mean([r.accuracy for r in runs])),
-        "new_reports": int(sum(r.new_reports for r in runs)),
-    }
-    if switch_every is not None and switching_env is not None:
-        tasks = [i % suite.num_tasks for i in range(switching_env.num_envs)]
-        run = rollout_inferred(
-            agent, switching_env, switch_episodes or episodes, tasks, switch_every=switch_every,
-            switch=lambda i, k: _switch_now(switching_env, i, k), num_tasks=suite.num_tasks, seed=seed,
-            deterministic=deterministic, reward_fn=_reward_fn(switching_env),
-        )  # fmt: skip
-        out["switches"] = {"every": int(switch_every), **run.summary()}
-    if new_envs:
-        rates = []
-        for env in new_envs:
-            run = rollout_inferred(agent, env, episodes, [-1] * env.num_envs, deterministic=deterministic,
-                                   reward_fn=_reward_fn(env))  # fmt: skip
-            rates.append(run.new_reports / run.steps)
-        out["new_variants"] = {
-            "count": len(rates),
-            "reported_new": rates,
-            "avg_reported_new": float(np.mean(rates)),
-        }
-    return out
-
-
-def format_inference_table(
-    returns: Sequence[float],
-    normalized: Sequence[float],
-    inferred_returns: Sequence[float],
-    inferred_normalized: Sequence[float],
-    accuracy: Sequence[float],
-) -> str:
-    """A per-task table of the oracle returns (told the task) next to the inferred-task ones.
-
-    :param returns: oracle mean return per task.
-    :param normalized: oracle normalized return per task.
-    :param inferred_returns: mean return per task with the inferred task.
-    :param inferred_normalized: their normalized values.
-    :param accuracy: per task, the fraction of steps whose inferred task was right.
-    :return: the table, lines joined with ``\\n``.
-    """
-    header = f"{'task':>4}  {'oracle':>8}  {'norm.':>6}  {'inferred':>8}  {'norm.':>6}  {'accuracy':>8}"
-    lines = [header]
-    for k in range(len(returns)):
-        lines.append(
-            f"{k:>4}  {_fmt(returns[k], '.1f'):>8}  {_fmt(normalized[k], '.3f'):>6}  "
-            f"{_fmt(inferred_returns[k], '.1f'):>8}  {_fmt(inferred_normalized[k], '.3f'):>6}  "
-            f"{_fmt(accuracy[k], '.3f'):>8}"
-        )
-    return "\n".join(lines)

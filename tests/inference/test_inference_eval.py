@@ -15,7 +15,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 import psp_rl
 from psp_rl.cli import main
 from psp_rl.inference import rollout_inferred
-from psp_rl.training.evaluation import _switch_now, format_inference_table
+from psp_rl.training.inferred_eval import format_inference_table, switch_now
 
 TINY = [
     "--num-tasks", "2", "--steps-per-task", "128", "--n-envs", "2", "--device", "cpu", "--no-progress",
@@ -56,7 +56,7 @@ def test_a_suite_variant_switches_inside_the_episode() -> None:
     suite = psp_rl.load_suite("cartpole-permuted", num_tasks=3)
     venv = suite.make_vec_env(1, seed=0, initial_tasks=[0])
     obs = venv.reset()
-    _switch_now(venv, 0, 2)
+    switch_now(venv, 0, 2)
     base = venv.envs[0]
     while not hasattr(base, "variant_wrappers"):
         base = base.env
