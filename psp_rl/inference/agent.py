@@ -52,7 +52,7 @@ from psp_rl.inference.dynamics import TaskDynamics
 from psp_rl.inference.heads import TaskHeads
 from psp_rl.inference.infer import Inference, infer_entropy
 
-__all__ = ["InferenceAgent", "infer_task", "METHODS", "SWITCHES"]
+__all__ = ["InferenceAgent", "infer_task", "METHODS", "SWITCHES", "TRANSITION_METHODS"]
 
 METHODS = ("entropy", "score", "dynamics")
 #: the methods that read transitions (given to :meth:`InferenceAgent.observe`)
@@ -150,7 +150,9 @@ class InferenceAgent:
         self.switches, self.delta, self.threshold = switches, float(delta), float(threshold)
         self.auto_calibrate, self.reset_on_episode_start = bool(auto_calibrate), bool(reset_on_episode_start)
         self.quantile = float(quantile if quantile is not None else 0.9 if method == "dynamics" else 0.5)
-        if new_factor == "auto":
+        if isinstance(new_factor, str):
+            if new_factor != "auto":
+                raise ValueError(f"new_factor must be a number > 1, None or 'auto', got {new_factor!r}.")
             new_factor = 100.0 if method == "dynamics" else 3.0
         self.new_factor: float | None = None if new_factor is None else float(new_factor)
         self.reference = TaskReference(

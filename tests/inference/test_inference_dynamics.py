@@ -107,6 +107,8 @@ def test_fitting_and_loading_errors_name_the_fix(dynamics: TaskDynamics, model: 
         TaskDynamics.load(path, make_model("ppo", num_tasks=2, family="dynamics"))
     with pytest.raises(ValueError, match="needs fitted per-task step models"):
         psp_rl.infer_task(model, method="dynamics")
+    with pytest.raises(ValueError, match="new_factor must be"):
+        psp_rl.infer_task(model, method="dynamics", dynamics=dynamics, new_factor="big")
 
 
 def test_collect_fits_from_the_agent_on_each_variant(model: Any) -> None:
