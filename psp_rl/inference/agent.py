@@ -248,16 +248,16 @@ class InferenceAgent:
         scores = np.asarray(scores, dtype=np.float64)
         self.reference.add(int(task), scores[np.isfinite(scores)])
 
-    def _transition_scores(self, *transitions: np.ndarray) -> np.ndarray:
-        """Per-transition score under each transition's own task: ``(obs, actions, rewards, next_obs, dones, tasks)``."""
-        obs, actions, rewards, nxt, dones, tasks = transitions
+    def _transition_scores(
+        self, obs: Any, actions: Any, rewards: Any, nxt: Any, dones: Any, tasks: Any
+    ) -> np.ndarray:
+        """``(B,)`` score of each transition under its own task (TD error, or the step models' score)."""
         if self.dynamics is not None and self.method == "dynamics":
             return self.dynamics.scores(obs, actions, nxt, dones, tasks)
         return self.heads.td_errors(obs, actions, rewards, nxt, dones, tasks)
 
-    def _candidate_scores(self, *transitions: np.ndarray) -> np.ndarray:
-        """``(K, B)`` scores of a window of ``(obs, actions, rewards, next_obs, dones)`` under every task."""
-        obs, actions, rewards, nxt, dones = transitions
+    def _candidate_scores(self, obs: Any, actions: Any, rewards: Any, nxt: Any, dones: Any) -> np.ndarray:
+        """``(K, B)`` scores of a window of transitions under every task."""
         if self.dynamics is not None and self.method == "dynamics":
             return self.dynamics.candidate_scores(obs, actions, nxt, dones)
         return self.heads.candidate_td_errors(obs, actions, rewards, nxt, dones)
