@@ -98,10 +98,9 @@ def summary(records: list[dict[str, Any]]) -> str:
         perf = np.array([r["avg_performance"] for r in group])
         forget = np.array([np.nan if r["forgetting"] is None else r["forgetting"] for r in group])
         seeds = " ".join(str(r["seed"]) for r in sorted(group, key=lambda r: r["seed"]))
-        lines.append(
-            f"| {label} | {k} | {seeds} | {perf.mean():.3f} ± {perf.std():.3f} | "
-            f"{np.nanmean(forget):.3f} ± {np.nanstd(forget):.3f} |"
-        )
+        known = forget[~np.isnan(forget)]  # K = 1 runs have no forgetting
+        forgetting = f"{known.mean():.3f} ± {known.std():.3f}" if known.size else "–"
+        lines.append(f"| {label} | {k} | {seeds} | {perf.mean():.3f} ± {perf.std():.3f} | {forgetting} |")
     return "\n".join(lines)
 
 
