@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import inference
 import offpolicy_page
 import runs_table
 import width_rule
@@ -68,3 +69,30 @@ def test_runs_table_summarises_seeds_and_states_the_evaluation() -> None:
     assert "3 stochastic episodes" in table and "success rate" in table
     assert "| psp | 2 | 0 1 | 0.700 ± 0.100 | 0.100 ± 0.100 |" in table
     assert runs_table.summary(records[:1]) == ""  # one seed: no summary table
+    k1 = [{**r, "num_tasks": 1, "forgetting": None} for r in records]
+    assert "| psp | 1 | 0 1 | 0.700 ± 0.100 | – |" in runs_table.summary(k1)  # no forgetting at K = 1
+
+
+def test_inference_benchmark_measures_resumes_and_writes_its_page(tmp_path: Path) -> None:
+    cfg = resolve_config(
+        "ppo-psp", num_tasks=2, steps_per_task=64, run_dir=str(tmp_path / "runs"),
+        sets=["policy_kwargs.net_arch=[8]", "hyperparams.n_steps=16", "hyperparams.batch_size=32", "eval.episodes=1"],
+    )  # fmt: skip
+    run = train(cfg, progress_bar=False, verbose=0).run_path
+    out = tmp_path / "bench.json"
+    args = ["--run", f"tiny={run}", "--blind", f"tiny={run}", "--methods", "dynamics", "--windows", "2",
+            "--episodes", "1", "--switch-every", "10", "--switch-episodes", "2", "--new-variants", "1",
+            "--calibration-steps", "60", "--out", str(out)]  # fmt: skip
+    inference.main(args)
+    records = json.loads(out.read_text())["records"]
+    assert set(records) == {"tiny|window|dynamics|2", "tiny|switch|dynamics|16", "tiny|blind"}
+    assert records["tiny|switch|dynamics|16"]["inference"]["new_variants"]["count"] == 1
+    inference.main(args)  # every cell is there: nothing runs again
+    assert json.loads(out.read_text())["records"] == records
+    notes = tmp_path / "notes.json"
+    notes.write_text(json.dumps({"title": "Inference", "summary": "Tiny."}))
+    page = tmp_path / "page.md"
+    inference.main(["--render", str(out), "--notes", str(notes), "--page", str(page)])
+    text = page.read_text()
+    assert text.startswith("# Inference\n\nTiny.") and "| tiny | dynamics | 2 |" in text
+    assert "| tiny | dynamics | 16 | 10 | 2 |" in text and "task-blind" in text
