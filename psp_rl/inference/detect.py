@@ -71,7 +71,8 @@ class PageHinkley:
 class SwitchDetector:
     """A Page-Hinkley test on a score stream, in units of the chosen task's scale (a CUSUM when the baseline is known).
 
-    :meth:`start` takes scores of the chosen task on its own data: their median is the scale, and the
+    :meth:`start` takes scores of the chosen task on its own data: their ``quantile`` (the median by
+    default) is the scale, and the
     mean of the normalised, clipped scores the baseline, so under no switch the normalised stream has
     mean ``baseline`` and the statistic drifts down by ``delta`` per step.
 
@@ -179,11 +180,6 @@ class TaskReference:
     def scores(self, task: int) -> np.ndarray:
         """The reference scores of ``task``."""
         return np.fromiter(self.history[task], dtype=np.float64)
-
-    def median(self, task: int) -> float:
-        """The reference median of ``task`` (``nan`` when it has none)."""
-        values = self.history[task]
-        return float(np.median(np.fromiter(values, dtype=np.float64))) if values else float("nan")
 
     def level(self, task: int) -> float:
         """The reference level of ``task``: the ``quantile`` of its scores (``nan`` when it has none)."""
