@@ -19,7 +19,9 @@ When the distillation runs is ``when``:
 - ``phase_end``: the new task trains undisturbed; at the end of each phase, once its own states and outputs
   are stored, ``consolidation_steps`` distillation steps on every stored task (the one just finished
   included, so it is held where it is) bring the earlier tasks back to their stored outputs before the
-  phase-end evaluation.
+  phase-end evaluation. They run at the learning rate the schedule gives at the *start* of a phase: a
+  rate that decays within each phase (``lin_<x>`` restarted per phase) is near 0 at its end, where
+  consolidation steps would hardly move the network.
 
 ``f`` is what an old task's evaluation uses (:data:`DISTILLED`):
 
@@ -155,7 +157,12 @@ class RehearsalCallback(PhaseSwitchCallback):
             if self.verbose >= 1:
                 print(f"step {self.num_timesteps}: {len(targets)} states of task {task} stored for rehearsal")
         if self.when == "phase_end" and self.memory:
-            self._distil(sorted(self.memory), self.consolidation_steps)
+            self._distil(sorted(self.memory), self.consolidation_steps, lr=self._phase_start_lr())
+
+    def _phase_start_lr(self) -> float:
+        """The learning rate at the start of a phase (SB3's schedule at progress 1; a per-phase restarted
+        schedule gives its start value there too)."""
+        return float(cast(Any, self.model).lr_schedule(1.0))
 
     def _task_states(self, task: int) -> dict[str, torch.Tensor] | None:
         """Up to ``states_per_task`` normalised observations of ``task`` from the replay buffer."""
@@ -189,11 +196,16 @@ class RehearsalCallback(PhaseSwitchCallback):
         steps = model.gradient_steps if model.gradient_steps > 0 else model.train_freq.frequency
         self._distil(tasks, max(1, int(steps)))
 
-    def _distil(self, tasks: list[int], steps: int) -> None:
-        """``steps`` distillation steps on batches of the stored states of ``tasks``."""
+    def _distil(self, tasks: list[int], steps: int, lr: float | None = None) -> None:
+        """``steps`` distillation steps on batches of the stored states of ``tasks`` (at learning rate
+        ``lr`` if given, else the optimizer's current one)."""
         model: Any = self.model
         rng = np.random.default_rng([self.seed, model.num_timesteps])
         module = getattr(model, self.trained_module)
+        saved = [group["lr"] for group in module.optimizer.param_groups]
+        if lr is not None:
+            for group in module.optimizer.param_groups:
+                group["lr"] = lr
         max_grad_norm = getattr(model, "max_grad_norm", None)  # DQN clips its gradients; SAC / TD3 do not
         model.policy.set_training_mode(True)
         losses = []
@@ -206,6 +218,8 @@ class RehearsalCallback(PhaseSwitchCallback):
                 torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
             module.optimizer.step()
             losses.append(loss.item())
+        for group, value in zip(module.optimizer.param_groups, saved):
+            group["lr"] = value
         self.updates += int(steps)
         model.policy.set_training_mode(False)
         self.logger.record("rehearsal/loss", float(np.mean(losses)))

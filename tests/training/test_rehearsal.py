@@ -8,19 +8,26 @@ import pytest
 import torch
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.utils import LinearSchedule
 
 import psp_rl
 from psp_rl.training import TaskScheduleCallback, resolve_config, train
+from psp_rl.training.phase_schedules import restart_per_phase
 from psp_rl.training.rehearsal import RehearsalCallback
 from psp_rl.training.replay import ReplaySwitchCallback
 
 
-def run_dqn(coef: float = 1.0, when: str = "interleaved") -> tuple[DQN, RehearsalCallback]:
+def run_dqn(
+    coef: float = 1.0, when: str = "interleaved", learning_rate: str = "constant"
+) -> tuple[DQN, RehearsalCallback]:
     suite = psp_rl.load_suite("cartpole-permuted", num_tasks=2, steps_per_task=1000)
     schedule = suite.make_schedule()
+    rate = LinearSchedule(1e-3, 0.0, 1.0) if learning_rate == "lin" else 1e-4
     model = DQN(psp_rl.PSPDQNPolicy, suite.make_vec_env(n_envs=1, seed=0), learning_starts=50,
-                buffer_size=5000, train_freq=16, gradient_steps=4, seed=0,
+                buffer_size=5000, train_freq=16, gradient_steps=4, seed=0, learning_rate=rate,
                 policy_kwargs=dict(net_arch=[16]))  # fmt: skip
+    if learning_rate == "lin":
+        restart_per_phase(model, ["learning_rate"], schedule.phase_boundaries())
     rehearsal = RehearsalCallback(
         schedule, "dqn", coef, states_per_task=300, batch_size=32, seed=0, when=when, consolidation_steps=40
     )
@@ -47,10 +54,21 @@ def test_the_finished_tasks_states_are_stored_before_the_buffer_is_emptied(train
     assert rehearsal.updates > 0 and rehearsal.updates % 4 == 0
 
 
-def test_phase_end_consolidates_every_stored_task_at_each_phase_end() -> None:
-    model, rehearsal = run_dqn(when="phase_end")
+def test_phase_end_consolidates_every_stored_task_at_each_phase_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    rates: list[float] = []
+    original = torch.optim.Adam.step
+
+    def step(self: torch.optim.Adam, *args: object, **kwargs: object) -> object:
+        rates.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    model, rehearsal = run_dqn(when="phase_end", learning_rate="lin")
     assert list(rehearsal.memory) == [0, 1]
     assert rehearsal.updates == 2 * 40  # two phase ends, no interleaved steps
+    # the consolidation runs at the phase's starting rate, not at the decayed rate of its end
+    assert rates.count(pytest.approx(1e-3)) >= 2 * 40
+    assert model.policy.optimizer.param_groups[0]["lr"] < 1e-4  # and the decayed rate is back
     with pytest.raises(ValueError, match="Unknown rehearsal.when 'always'"):
         RehearsalCallback(psp_rl.make_schedule("sequential", 2, steps_per_task=10), "dqn", 1.0, when="always")
     with pytest.raises(ValueError, match="rehearsal.when"):
