@@ -216,6 +216,18 @@ class TaskDynamics:
         return self.weights is not None
 
     # ---- scoring --------------------------------------------------------------------------------
+    def _score(self, x: np.ndarray, y: np.ndarray, live: np.ndarray, tasks: np.ndarray) -> np.ndarray:
+        """Scores of rows ``(x, y)`` under ``tasks`` (broadcast against the rows: ``(C, 1)`` or ``(B,)``)."""
+        if self.weights is None or self.variances is None:
+            raise ValueError(
+                "TaskDynamics has not been fitted: call add(...) with labelled transitions, then fit()."
+            )
+        pred = np.einsum("...f,...fd->...d", x, self.weights[tasks])
+        var = self.variances[tasks]
+        log_ratio = np.log(var / self.variances.min(axis=0))
+        scores = 0.5 * ((y - pred) ** 2 / var + log_ratio).mean(axis=-1)
+        return np.where(live, scores, np.nan)
+
     def candidate_scores(
         self, obs: Any, actions: Any, next_obs: Any, dones: Any, candidates: Sequence[int] | None = None
     ) -> np.ndarray:
@@ -223,26 +235,16 @@ class TaskDynamics:
 
         :param candidates: task ids (default all)
         """
-        if self.weights is None or self.variances is None:
-            raise ValueError(
-                "TaskDynamics has not been fitted: call add(...) with labelled transitions, then fit()."
-            )
         x, y, live = self._rows(obs, actions, next_obs, dones)
         cands = (
             np.arange(self.num_tasks) if candidates is None else np.asarray(list(candidates), dtype=np.int64)
         )
-        pred = np.einsum("bf,cfd->cbd", x, self.weights[cands])
-        var = self.variances[cands]
-        log_ratio = np.log(var / self.variances.min(axis=0))
-        scores = 0.5 * ((y[None] - pred) ** 2 / var[:, None, :] + log_ratio[:, None, :]).mean(axis=2)
-        scores[:, ~live] = np.nan
-        return scores
+        return self._score(x[None], y[None], live[None], cands[:, None])
 
     def scores(self, obs: Any, actions: Any, next_obs: Any, dones: Any, tasks: Any) -> np.ndarray:
-        """``(B,)`` score of transition ``b`` under its own task ``tasks[b]``."""
-        ids = np.asarray(tasks, dtype=np.int64).reshape(-1)
-        per = self.candidate_scores(obs, actions, next_obs, dones, candidates=range(self.num_tasks))
-        return per[ids, np.arange(len(ids))]
+        """``(B,)`` score of transition ``b`` under its own task ``tasks[b]`` (only that task's model runs)."""
+        x, y, live = self._rows(obs, actions, next_obs, dones)
+        return self._score(x, y, live, np.asarray(tasks, dtype=np.int64).reshape(-1))
 
     # ---- collecting, saving -------------------------------------------------------------------------
     @classmethod
