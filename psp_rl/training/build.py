@@ -88,14 +88,15 @@ def ent_coef_schedule(hyperparams: Mapping[str, Any], algo: str) -> Any:
     :raises ValueError: for a ``lin_`` entropy coefficient outside PPO / A2C (SAC's is ``auto`` or a number).
     """
     value = hyperparams.get("ent_coef")
-    if not (isinstance(value, str) and value.startswith("lin_")):
+    schedule = _schedule(value, "ent_coef")
+    if not callable(schedule):
         return None
     if algo not in ("ppo", "a2c"):
         raise ValueError(
             f"hyperparams.ent_coef: {value!r} -- a lin_ entropy coefficient is for PPO and A2C; {algo.upper()} "
             "takes auto, auto_<number> or a number."
         )
-    return _schedule(value, "ent_coef")
+    return schedule
 
 
 def build_hyperparams(hyperparams: Mapping[str, Any], action_space: Any = None) -> dict[str, Any]:
@@ -113,10 +114,9 @@ def build_hyperparams(hyperparams: Mapping[str, Any], action_space: Any = None) 
     for key in ("learning_rate", "clip_range", "clip_range_vf"):
         if key in out:
             out[key] = _schedule(out[key], key)
-    if isinstance(out.get("ent_coef"), str) and out["ent_coef"].startswith("lin_"):
-        out["ent_coef"] = float(
-            _schedule(out["ent_coef"], "ent_coef")(1.0)
-        )  # its start (see ent_coef_schedule)
+    ent_coef = _schedule(out.get("ent_coef"), "ent_coef")
+    if callable(ent_coef):  # PPO / A2C take a number: its start (ent_coef_schedule gives the schedule)
+        out["ent_coef"] = float(ent_coef(1.0))
     if isinstance(out.get("train_freq"), list):
         out["train_freq"] = tuple(out["train_freq"])
     noise = out.get("action_noise")

@@ -294,7 +294,9 @@ def evaluate_run(
     if new_variants and (not infer_task or new_variants < 0):
         raise ValueError("--new-variants N needs --infer-task and N >= 0 (never-trained variants to try).")
     eval_envs = eval_envs_of_run(cfg, suite, source, n)
-    if infer_task and any(type(env).__name__ == "TaskVecNormalize" for env in eval_envs):
+    from psp_rl.training.normalize import TaskVecNormalize
+
+    if infer_task and any(isinstance(env, TaskVecNormalize) for env in eval_envs):
         for env in eval_envs:
             env.close()
         raise ValueError(
