@@ -3,7 +3,8 @@
 1. PPO env-steps/s on CartPole-v1 (same widths, same hyper-parameters) for SB3's ``MlpPolicy`` on the
    plain env, SB3's ``MultiInputPolicy`` on the task-observation env, and ``PSPActorCriticPolicy`` with
    each context kind on the task-observation env. Ratios are against ``MlpPolicy`` (the whole cost of
-   using psp_rl) and against ``MultiInputPolicy`` (the cost of the superposed layers alone).
+   using psp_rl) and against ``MultiInputPolicy`` (the cost of the superposed layers alone). Then the
+   time of one acting forward pass of the same policies (the rollouts' share of that cost).
 2. SAC gradient steps per second on Pendulum-v1 with task observations (the cost that dominates
    off-policy training): SB3's ``MultiInputPolicy`` against ``PSPSACPolicy`` with each context kind, the
    preset's widths and batch size, from the same filled replay buffer.
@@ -80,6 +81,29 @@ def ppo_throughput(steps: int, repeats: int, n_envs: int, device: str) -> dict[s
             start = time.perf_counter()
             model.learn(steps, reset_num_timesteps=False)
             samples[variant].append(steps / (time.perf_counter() - start))
+    return {v: statistics.median(s) for v, s in samples.items()}
+
+
+def ppo_acting_time(iters: int, n_envs: int, device: str) -> dict[str, float]:
+    """Median seconds of one acting forward pass (``policy(obs)`` in evaluation mode, no gradients, a batch
+    of ``n_envs`` observations from one task, as in a rollout) per PPO policy; repeats interleaved."""
+    policies = {}
+    for variant in POLICIES:
+        model = _ppo_factory(variant, n_envs, device)()
+        obs, _ = model.policy.obs_to_tensor(model.env.reset())  # type: ignore[union-attr]
+        model.policy.set_training_mode(False)
+        policies[variant] = (model.policy, obs)
+    samples: dict[str, list[float]] = {v: [] for v in POLICIES}
+    with torch.no_grad():
+        for _ in range(5):
+            for variant, (policy, obs) in policies.items():
+                # warm-up (a PSP policy folds its keys into its weights on the second call)
+                for _ in range(10):
+                    policy(obs)
+                start = time.perf_counter()
+                for _ in range(iters):
+                    policy(obs)
+                samples[variant].append((time.perf_counter() - start) / iters)
     return {v: statistics.median(s) for v, s in samples.items()}
 
 
@@ -208,6 +232,15 @@ def main(argv: list[str] | None = None) -> dict:
             f"{variant:<18}{value:>10.0f}{value / sps['MlpPolicy']:>14.3f}{value / sps['MultiInputPolicy']:>15.3f}"
         )
 
+    acting = ppo_acting_time(args.iters * 5, args.n_envs, args.device)
+    print(f"\n## PPO acting: one forward pass on {args.n_envs} observations of one task (no gradients)")
+    print(f"{'policy':<18}{'us':>10}{'vs MlpPolicy':>14}{'vs MultiInput':>15}")
+    for variant, value in acting.items():
+        print(
+            f"{variant:<18}{value * 1e6:>10.1f}{acting['MlpPolicy'] / value:>14.3f}"
+            f"{acting['MultiInputPolicy'] / value:>15.3f}"
+        )
+
     sac = sac_gradient_steps(args.sac_steps, args.repeats, args.device)
     print(
         f"\n## SAC gradient steps on Pendulum-v1 (task observations), net_arch {SAC_NET_ARCH}, batch "
@@ -260,6 +293,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{name:<50}{value:>8.3f}  {'met' if met else 'MISSED'}")
     results = {
         "ppo_steps_per_s": sps,
+        "ppo_acting_seconds": acting,
         "sac_gradient_steps_per_s": sac,
         "mlp_step_seconds": step_times,
         "plain_mlp_step_seconds": plain,

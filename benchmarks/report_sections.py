@@ -154,6 +154,17 @@ def _overhead_section(data: Mapping[str, Any]) -> list[str]:
         lines.append("")
         rows = [[p, f"{v:.0f}", f"{v / base:.3f}", f"{v / multi:.3f}"] for p, v in sps.items()]
         lines += _table(["policy", "steps/s", "vs MlpPolicy", "vs MultiInputPolicy"], rows) + [""]
+    acting = data.get("ppo_acting_seconds") or {}
+    if acting:
+        base = acting.get("MlpPolicy") or math.nan
+        multi = acting.get("MultiInputPolicy") or math.nan
+        lines.append(
+            f"PPO acting: one forward pass of the same policies on {args.get('n_envs')} observations of one task "
+            "(evaluation mode, no gradients, as in a rollout), median µs; ratios are speeds (higher is faster):"
+        )
+        lines.append("")
+        rows = [[p, f"{v * 1e6:.1f}", f"{base / v:.3f}", f"{multi / v:.3f}"] for p, v in acting.items()]
+        lines += _table(["policy", "µs", "vs MlpPolicy", "vs MultiInputPolicy"], rows) + [""]
     sac = data.get("sac_gradient_steps_per_s") or {}
     if sac:
         multi = sac.get("MultiInputPolicy") or math.nan

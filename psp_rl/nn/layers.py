@@ -33,11 +33,13 @@ Example::
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from psp_rl.nn.acting import ActingWeights
 from psp_rl.nn.contexts import check_context_kind, make_context
 from psp_rl.nn.drift import DriftingKeys
 from psp_rl.nn.pertask import broadcast_rows, check_task_ids, per_sample_matmul, single_task
@@ -161,6 +163,7 @@ class SuperposedLinear(TaskLayer):
             raise ValueError(f"weight_multiplier must be > 0, got {weight_multiplier}.")
         self.multiplier = float(weight_multiplier)
         self.register_buffer("weight_multiplier", torch.tensor(self.multiplier))
+        self._acting: ActingWeights | None = None  # folded weights per task while acting (set_acting)
         self.drift = (
             None
             if drift_context is None
@@ -229,10 +232,9 @@ class SuperposedLinear(TaskLayer):
         :param single: the task of every sample, when the batch has one (see :meth:`TaskLayer.compute`)
         :return: ``(B, out)`` or ``(B, L, out)``; complex for the complex context
         """
-        weight = self.effective_weight()
         if single is not None and self.drift is None:  # one task: its key and bias are views, no gather
-            bias = self.bias[single] if self.task_bias else self.bias  # type: ignore[index]
-            return self._with_key(x, self.context[single], bias, weight)
+            return self.one_task(x, single)
+        weight = self.effective_weight()
         bound = self.bind(x, task, coord).to(weight.dtype)
         rows = self.bias.index_select(0, task) if self.task_bias else None  # type: ignore[union-attr]
         return self._project(bound, weight, rows)
@@ -259,8 +261,43 @@ class SuperposedLinear(TaskLayer):
         """
         if single is None or self.drift is not None:
             return self.compute(x @ lift.T, task, coord, single)
-        bias = self.bias[single] if self.task_bias else self.bias  # type: ignore[index]
-        return self._with_key(x, self.context[single], bias, self.effective_weight(), lift)
+        return self.one_task(x, single, lift)
+
+    def one_task(self, x: torch.Tensor, single: int, lift: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`compute` of a batch of the one (valid) task ``single``: its key and bias as views, no checks,
+        parameters read from the module's dictionaries (every update and every acting step of continual
+        training goes here); while acting (:meth:`set_acting`) with a kept folded weight. Not for a drifting context.
+
+        :param x: ``(B, N)`` or ``(B, L, N)`` inputs (``(B, d)`` before the lifting when ``lift`` is given)
+        :param single: the task id of every sample
+        :param lift: ``(N, d)`` a fixed lifting still to apply (see :meth:`compute_lifted`)
+        """
+        if self._acting is not None and not torch.is_grad_enabled():
+            fold = self.out_features < x.shape[:-1].numel()
+            kept = self._acting.weights(self, single, fold, lift)
+            if kept is not None:
+                x = x @ lift.T if lift is not None and not fold else x
+                return F.linear(x if x.dtype == kept[0].dtype else x.to(kept[0].dtype), *kept)
+        weight = cast(torch.Tensor, self._parameters["weight"])
+        if self.multiplier != 1.0:
+            weight = weight * self.multiplier
+        bias: torch.Tensor | None = self._parameters["bias"]
+        if bias is not None and self.task_bias:
+            bias = bias[single]
+        return self._with_key(x, cast(torch.Tensor, self._buffers["context"])[single], bias, weight, lift)
+
+    def set_acting(self, enabled: bool) -> None:
+        """:param enabled: keep the folded weights of the tasks acted in (:class:`~psp_rl.nn.acting.ActingWeights`;
+        again ``True`` keeps what is kept), or stop and drop them"""
+        if not enabled:
+            self._acting = None
+        elif self._acting is None:
+            self._acting = ActingWeights()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_acting"] = None  # a copy (e.g. a target network made by deepcopy) keeps no folded weights
+        return state
 
     def mix_lifted(self, x: torch.Tensor, lift: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """:meth:`mix` of ``x @ lift.T``, folding the lifting in as :meth:`compute_lifted` does, so that a
@@ -290,26 +327,22 @@ class SuperposedLinear(TaskLayer):
         does. Binary keys are signs, so both give the same result bit for bit; complex and rotation keys
         agree up to rounding. A pending lifting ``lift`` (see :meth:`compute_lifted`) is folded in with the key.
         """
+        dtype = weight.dtype
         if self.out_features < x.shape[:-1].numel():
-            folded = weight @ key.to(weight.dtype) if self.context_kind == "rotation" else weight * key
+            folded = weight @ key.to(dtype) if self.context_kind == "rotation" else weight * key
             if lift is not None:
-                folded = folded @ lift.to(folded.dtype)
-            return F.linear(x.to(weight.dtype), folded, bias)
+                folded = folded @ (lift if lift.dtype == dtype else lift.to(dtype))
+            return F.linear(x if x.dtype == dtype else x.to(dtype), folded, bias)
         if lift is not None:
             x = x @ lift.T
         bound = x @ key.T if self.context_kind == "rotation" else x * key
-        return F.linear(bound.to(weight.dtype), weight, bias)
+        return F.linear(bound if bound.dtype == dtype else bound.to(dtype), weight, bias)
 
     def _mixed_key(self, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The key ``Σ α_k c_k`` (rotation ``Σ α_k C_k``) and bias ``Σ α_k b_k`` of ``(K,)`` weights."""
-        alpha = weights.to(self.context.dtype)
-        if self.context_kind == "rotation":
-            key = torch.einsum("k,kmn->mn", alpha, self.context)
-        else:
-            key = alpha @ self.context
-        if not self.task_bias:
-            return key, self.bias
-        return key, weights.to(self.weight.dtype) @ self.bias  # type: ignore[operator]
+        alpha, keys = weights.to(self.context.dtype), self.context
+        key = torch.einsum("k,kmn->mn", alpha, keys) if self.context_kind == "rotation" else alpha @ keys
+        return key, (weights.to(self.weight.dtype) @ self.bias if self.task_bias else self.bias)  # type: ignore[operator]
 
     def _project(self, bound: torch.Tensor, weight: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
         """``W x + b`` for keyed inputs, with one bias row per sample (``rows``) or the shared bias."""

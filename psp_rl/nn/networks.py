@@ -103,9 +103,18 @@ class TaskStack(nn.Module):
         self._task_aware = [isinstance(layer, TaskLayer) for layer in layers]
         self._first_superposed = bool(layers) and isinstance(layers[0], SuperposedLinear)
         self.num_tasks = next((layer.num_tasks for layer in layers if isinstance(layer, TaskLayer)), None)
+        # A one-task batch runs through the layers' lean path when every task-aware layer has one (and
+        # the first takes a pending lifting).
+        self._one_task = self._first_superposed and all(
+            isinstance(layer, SuperposedLinear) and layer.drift is None
+            for layer, aware in zip(layers, self._task_aware)
+            if aware
+        )
 
     def run(self, batch: TaskBatch) -> torch.Tensor:
         """Apply the layers and return the last output."""
+        if batch.single is not None and batch.checked and batch.weights is None and self._one_task:
+            return self._run_one_task(batch.x, batch.single, batch.lift)  # the common case, checked first
         if batch.lift is not None and not self._first_superposed:
             batch = batch.lifted()
         x, task, checked, coord = batch.x, batch.task, batch.checked, batch.coord
@@ -123,11 +132,24 @@ class TaskStack(nn.Module):
         if self.num_tasks is not None and not checked:
             task = check_task_ids(task, self.num_tasks, x.shape[0])
             single = single_task(task)
+        if single is not None and self._one_task:
+            return self._run_one_task(x, single, batch.lift)
         if first is not None:
             x = first.compute_lifted(x, cast(torch.Tensor, batch.lift), task, coord, single)
             next(layers)
         for layer, task_aware in layers:
             x = cast(TaskLayer, layer).compute(x, task, coord, single) if task_aware else layer(x)
+        return x
+
+    def _run_one_task(self, x: torch.Tensor, single: int, lift: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`run` for a batch of the one task ``single`` when every task-aware layer is superposed
+        without a drifting context: each calls :meth:`~psp_rl.nn.layers.SuperposedLinear.one_task`."""
+        for layer, task_aware in zip(self.layers, self._task_aware):
+            if task_aware:
+                x = cast(SuperposedLinear, layer).one_task(x, single, lift)
+                lift = None
+            else:
+                x = layer(x)
         return x
 
 
@@ -175,7 +197,7 @@ class TaskMLP(TaskStack):
         """
         y = self.run(batch)
         if not self.is_head:
-            return batch._replace(x=y, lift=None)
+            return TaskBatch(y, batch.task, batch.checked, batch.coord, batch.weights, batch.single)
         if y.is_complex():
             y = y.real
         return torch.tanh(y) if self.squash else y

@@ -10,7 +10,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
-from psp_rl.nn.layers import TaskLayer
+from psp_rl.nn.layers import SuperposedLinear, TaskLayer
 from psp_rl.nn.networks import NetworkConfig
 from psp_rl.policies.extractor import TaskFeaturesExtractor, num_tasks_of
 
@@ -38,6 +38,10 @@ class PSPPolicyMixin:
 
     network_config: NetworkConfig
     observation_space: spaces.Space
+    #: the networks SB3 acts with (the whole policy when empty): their superposed layers keep each task's
+    #: folded weights while in evaluation mode (:meth:`~psp_rl.nn.layers.SuperposedLinear.set_acting`).
+    #: Never a target network: SB3 moves those through ``.data``, which parameter versions do not see.
+    acting_networks: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -83,6 +87,22 @@ class PSPPolicyMixin:
         if hasattr(self, "share_features_extractor"):  # SB3 does not save it itself
             data["share_features_extractor"] = self.share_features_extractor
         return data
+
+    def set_training_mode(self, mode: bool) -> None:
+        """SB3's switch between training and evaluation mode; in evaluation mode (rollouts, ``predict``)
+        the acting networks keep each task's weights with its key folded in, rebuilt when the parameters
+        change (see :meth:`~psp_rl.nn.layers.SuperposedLinear.set_acting`).
+
+        :param mode: ``True`` for training mode
+        """
+        super().set_training_mode(mode)  # type: ignore[misc]
+        layers = self.__dict__.get("_acting_layers")
+        if layers is None:
+            nets = [getattr(self, name) for name in self.acting_networks] or [self]
+            layers = [m for net in nets for m in net.modules() if isinstance(m, SuperposedLinear)]
+            self.__dict__["_acting_layers"] = layers
+        for layer in layers:
+            layer.set_acting(not mode)
 
     @property
     def num_tasks(self) -> int:

@@ -175,3 +175,42 @@ def test_split_complex_activation_runs_once_over_both_parts() -> None:
     assert torch.equal(softmax(z), expected)
     real = torch.randn(3, 4)
     assert torch.equal(SplitComplex(torch.nn.Tanh())(real), torch.tanh(real))
+
+
+@pytest.mark.parametrize("context", ["binary", "complex", "rotation"])
+@pytest.mark.parametrize("rows", [3, 40], ids=["key-on-inputs", "key-in-weight"])
+def test_a_one_task_batch_through_a_stack_equals_the_per_sample_path(context: str, rows: int) -> None:
+    """A checked one-task batch (``single`` set) takes the stack's lean path, with the input lifting still
+    pending; it computes what the per-sample path computes, gradients included."""
+    torch.manual_seed(0)
+    config = NetworkConfig(K, context=context, layer_norm=context != "complex")
+    lift, x = torch.randn(12, 4), torch.randn(rows, 4)
+    net = TaskMLP(12, [16, 8], config, "pi", out_dim=3)
+    assert net._one_task
+    task = torch.full((rows,), 2)
+    outs, grads = [], []
+    for batch in (TaskBatch(x, task, True, single=2, lift=lift), TaskBatch(x @ lift.T, task, True)):
+        net.zero_grad()
+        y = net(batch)
+        y.square().sum().backward()
+        outs.append(y)
+        grads.append([p.grad.clone() for p in net.parameters()])
+    torch.testing.assert_close(outs[0], outs[1])
+    for fast, general in zip(*grads):
+        torch.testing.assert_close(fast, general, rtol=1e-5, atol=1e-5 * float(general.abs().max()))
+
+
+def test_stacks_without_a_lean_path_keep_the_general_one() -> None:
+    """A drifting context (keys from the coordinate) and a plain first layer take the general path."""
+    drift = TaskMLP(6, [8], NetworkConfig(K, drift_context="interpolate"), "pi", out_dim=2)
+    assert not drift._one_task
+    x, task = torch.randn(5, 6), torch.full((5,), 1)
+    with pytest.raises(ValueError, match="coordinate"):
+        drift(TaskBatch(x, task, True, single=1))
+    shared = TaskMLP(6, [8], NetworkConfig(K, "shared"), "pi", out_dim=2)
+    assert not shared._one_task
+    lift = torch.randn(6, 3)
+    torch.testing.assert_close(
+        shared(TaskBatch(x[:, :3], task, True, single=1, lift=lift)),
+        shared(TaskBatch(x[:, :3] @ lift.T, task)),
+    )
