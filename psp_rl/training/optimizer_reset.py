@@ -5,7 +5,7 @@ those averages describe the *old* task's end of training; clearing them lets eac
 fresh moments, as Continual World does (``reset_optimizer_on_task_change``). Whether that helps
 depends on the optimizer: RMSprop (SB3's A2C default) has no bias correction, so from cleared moments
 its first steps are about ten times the learning rate. Measured with ``a2c-psp`` on cartpole-permuted
-(K = 5, 200k steps per variant, ``lin_1.4e-3`` restarted per phase, seeds 4 and 1): average performance
+(K = 5, 200k steps per variant, ``lin_1.4e-3`` restarted per phase, RMSprop eps 1e-5, seeds 4 and 1): average performance
 0.594 and 0.620 with ``reset`` against 0.804 and 0.984 with ``keep`` -- new variants' policies
 collapsed to one action.
 
