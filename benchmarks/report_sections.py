@@ -4,7 +4,7 @@ overhead figures: tables plus the figures they link."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,18 @@ def _parallel_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_dir
     return lines
 
 
+def _speed_table(
+    values: Mapping[str, float], unit: str, fmt: Callable[[float], str], rate: bool
+) -> list[str]:
+    """A table of ``values`` per policy with their speeds relative to ``MlpPolicy`` and ``MultiInputPolicy``.
+
+    :param rate: the values are rates (higher is faster); otherwise times (lower is faster)
+    """
+    refs = [values.get("MlpPolicy") or math.nan, values.get("MultiInputPolicy") or math.nan]
+    rows = [[p, fmt(v), *(f"{(v / r if rate else r / v):.3f}" for r in refs)] for p, v in values.items()]
+    return _table(["policy", unit, "vs MlpPolicy", "vs MultiInputPolicy"], rows)
+
+
 def _overhead_section(data: Mapping[str, Any]) -> list[str]:
     lines = ["## 6. Overhead of superposition", ""]
     if data.get("command"):
@@ -145,26 +157,18 @@ def _overhead_section(data: Mapping[str, Any]) -> list[str]:
     args = data.get("args", {})
     sps = data.get("ppo_steps_per_s") or {}
     if sps:
-        base = sps.get("MlpPolicy") or math.nan
-        multi = sps.get("MultiInputPolicy") or math.nan
         lines.append(
             f"PPO env-steps/s on CartPole-v1 ({args.get('n_envs')} envs, {args.get('steps')} timed steps x "
             f"{args.get('repeats')} repeats, median; device {args.get('device')}, {args.get('threads')} torch thread(s)):"
         )
-        lines.append("")
-        rows = [[p, f"{v:.0f}", f"{v / base:.3f}", f"{v / multi:.3f}"] for p, v in sps.items()]
-        lines += _table(["policy", "steps/s", "vs MlpPolicy", "vs MultiInputPolicy"], rows) + [""]
+        lines += ["", *_speed_table(sps, "steps/s", lambda v: f"{v:.0f}", rate=True), ""]
     acting = data.get("ppo_acting_seconds") or {}
     if acting:
-        base = acting.get("MlpPolicy") or math.nan
-        multi = acting.get("MultiInputPolicy") or math.nan
         lines.append(
             f"PPO acting: one forward pass of the same policies on {args.get('n_envs')} observations of one task "
             "(evaluation mode, no gradients, as in a rollout), median µs; ratios are speeds (higher is faster):"
         )
-        lines.append("")
-        rows = [[p, f"{v * 1e6:.1f}", f"{base / v:.3f}", f"{multi / v:.3f}"] for p, v in acting.items()]
-        lines += _table(["policy", "µs", "vs MlpPolicy", "vs MultiInputPolicy"], rows) + [""]
+        lines += ["", *_speed_table(acting, "µs", lambda v: f"{v * 1e6:.1f}", rate=False), ""]
     sac = data.get("sac_gradient_steps_per_s") or {}
     if sac:
         multi = sac.get("MultiInputPolicy") or math.nan

@@ -30,25 +30,26 @@ def _obs(task: int, n: int = 4) -> dict[str, np.ndarray]:
     return {"obs": rng.normal(size=(n, 4)).astype(np.float32), "task": np.full(n, task)}
 
 
-def _uncached(policy: torch.nn.Module, obs: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Action logits and values computed without kept weights (training mode, no gradients)."""
-    policy.set_training_mode(True)
+def _forward(
+    policy: torch.nn.Module, obs: dict[str, np.ndarray], kept: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Action logits and values without gradients: in evaluation mode (``kept``: with the kept weights) or in
+    training mode (computed as usual); the policy is left in evaluation mode."""
+    policy.set_training_mode(not kept)
     with torch.no_grad():
         tensor, _ = policy.obs_to_tensor(obs)
-        features = policy.extract_features(tensor)
-        latent_pi, latent_vf = policy.mlp_extractor(features)
+        latent_pi, latent_vf = policy.mlp_extractor(policy.extract_features(tensor))
         out = policy.action_net(latent_pi), policy.value_net(latent_vf)
     policy.set_training_mode(False)
     return out
 
 
+def _uncached(policy: torch.nn.Module, obs: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    return _forward(policy, obs, kept=False)
+
+
 def _cached(policy: torch.nn.Module, obs: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    policy.set_training_mode(False)
-    with torch.no_grad():
-        tensor, _ = policy.obs_to_tensor(obs)
-        features = policy.extract_features(tensor)
-        latent_pi, latent_vf = policy.mlp_extractor(features)
-        return policy.action_net(latent_pi), policy.value_net(latent_vf)
+    return _forward(policy, obs, kept=True)
 
 
 def test_acting_keeps_folded_weights_from_the_second_call_and_computes_the_same_bits() -> None:
