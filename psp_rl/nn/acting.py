@@ -37,10 +37,6 @@ class ActingWeights:
         # (task, folded with the batch's rows) -> (stamp, weight or None (seen once), bias row, lifting)
         self._kept: dict[tuple[int, bool], tuple] = {}
 
-    def __len__(self) -> int:
-        """Number of tasks (and fold cases) whose folded weight is kept."""
-        return sum(entry[1] is not None for entry in self._kept.values())
-
     def tasks(self) -> set[int]:
         """The tasks with a kept folded weight."""
         return {task for (task, _), entry in self._kept.items() if entry[1] is not None}
@@ -73,11 +69,7 @@ class ActingWeights:
             self._kept[(single, fold)] = (stamp, None, None, lift)  # seen once with these parameters
             return None
         if kept[1] is None:  # the second call: build it as the layer would
-            scaled = weight * layer.multiplier if layer.multiplier != 1.0 else weight
-            key = keys[single]
-            folded = scaled @ key.to(scaled.dtype) if layer.context_kind == "rotation" else scaled * key
-            if lift is not None:
-                folded = folded @ (lift if lift.dtype == folded.dtype else lift.to(folded.dtype))
+            folded = layer.folded(layer.effective_weight(), keys[single], lift)
             row = bias[single] if bias is not None and layer.task_bias else bias
             kept = (stamp, folded, row, lift)
             self._kept[(single, fold)] = kept

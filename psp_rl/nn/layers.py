@@ -180,7 +180,8 @@ class SuperposedLinear(TaskLayer):
 
     def effective_weight(self) -> torch.Tensor:
         """The weight the layer computes with, ``m * W``."""
-        return self.weight if self.multiplier == 1.0 else self.weight * self.multiplier
+        weight = cast(torch.Tensor, self._parameters["weight"])
+        return weight if self.multiplier == 1.0 else weight * self.multiplier
 
     def reset_parameters(self, gain: float | None = None) -> None:  # noqa: D102
         with torch.no_grad():
@@ -249,9 +250,8 @@ class SuperposedLinear(TaskLayer):
     ) -> torch.Tensor:
         """:meth:`compute` of ``x @ lift.T``: inputs through a fixed lifting ``R`` of shape ``(N, d)``.
 
-        When a one-task batch folds its key into the weight (see :meth:`_with_key`), the lifting goes in
-        too, ``((W diag c_k) R) x``: ``out·N·d`` products instead of ``B·N·(d + out)``, and as many fewer
-        for the weight gradient. Otherwise ``R`` is applied first. Equal up to rounding either way.
+        Where a one-task batch folds its key (:meth:`folds`) the lifting goes in too, ``((W diag c_k) R) x``
+        (``out·N·d`` products instead of ``B·N·(d + out)``); else ``R`` comes first. Equal to rounding.
 
         :param x: ``(B, d)`` inputs before the lifting
         :param lift: ``(N, d)`` the fixed lifting matrix (no gradient)
@@ -273,18 +273,16 @@ class SuperposedLinear(TaskLayer):
         :param lift: ``(N, d)`` a fixed lifting still to apply (see :meth:`compute_lifted`)
         """
         if self._acting is not None and not torch.is_grad_enabled():
-            fold = self.out_features < x.shape[:-1].numel()
+            fold = self.folds(x)
             kept = self._acting.weights(self, single, fold, lift)
             if kept is not None:
                 x = x @ lift.T if lift is not None and not fold else x
                 return F.linear(x if x.dtype == kept[0].dtype else x.to(kept[0].dtype), *kept)
-        weight = cast(torch.Tensor, self._parameters["weight"])
-        if self.multiplier != 1.0:
-            weight = weight * self.multiplier
         bias: torch.Tensor | None = self._parameters["bias"]
         if bias is not None and self.task_bias:
             bias = bias[single]
-        return self._with_key(x, cast(torch.Tensor, self._buffers["context"])[single], bias, weight, lift)
+        key = cast(torch.Tensor, self._buffers["context"])[single]
+        return self._with_key(x, key, bias, self.effective_weight(), lift)
 
     def set_acting(self, enabled: bool) -> None:
         """:param enabled: keep the folded weights of the tasks acted in (:class:`~psp_rl.nn.acting.ActingWeights`;
@@ -319,24 +317,26 @@ class SuperposedLinear(TaskLayer):
         weight: torch.Tensor,
         lift: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``W (key ⊙ x) + b`` (rotation ``W key x + b``) with one key and one bias for the whole batch.
-
-        The key goes where it costs less: into the weight, ``(W diag key) x`` (rotation ``(W key) x``),
-        when the layer has fewer outputs than the batch has rows (``out·N`` products instead of ``B·N``,
-        and the input gradient needs no second product), else onto the inputs as the per-sample path
-        does. Binary keys are signs, so both give the same result bit for bit; complex and rotation keys
-        agree up to rounding. A pending lifting ``lift`` (see :meth:`compute_lifted`) is folded in with the key.
-        """
+        """``W (key ⊙ x) + b`` (rotation ``W key x + b``) with one key and bias for the batch: the key (and a
+        pending lifting, :meth:`compute_lifted`) folded into the weight where :meth:`folds`, else onto the
+        inputs. Binary keys give the same bits either way; complex and rotation keys agree to rounding."""
         dtype = weight.dtype
-        if self.out_features < x.shape[:-1].numel():
-            folded = weight @ key.to(dtype) if self.context_kind == "rotation" else weight * key
-            if lift is not None:
-                folded = folded @ (lift if lift.dtype == dtype else lift.to(dtype))
-            return F.linear(x if x.dtype == dtype else x.to(dtype), folded, bias)
+        if self.folds(x):
+            return F.linear(x if x.dtype == dtype else x.to(dtype), self.folded(weight, key, lift), bias)
         if lift is not None:
             x = x @ lift.T
         bound = x @ key.T if self.context_kind == "rotation" else x * key
         return F.linear(bound if bound.dtype == dtype else bound.to(dtype), weight, bias)
+
+    def folds(self, x: torch.Tensor) -> bool:
+        """Whether one key for the batch ``x`` goes into the weight, ``(W diag key) x``: when the layer has fewer
+        outputs than ``x`` has rows (``out·N`` products instead of ``B·N``, no second one for the input gradient)."""
+        return self.out_features < x.shape[:-1].numel()
+
+    def folded(self, weight: torch.Tensor, key: torch.Tensor, lift: torch.Tensor | None) -> torch.Tensor:
+        """The folded weight ``W diag(key)`` (rotation ``W key``), times a pending lifting ``R`` if any."""
+        folded = weight @ key.to(weight.dtype) if self.context_kind == "rotation" else weight * key
+        return folded if lift is None else folded @ lift.to(folded.dtype)
 
     def _mixed_key(self, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The key ``Σ α_k c_k`` (rotation ``Σ α_k C_k``) and bias ``Σ α_k b_k`` of ``(K,)`` weights."""

@@ -96,7 +96,7 @@ class PSPPolicyMixin:
         :param mode: ``True`` for training mode
         """
         super().set_training_mode(mode)  # type: ignore[misc]
-        layers = self.__dict__.get("_acting_layers")
+        layers = self.__dict__.get("_acting_layers")  # found once: predict() calls this at every step
         if layers is None:
             nets = [getattr(self, name) for name in self.acting_networks] or [self]
             layers = [m for net in nets for m in net.modules() if isinstance(m, SuperposedLinear)]

@@ -71,7 +71,7 @@ def test_acting_keeps_folded_weights_from_the_second_call_and_computes_the_same_
             # outputs) acting on more rows than that
             assert kept == ({0, 2} if context == "binary" or rows > 2 else set()), (context, rows)
         # binary keys are kept for every layer; complex and rotation only where the key is folded anyway
-        counts = [len(layer._acting) for layer in _layers(policy)]
+        counts = [len(layer._acting.tasks()) for layer in _layers(policy)]
         assert all(counts) if context == "binary" else 0 in counts and any(counts), (context, counts)
 
 
