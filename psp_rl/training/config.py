@@ -106,6 +106,8 @@ OPTIMIZER_DEFAULTS: dict[str, Any] = {"at_switch": "keep"}
 #: DQN / SAC / TD3: distillation of earlier tasks' outputs (see ``psp_rl.training.rehearsal``); coef 0 = off
 REHEARSAL_DEFAULTS: dict[str, Any] = {
     "coef": 0.0,
+    "target": "outputs",
+    "margin": 1.0,
     "states_per_task": 5000,
     "batch_size": 256,
     "when": "interleaved",
@@ -212,7 +214,8 @@ class TrainConfig:
     :param optimizer: ``at_switch`` is ``keep`` (default: the optimizers' moments carry over to the
         next task) or ``reset`` (cleared at every task switch; see :mod:`psp_rl.training.optimizer_reset`).
     :param rehearsal: DQN, SAC, TD3: ``coef`` (weight of the distillation of earlier tasks' outputs
-        after every burst of gradient steps; 0 = off, the default), ``states_per_task``, ``batch_size``,
+        after every burst of gradient steps; 0 = off, the default), ``target`` (``outputs`` or, DQN,
+        ``actions``: the greedy actions held with a ``margin``), ``states_per_task``, ``batch_size``,
         ``when`` (``interleaved`` or ``phase_end``), ``consolidation_steps`` (see
         :mod:`psp_rl.training.rehearsal`).
     :param grown: tasks added to the run after it started (``psp-rl train --resume RUN --num-tasks K2``,

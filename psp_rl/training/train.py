@@ -268,6 +268,8 @@ def train(
             schedule,
             cfg.algo,
             cfg.rehearsal["coef"],
+            target=cfg.rehearsal["target"],
+            margin=cfg.rehearsal["margin"],
             states_per_task=cfg.rehearsal["states_per_task"],
             batch_size=cfg.rehearsal["batch_size"],
             seed=cfg.seed,

@@ -110,7 +110,7 @@ def _check_grown(stages: Any, num_tasks: int | None) -> None:
 def _check_rehearsal(section: Any, algo: str) -> None:
     """The ``rehearsal`` section: ``coef`` >= 0 (> 0 only for the algorithms it supports), positive step
     and batch counts, ``when`` one of its choices."""
-    from psp_rl.training.rehearsal import REHEARSAL_ALGOS, REHEARSAL_WHEN
+    from psp_rl.training.rehearsal import REHEARSAL_ALGOS, REHEARSAL_TARGETS, REHEARSAL_WHEN
 
     if not isinstance(section, dict):
         raise ValueError(f"rehearsal must be a mapping such as {{coef: 1.0}}, got {section!r}.")
@@ -123,6 +123,16 @@ def _check_rehearsal(section: Any, algo: str) -> None:
     _check_int("rehearsal.consolidation_steps", section["consolidation_steps"], 1)
     if section["when"] not in REHEARSAL_WHEN:
         raise unknown("rehearsal.when", section["when"], REHEARSAL_WHEN)
+    target, margin = section["target"], section["margin"]
+    if target not in REHEARSAL_TARGETS:
+        raise unknown("rehearsal.target", target, REHEARSAL_TARGETS)
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
+        raise ValueError(f"rehearsal.margin must be a number > 0, got {margin!r}.")
+    if coef > 0 and algo in REHEARSAL_ALGOS and algo not in REHEARSAL_TARGETS[target]:
+        raise ValueError(
+            f"rehearsal.target={target} is for {', '.join(REHEARSAL_TARGETS[target])}, not {algo}: "
+            "use rehearsal.target=outputs."
+        )
     if coef > 0 and algo not in REHEARSAL_ALGOS:
         raise ValueError(
             f"rehearsal is implemented for {', '.join(REHEARSAL_ALGOS)}, not {algo}: set rehearsal.coef=0."
