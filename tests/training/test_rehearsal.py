@@ -13,7 +13,7 @@ from stable_baselines3.common.utils import LinearSchedule
 import psp_rl
 from psp_rl.training import TaskScheduleCallback, resolve_config, train
 from psp_rl.training.phase_schedules import restart_per_phase
-from psp_rl.training.rehearsal import RehearsalCallback
+from psp_rl.training.rehearsal import RehearsalCallback, margin_loss
 from psp_rl.training.replay import ReplaySwitchCallback
 
 
@@ -92,6 +92,43 @@ def test_distillation_pulls_an_old_task_back_to_its_stored_q_values(trained) -> 
     assert error() < 0.5 * before
 
 
+def test_the_margin_loss_is_zero_where_the_stored_action_leads_by_the_margin() -> None:
+    stored = torch.tensor([[1.0, 0.9, 0.0], [0.0, 5.0, 4.0]])  # greedy actions 0 and 1
+    held = torch.tensor([[10.0, 9.0, 8.0], [0.0, 3.0, 2.0]])  # each leads by exactly 1
+    assert margin_loss(held, stored, 1.0).item() == 0.0
+    q_values = torch.tensor([[10.0, 10.5, 0.0], [0.0, 3.0, 2.5]], requires_grad=True)
+    # row 0: max(10, 11.5, 1) - 10 = 1.5; row 1: max(1, 3, 3.5) - 3 = 0.5
+    loss = margin_loss(q_values, stored, 1.0)
+    assert loss.item() == pytest.approx(1.0)
+    loss.backward()
+    grad = q_values.grad
+    assert grad is not None  # down on the best competing action, up on the stored one, per violated row
+    assert torch.equal(grad, torch.tensor([[-0.5, 0.5, 0.0], [0.0, -0.5, 0.5]]))
+    assert margin_loss(held, stored, 1.5).item() == pytest.approx(0.5)
+
+
+def test_the_actions_target_brings_the_stored_greedy_actions_back(trained) -> None:
+    model, rehearsal = trained
+    obs, targets = rehearsal.memory[0]
+    held = RehearsalCallback(rehearsal.schedule, "dqn", 1.0, target="actions", margin=0.5, batch_size=32)
+    held.init_callback(model)
+    held.memory, held.num_timesteps = {0: (obs, targets)}, rehearsal.num_timesteps  # task 1's phase
+
+    def agreement() -> float:
+        with torch.no_grad():
+            return float((model.q_net(obs).argmax(1) == targets.argmax(1)).float().mean())
+
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for param in model.q_net.parameters():
+            param.add_(0.3 * torch.randn_like(param))
+    before = agreement()
+    assert before < 0.9
+    model.gradient_steps = 1000
+    held._on_rollout_end()
+    assert agreement() > max(0.95, before)
+
+
 def test_off_does_nothing_and_state_round_trips() -> None:
     schedule = psp_rl.make_schedule("sequential", 3, steps_per_task=10)
     assert not RehearsalCallback(schedule, "dqn", 0.0).active()
@@ -114,6 +151,18 @@ def test_config_checks() -> None:
         resolve_config("dqn-psp", sets=["rehearsal.coeff=1.0"])
     with pytest.raises(ValueError, match="rehearsal.coef must be a number >= 0"):
         resolve_config("dqn-psp", sets=["rehearsal.coef=-1"])
+    with pytest.raises(ValueError, match="Unknown rehearsal.target 'action'. Did you mean 'actions'"):
+        resolve_config("dqn-psp", sets=["rehearsal.target=action"])
+    with pytest.raises(
+        ValueError, match="rehearsal.target=actions is for dqn, not sac: use rehearsal.target=outputs"
+    ):
+        resolve_config("sac-psp", sets=["rehearsal.target=actions"])
+    with pytest.raises(ValueError, match="rehearsal.margin must be a number > 0"):
+        resolve_config("dqn-psp", sets=["rehearsal.margin=0"])
+    with pytest.raises(ValueError, match="rehearsal.target=actions is for dqn, not td3"):
+        RehearsalCallback(
+            psp_rl.make_schedule("sequential", 2, steps_per_task=10), "td3", 1.0, target="actions"
+        )
     with pytest.raises(ValueError, match="rehearsal.batch_size must be an integer >= 1"):
         resolve_config("dqn-psp", sets=["rehearsal.batch_size=0"])
 
