@@ -9,6 +9,11 @@
 * ``psp-heads`` -- superposed hidden layers, one output layer per task (:class:`~psp_rl.nn.layers.TaskLinear`):
   a new task starts from a freshly initialised output layer instead of the old tasks' trained one
   (seen through its key), and training it moves no other task's outputs through the last layer.
+* ``psp-inputs`` -- one first layer per task (:class:`~psp_rl.nn.layers.TaskLinear`), the layers after it
+  superposed. On a low-dimensional observation (CartPole's 4 numbers) a first superposed layer has only 4
+  key entries to separate tasks by (binary keys: sign flips, ~1/2 of each task's update reaches another);
+  a per-task first layer isolates it completely for ``obs_dim × width`` parameters per task, learns at the
+  rate of SB3's own first layer, and needs no input lifting.
 
 :func:`register_mode` adds more (a diagnostic network, another baseline) without touching this module.
 """
@@ -151,14 +156,26 @@ def _multihead_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, h
     return (task_linear if head else plain_linear)(config, name, n_in, n_out, head)
 
 
+def _real_task_linear(config: NetworkConfig, mode: str, which: str) -> None:
+    """Per-task layers are real: a complex context cannot pass through one."""
+    if config.is_complex:
+        raise ValueError(
+            f"mode {mode} has real per-task {which} layers; complex contexts need mode psp "
+            "(or use context binary or rotation)."
+        )
+
+
 def _psp_heads_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, head: bool) -> nn.Module:
     if not head:
         return superposed_linear(config, name, n_in, n_out, head)
-    if config.is_complex:
-        raise ValueError(
-            "mode psp-heads has real per-task output layers; complex contexts need mode psp "
-            "(or use context binary or rotation)."
-        )
+    _real_task_linear(config, "psp-heads", "output")
+    return task_linear(config, name, n_in, n_out, head)
+
+
+def _psp_inputs_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, head: bool) -> nn.Module:
+    if not name.endswith("/0"):
+        return superposed_linear(config, name, n_in, n_out, head)
+    _real_task_linear(config, "psp-inputs", "first")
     return task_linear(config, name, n_in, n_out, head)
 
 
@@ -168,6 +185,7 @@ register_mode("onehot", Mode(plain_linear, plain_conv, onehot_inputs=True))
 register_mode("multihead", Mode(_multihead_linear, plain_conv))
 register_mode("separate", Mode(task_linear, task_conv))
 register_mode("psp-heads", Mode(_psp_heads_linear, superposed_conv, superposed=True, lift_inputs=True))
+register_mode("psp-inputs", Mode(_psp_inputs_linear, superposed_conv, superposed=True))
 
 #: the built-in modes
 MODES: tuple[str, ...] = available_modes()
