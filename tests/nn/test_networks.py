@@ -39,6 +39,7 @@ def test_modes_pick_the_right_layers() -> None:
     assert kinds["multihead"] == [nn.Linear, TaskLinear]
     assert kinds["separate"] == [TaskLinear, TaskLinear]
     assert kinds["psp-heads"] == [SuperposedLinear, TaskLinear]
+    assert kinds["psp-inputs"] == [TaskLinear, SuperposedLinear]
 
 
 def test_psp_heads_trains_one_tasks_head_only() -> None:
@@ -49,6 +50,22 @@ def test_psp_heads_trains_one_tasks_head_only() -> None:
     assert head.weight.grad[0].abs().sum() > 0 and head.weight.grad[1:].abs().sum() == 0
     with pytest.raises(ValueError, match="psp-heads has real per-task output layers"):
         TaskMLP(8, [16], NetworkConfig(K, "psp-heads", "complex"), "n", out_dim=3)
+
+
+def test_psp_inputs_trains_one_tasks_first_layer_only() -> None:
+    net = TaskMLP(8, [16, 16], NetworkConfig(K, "psp-inputs"), "n", out_dim=3)
+    assert [type(m) for m in net.layers if hasattr(m, "weight")] == [
+        TaskLinear,
+        SuperposedLinear,
+        SuperposedLinear,
+    ]
+    x, task = torch.randn(6, 8), torch.full((6,), 1, dtype=torch.long)
+    net(TaskBatch(x, task)).sum().backward()
+    first = net.layers[0]
+    assert first.weight.grad[1].abs().sum() > 0
+    assert first.weight.grad[0].abs().sum() == 0 and first.weight.grad[2:].abs().sum() == 0
+    with pytest.raises(ValueError, match="psp-inputs has real per-task first layers"):
+        TaskMLP(8, [16], NetworkConfig(K, "psp-inputs", "complex"), "n", out_dim=3)
 
 
 def test_separate_has_k_times_the_parameters_and_multihead_shares_the_trunk() -> None:

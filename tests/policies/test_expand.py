@@ -21,7 +21,7 @@ from psp_rl.nn.layers import SuperposedLinear
 from psp_rl.policies.expand import check_model_fits
 
 K, K2 = 3, 5  # ALGOS: (algorithm, policy, env id, tiny hyper-parameters), shared with test_modes
-MODES = ("shared", "onehot", "multihead", "separate", "psp-heads")
+MODES = ("shared", "onehot", "multihead", "separate", "psp-heads", "psp-inputs")
 
 
 def vec_env(env_id: str, tasks: list[int], num_tasks: int) -> DummyVecEnv:
