@@ -111,6 +111,7 @@ REHEARSAL_DEFAULTS: dict[str, Any] = {
     "states_per_task": 5000,
     "batch_size": 256,
     "when": "interleaved",
+    "ratio": 1.0,
     "consolidation_steps": 2000,
 }
 
@@ -216,7 +217,8 @@ class TrainConfig:
     :param rehearsal: DQN, SAC, TD3: ``coef`` (weight of the distillation of earlier tasks' outputs
         after every burst of gradient steps; 0 = off, the default), ``target`` (``outputs`` or, DQN,
         ``actions``: the greedy actions held with a ``margin``), ``states_per_task``, ``batch_size``,
-        ``when`` (``interleaved`` or ``phase_end``), ``consolidation_steps`` (see
+        ``when`` (``interleaved`` or ``phase_end``), ``ratio`` (distillation steps per gradient step when
+        interleaved), ``consolidation_steps`` (see
         :mod:`psp_rl.training.rehearsal`).
     :param grown: tasks added to the run after it started (``psp-rl train --resume RUN --num-tasks K2``,
         see :func:`grow_config`): one ``{from_tasks, num_tasks, steps_per_task}`` entry per growth, in

@@ -25,8 +25,8 @@ What is held is ``target``:
 
 When the distillation runs is ``when``:
 
-- ``interleaved`` (default): after every burst of gradient steps, as many distillation steps on the
-  earlier tasks, so they never drift far;
+- ``interleaved`` (default): after every burst of gradient steps, ``ratio`` times as many distillation
+  steps on the earlier tasks (default 1: as many), so they never drift far;
 - ``phase_end``: the new task trains undisturbed; at the end of each phase, once its own states and outputs
   are stored, ``consolidation_steps`` distillation steps on every stored task (the one just finished
   included, so it is held where it is) bring the earlier tasks back to their stored outputs before the
@@ -55,6 +55,7 @@ Preset keys (``coef: 0`` turns it off, the default)::
       states_per_task: 5000 # states stored per finished task
       batch_size: 256       # states per distillation step
       when: interleaved     # or phase_end
+      ratio: 1.0            # interleaved: distillation steps per gradient step of the burst
       consolidation_steps: 2000  # distillation steps at each phase end (when: phase_end)
 
 The stored states and targets, and the callback's position, go into every checkpoint (``rehearsal.pt``),
@@ -140,6 +141,7 @@ class RehearsalCallback(PhaseSwitchCallback):
     :param batch_size: states per distillation step.
     :param seed: seed of the draws (which states are stored, which form a batch).
     :param when: ``"interleaved"`` or ``"phase_end"``.
+    :param ratio: distillation steps per gradient step of a burst (``when="interleaved"``; at least one).
     :param consolidation_steps: distillation steps at each phase end (``when="phase_end"``).
     :param verbose: 1 prints a line per stored task.
     """
@@ -162,6 +164,7 @@ class RehearsalCallback(PhaseSwitchCallback):
         batch_size: int = 256,
         seed: int = 0,
         when: str = "interleaved",
+        ratio: float = 1.0,
         consolidation_steps: int = 2000,
         verbose: int = 0,
     ) -> None:
@@ -174,7 +177,10 @@ class RehearsalCallback(PhaseSwitchCallback):
         if algo not in REHEARSAL_TARGETS[target]:
             raise ValueError(f"rehearsal.target={target} is for {', '.join(REHEARSAL_TARGETS[target])}, "
                              f"not {algo}: use rehearsal.target=outputs.")  # fmt: skip
+        if not ratio > 0:
+            raise ValueError(f"rehearsal.ratio must be > 0, got {ratio}.")
         self.when = when
+        self.ratio = float(ratio)
         self.target = target
         self.margin = float(margin)
         self.consolidation_steps = int(consolidation_steps)
@@ -241,7 +247,7 @@ class RehearsalCallback(PhaseSwitchCallback):
         if not tasks or model.num_timesteps <= model.learning_starts:
             return
         steps = model.gradient_steps if model.gradient_steps > 0 else model.train_freq.frequency
-        self._distil(tasks, max(1, int(steps)))
+        self._distil(tasks, max(1, round(self.ratio * steps)))
 
     def _distil(self, tasks: list[int], steps: int, lr: float | None = None) -> None:
         """``steps`` distillation steps on batches of the stored states of ``tasks`` (at learning rate

@@ -274,6 +274,7 @@ def train(
             batch_size=cfg.rehearsal["batch_size"],
             seed=cfg.seed,
             when=cfg.rehearsal["when"],
+            ratio=cfg.rehearsal["ratio"],
             consolidation_steps=cfg.rehearsal["consolidation_steps"],
         )
         checkpoint_cb.tensor_stateful["rehearsal"] = rehearsal_cb

@@ -123,6 +123,11 @@ def _check_rehearsal(section: Any, algo: str) -> None:
     _check_int("rehearsal.consolidation_steps", section["consolidation_steps"], 1)
     if section["when"] not in REHEARSAL_WHEN:
         raise unknown("rehearsal.when", section["when"], REHEARSAL_WHEN)
+    ratio = section["ratio"]
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio > 0:
+        raise ValueError(
+            f"rehearsal.ratio must be a number > 0 (distillation steps per gradient step), got {ratio!r}."
+        )
     target, margin = section["target"], section["margin"]
     if target not in REHEARSAL_TARGETS:
         raise unknown("rehearsal.target", target, REHEARSAL_TARGETS)
