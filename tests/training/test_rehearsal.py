@@ -129,6 +129,21 @@ def test_the_actions_target_brings_the_stored_greedy_actions_back(trained) -> No
     assert agreement() > max(0.95, before)
 
 
+def test_ratio_sets_the_distillation_steps_per_gradient_step(trained) -> None:
+    model, rehearsal = trained
+    fewer = RehearsalCallback(rehearsal.schedule, "dqn", 1.0, ratio=0.25, batch_size=32)
+    fewer.init_callback(model)
+    fewer.memory, fewer.num_timesteps = dict(rehearsal.memory), rehearsal.num_timesteps
+    model.gradient_steps = 8
+    fewer._on_rollout_end()
+    assert fewer.updates == 2  # a quarter of the burst's 8 gradient steps
+    model.gradient_steps = 1
+    fewer._on_rollout_end()
+    assert fewer.updates == 3  # at least one
+    with pytest.raises(ValueError, match="rehearsal.ratio must be > 0"):
+        RehearsalCallback(rehearsal.schedule, "dqn", 1.0, ratio=0.0)
+
+
 def test_off_does_nothing_and_state_round_trips() -> None:
     schedule = psp_rl.make_schedule("sequential", 3, steps_per_task=10)
     assert not RehearsalCallback(schedule, "dqn", 0.0).active()
@@ -157,6 +172,8 @@ def test_config_checks() -> None:
         ValueError, match="rehearsal.target=actions is for dqn, not sac: use rehearsal.target=outputs"
     ):
         resolve_config("sac-psp", sets=["rehearsal.target=actions"])
+    with pytest.raises(ValueError, match="rehearsal.ratio must be a number > 0"):
+        resolve_config("dqn-psp", sets=["rehearsal.ratio=-0.5"])
     with pytest.raises(ValueError, match="rehearsal.margin must be a number > 0"):
         resolve_config("dqn-psp", sets=["rehearsal.margin=0"])
     with pytest.raises(ValueError, match="rehearsal.target=actions is for dqn, not td3"):
