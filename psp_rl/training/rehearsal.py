@@ -32,7 +32,9 @@ When the distillation runs is ``when``:
   included, so it is held where it is) bring the earlier tasks back to their stored outputs before the
   phase-end evaluation. They run at the learning rate the schedule gives at the *start* of a phase: a
   rate that decays within each phase (``lin_<x>`` restarted per phase) is near 0 at its end, where
-  consolidation steps would hardly move the network.
+  consolidation steps would hardly move the network;
+- ``both``: interleaved during each phase, and the phase-end consolidation (with ``target: actions`` it
+  sets the margin on the finished task's own greedy actions before its evaluation).
 
 ``f`` is what an old task's evaluation uses (:data:`DISTILLED`):
 
@@ -54,9 +56,9 @@ Preset keys (``coef: 0`` turns it off, the default)::
       margin: 1.0           # target: actions -- the lead of the stored action over every other
       states_per_task: 5000 # states stored per finished task
       batch_size: 256       # states per distillation step
-      when: interleaved     # or phase_end
+      when: interleaved     # or phase_end, or both
       ratio: 1.0            # interleaved: distillation steps per gradient step of the burst
-      consolidation_steps: 2000  # distillation steps at each phase end (when: phase_end)
+      consolidation_steps: 2000  # distillation steps at each phase end (when: phase_end or both)
 
 The stored states and targets, and the callback's position, go into every checkpoint (``rehearsal.pt``),
 so a resumed run rehearses exactly what the interrupted one would have.
@@ -107,7 +109,7 @@ DISTILLED: dict[str, tuple[Callable[[Any, dict[str, torch.Tensor]], torch.Tensor
 #: algorithms the rehearsal supports
 REHEARSAL_ALGOS: tuple[str, ...] = tuple(DISTILLED)
 #: the choices of ``rehearsal.when``
-REHEARSAL_WHEN: tuple[str, ...] = ("interleaved", "phase_end")
+REHEARSAL_WHEN: tuple[str, ...] = ("interleaved", "phase_end", "both")
 #: the choices of ``rehearsal.target`` -> the algorithms each supports
 REHEARSAL_TARGETS: dict[str, tuple[str, ...]] = {"outputs": REHEARSAL_ALGOS, "actions": ("dqn",)}
 
@@ -127,7 +129,7 @@ def margin_loss(q_values: torch.Tensor, stored: torch.Tensor, margin: float) -> 
 
 class RehearsalCallback(PhaseSwitchCallback):
     """Store each finished task's states and outputs at its phase end; distil them after every burst of
-    gradient steps (``when="interleaved"``) or at every phase end (``when="phase_end"``).
+    gradient steps (``when="interleaved"``), at every phase end (``when="phase_end"``) or both.
 
     Runs before the evaluation callback, so a phase-end evaluation sees the consolidated network.
 
@@ -140,9 +142,9 @@ class RehearsalCallback(PhaseSwitchCallback):
     :param states_per_task: states stored per finished task.
     :param batch_size: states per distillation step.
     :param seed: seed of the draws (which states are stored, which form a batch).
-    :param when: ``"interleaved"`` or ``"phase_end"``.
+    :param when: ``"interleaved"``, ``"phase_end"`` or ``"both"``.
     :param ratio: distillation steps per gradient step of a burst (``when="interleaved"``; at least one).
-    :param consolidation_steps: distillation steps at each phase end (``when="phase_end"``).
+    :param consolidation_steps: distillation steps at each phase end (``when`` ``"phase_end"`` or ``"both"``).
     :param verbose: 1 prints a line per stored task.
     """
 
@@ -197,7 +199,7 @@ class RehearsalCallback(PhaseSwitchCallback):
     # ---- each phase end: remember the finished task (and consolidate) ---------------------------------
     def on_switch(self, phase: int) -> None:
         """Store the states and outputs of the task of ``phase - 1``, which has just ended; with
-        ``when="phase_end"``, consolidate every stored task.
+        ``when`` ``"phase_end"`` or ``"both"``, consolidate every stored task.
 
         :param phase: the phase after the one that ended.
         """
@@ -209,7 +211,7 @@ class RehearsalCallback(PhaseSwitchCallback):
             self.memory[task] = (obs, targets)
             if self.verbose >= 1:
                 print(f"step {self.num_timesteps}: {len(targets)} states of task {task} stored for rehearsal")
-        if self.when == "phase_end" and self.memory:
+        if self.when != "interleaved" and self.memory:
             self._distil(sorted(self.memory), self.consolidation_steps, lr=self._phase_start_lr())
 
     def _phase_start_lr(self) -> float:
@@ -239,7 +241,7 @@ class RehearsalCallback(PhaseSwitchCallback):
 
     # ---- after every burst of gradient steps: pull the earlier tasks back -------------------------------
     def _on_rollout_end(self) -> None:
-        if self.when != "interleaved":
+        if self.when == "phase_end":
             return
         current = self.schedule.phase_task(self.schedule.phase_at(self.num_timesteps))
         tasks = [task for task in sorted(self.memory) if task != current]
