@@ -18,7 +18,7 @@ from psp_rl.training.replay import ReplaySwitchCallback
 
 
 def run_dqn(
-    coef: float = 1.0, when: str = "interleaved", learning_rate: str = "constant"
+    coef: float = 1.0, when: str = "interleaved", learning_rate: str = "constant", target: str = "outputs"
 ) -> tuple[DQN, RehearsalCallback]:
     suite = psp_rl.load_suite("cartpole-permuted", num_tasks=2, steps_per_task=1000)
     schedule = suite.make_schedule()
@@ -29,7 +29,15 @@ def run_dqn(
     if learning_rate == "lin":
         restart_per_phase(model, ["learning_rate"], schedule.phase_boundaries())
     rehearsal = RehearsalCallback(
-        schedule, "dqn", coef, states_per_task=300, batch_size=32, seed=0, when=when, consolidation_steps=40
+        schedule,
+        "dqn",
+        coef,
+        target=target,
+        states_per_task=300,
+        batch_size=32,
+        seed=0,
+        when=when,
+        consolidation_steps=40,
     )
     chain = [TaskScheduleCallback(schedule), rehearsal, ReplaySwitchCallback(schedule, "reset")]
     model.learn(schedule.total_timesteps, callback=CallbackList(chain))
@@ -73,6 +81,14 @@ def test_phase_end_consolidates_every_stored_task_at_each_phase_end(monkeypatch:
         RehearsalCallback(psp_rl.make_schedule("sequential", 2, steps_per_task=10), "dqn", 1.0, when="always")
     with pytest.raises(ValueError, match="rehearsal.when"):
         resolve_config("dqn-psp", sets=["rehearsal.when=sometimes"])
+
+
+def test_both_interleaves_and_consolidates_at_each_phase_end() -> None:
+    _, interleaved = run_dqn(target="actions")
+    _, both = run_dqn(when="both", target="actions")
+    assert list(both.memory) == [0, 1]
+    # the same interleaved steps after every TD burst of the second phase, plus 40 at each of two phase ends
+    assert both.updates == interleaved.updates + 2 * 40 and interleaved.updates > 0
 
 
 def test_distillation_pulls_an_old_task_back_to_its_stored_q_values(trained) -> None:
