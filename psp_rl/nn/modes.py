@@ -211,6 +211,9 @@ class NetworkConfig:
         optimiser steps (Adam moves every weight by about the learning rate), and a new task sees the
         old tasks' weights through its key as a random network of that grown scale; normalised hidden
         layers keep the new task's starting features and outputs at the scale of a fresh network.
+        ``"skip_first"`` normalises every hidden layer but the first: the first layer's outputs are linear
+        in the observation, and on a low-dimensional one (CartPole's 4 numbers) normalising them divides
+        out the state's magnitude, which the policy needs.
     """
 
     num_tasks: int
@@ -220,7 +223,7 @@ class NetworkConfig:
     task_bias: bool = True
     width_scaling: bool = True
     base_width: int = 64
-    layer_norm: bool = False
+    layer_norm: bool | str = False
     drift_context: str | None = None
     drift_keys: int = 8
     coord_input: bool = False
@@ -242,6 +245,11 @@ class NetworkConfig:
                     "psp (or coord_input=True to give a plain network the coordinate as an input)."
                 )
             check_drift_context(self.drift_context, self.context)
+        if self.layer_norm not in (False, True, "skip_first"):
+            raise ValueError(
+                f"layer_norm must be true, false or 'skip_first' (every hidden layer but the first), "
+                f"got {self.layer_norm!r}."
+            )
         if self.layer_norm and self.is_complex:
             raise ValueError(
                 "layer_norm needs real activations: use context binary or rotation, or layer_norm=False."
@@ -271,12 +279,16 @@ class NetworkConfig:
         del data["num_tasks"]
         return data
 
-    def normalization(self, width: int) -> nn.Module | None:
-        """The per-sample normalisation of a hidden layer of this width (``None`` without ``layer_norm``).
+    def normalization(self, width: int, first: bool = False) -> nn.Module | None:
+        """The per-sample normalisation of a hidden layer of this width (``None`` without ``layer_norm``,
+        and for the first layer with ``layer_norm="skip_first"``).
 
         :param width: the layer's output size
+        :param first: the layer is its network's first
         """
-        return nn.LayerNorm(width, elementwise_affine=False) if self.layer_norm else None
+        if not self.layer_norm or (first and self.layer_norm == "skip_first"):
+            return None
+        return nn.LayerNorm(width, elementwise_affine=False)
 
     def activation(self, activation_fn: type[nn.Module]) -> nn.Module:
         """A hidden activation: split-complex (:class:`SplitComplex`) when activations are complex.

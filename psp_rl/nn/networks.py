@@ -178,7 +178,7 @@ class TaskMLP(TaskStack):
         layers: list[nn.Module] = []
         sizes = [in_dim, *hidden]
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            norm = config.normalization(n_out)
+            norm = config.normalization(n_out, first=i == 0)
             layers += [
                 config.linear(f"{name}/{i}", n_in, n_out),
                 *([norm] if norm else []),

@@ -29,7 +29,8 @@ class PSPPolicyMixin:
         ``base_width / fan_in`` times slower, so widening never increases interference (default on;
         see :class:`psp_rl.nn.NetworkConfig`)
     :param base_width: the fan-in up to which superposed layers keep the full learning rate
-    :param layer_norm: parameter-free LayerNorm on every hidden layer (see :class:`psp_rl.nn.NetworkConfig`)
+    :param layer_norm: parameter-free LayerNorm on every hidden layer, or ``"skip_first"`` on every one but
+        the first (see :class:`psp_rl.nn.NetworkConfig`)
     :param drift_context: keys that follow the observation's continuous ``coord`` entry (``power``,
         ``geodesic``, ``interpolate``, ``binned``; see :mod:`psp_rl.nn.drift`); ``None``: keys by task id
     :param drift_keys: ``M`` of the drifting context
@@ -55,7 +56,7 @@ class PSPPolicyMixin:
         task_bias: bool = True,
         width_scaling: bool = True,
         base_width: int = 64,
-        layer_norm: bool = False,
+        layer_norm: bool | str = False,
         drift_context: str | None = None,
         drift_keys: int = 8,
         coord_input: bool = False,

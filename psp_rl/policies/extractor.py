@@ -96,7 +96,7 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         task_bias: bool = True,
         width_scaling: bool = True,
         base_width: int = 64,
-        layer_norm: bool = False,
+        layer_norm: bool | str = False,
         drift_context: str | None = None,
         drift_keys: int = 8,
         coord_input: bool = False,
