@@ -178,6 +178,22 @@ def test_layer_norm_keeps_hidden_features_at_unit_scale() -> None:
         NetworkConfig(K, "psp", "complex", layer_norm=True)
 
 
+def test_layer_norm_skip_first_keeps_the_observations_magnitude() -> None:
+    net = TaskMLP(4, [16, 16], NetworkConfig(K, "psp", layer_norm="skip_first"), "n", out_dim=2)
+    kinds = [type(m) for m in net.layers]
+    assert kinds == [SuperposedLinear, nn.ReLU, SuperposedLinear, nn.LayerNorm, nn.ReLU, SuperposedLinear]
+    x, task = torch.randn(8, 4), torch.zeros(8, dtype=torch.long)
+    with torch.no_grad():  # a normalised first layer maps x and 3x to nearly the same features
+        normed = TaskMLP(4, [16, 16], NetworkConfig(K, "psp", layer_norm=True), "n", out_dim=2)
+        first_normed = normed.layers[1](normed.layers[0](x, task))
+        first_normed_3x = normed.layers[1](normed.layers[0](3 * x, task))
+        net_first = net.layers[0](x, task)
+        net_first_3x = net.layers[0](3 * x, task)
+    assert (first_normed_3x - first_normed).abs().mean() < 0.5 * (net_first_3x - net_first).abs().mean()
+    with pytest.raises(ValueError, match="layer_norm must be true, false or 'skip_first'"):
+        NetworkConfig(K, "psp", layer_norm="first")
+
+
 def test_split_complex_activation_runs_once_over_both_parts() -> None:
     from psp_rl.nn.modes import SplitComplex
 
