@@ -217,8 +217,8 @@ class TrainConfig:
     :param rehearsal: DQN, SAC, TD3: ``coef`` (weight of the distillation of earlier tasks' outputs
         after every burst of gradient steps; 0 = off, the default), ``target`` (``outputs`` or, DQN,
         ``actions``: the greedy actions held with a ``margin``), ``states_per_task``, ``batch_size``,
-        ``when`` (``interleaved`` or ``phase_end``), ``ratio`` (distillation steps per gradient step when
-        interleaved), ``consolidation_steps`` (see
+        ``when`` (``interleaved``, ``phase_end`` or ``both``), ``ratio`` (distillation steps per gradient
+        step when interleaved), ``consolidation_steps`` (see
         :mod:`psp_rl.training.rehearsal`).
     :param grown: tasks added to the run after it started (``psp-rl train --resume RUN --num-tasks K2``,
         see :func:`grow_config`): one ``{from_tasks, num_tasks, steps_per_task}`` entry per growth, in

@@ -18,10 +18,10 @@ What is held is ``target``:
 - ``actions`` (DQN only): the stored greedy actions ``a* = argmax_a Q_stored(s, a)``, by the large-margin
   loss of DQfD (Hester et al., 2018), ``coef * mean(max_a [Q_θ(s, a) + margin·1(a ≠ a*)] − Q_θ(s, a*))``.
   It is 0 wherever ``a*`` leads every other action by ``margin`` and pulls nothing there. CartPole's Q-values
-  are ~1/(1-γ) = 100 while its action gaps are ~0.2 (median over the stored states of a ``dqn-psp`` run):
-  a regression that leaves an error of 0.1-0.2 on the values, as after a K = 5 run, leaves 10-17 % of the
-  greedy actions flipped; this loss holds the greedy policy, which is all an old task's evaluation uses,
-  and leaves the values free.
+  are ~75-95 on the stored states while its two actions' values differ by 0.13-0.59 (median per variant of
+  ``dqn-psp`` runs): a regression onto them left 10-18 % of an earlier variant's stored greedy actions
+  flipped after a K = 5 run (docs/offpolicy.md). This loss holds the greedy policy, which is all an old
+  task's evaluation uses, and leaves the values free.
 
 When the distillation runs is ``when``:
 
@@ -57,7 +57,7 @@ Preset keys (``coef: 0`` turns it off, the default)::
       states_per_task: 5000 # states stored per finished task
       batch_size: 256       # states per distillation step
       when: interleaved     # or phase_end, or both
-      ratio: 1.0            # interleaved: distillation steps per gradient step of the burst
+      ratio: 1.0            # interleaved / both: distillation steps per gradient step of a burst
       consolidation_steps: 2000  # distillation steps at each phase end (when: phase_end or both)
 
 The stored states and targets, and the callback's position, go into every checkpoint (``rehearsal.pt``),
@@ -143,7 +143,8 @@ class RehearsalCallback(PhaseSwitchCallback):
     :param batch_size: states per distillation step.
     :param seed: seed of the draws (which states are stored, which form a batch).
     :param when: ``"interleaved"``, ``"phase_end"`` or ``"both"``.
-    :param ratio: distillation steps per gradient step of a burst (``when="interleaved"``; at least one).
+    :param ratio: distillation steps per gradient step of a burst (``when`` ``"interleaved"`` or ``"both"``;
+        at least one).
     :param consolidation_steps: distillation steps at each phase end (``when`` ``"phase_end"`` or ``"both"``).
     :param verbose: 1 prints a line per stored task.
     """
@@ -181,6 +182,8 @@ class RehearsalCallback(PhaseSwitchCallback):
                              f"not {algo}: use rehearsal.target=outputs.")  # fmt: skip
         if not ratio > 0:
             raise ValueError(f"rehearsal.ratio must be > 0, got {ratio}.")
+        if not margin > 0:
+            raise ValueError(f"rehearsal.margin must be > 0, got {margin}.")
         self.when = when
         self.ratio = float(ratio)
         self.target = target
