@@ -175,29 +175,30 @@ def test_off_does_nothing_and_state_round_trips() -> None:
     )
 
 
-def test_config_checks() -> None:
-    with pytest.raises(ValueError, match="rehearsal is implemented for dqn, sac, td3, not ppo"):
-        resolve_config("ppo-psp", sets=["rehearsal.coef=1.0"])
-    with pytest.raises(ValueError, match="Unknown rehearsal key 'coeff'. Did you mean 'coef'"):
-        resolve_config("dqn-psp", sets=["rehearsal.coeff=1.0"])
-    with pytest.raises(ValueError, match="rehearsal.coef must be a number >= 0"):
-        resolve_config("dqn-psp", sets=["rehearsal.coef=-1"])
-    with pytest.raises(ValueError, match="Unknown rehearsal.target 'action'. Did you mean 'actions'"):
-        resolve_config("dqn-psp", sets=["rehearsal.target=action"])
-    with pytest.raises(
-        ValueError, match="rehearsal.target=actions is for dqn, not sac: use rehearsal.target=outputs"
-    ):
-        resolve_config("sac-psp", sets=["rehearsal.target=actions"])
-    with pytest.raises(ValueError, match="rehearsal.ratio must be a number > 0"):
-        resolve_config("dqn-psp", sets=["rehearsal.ratio=-0.5"])
-    with pytest.raises(ValueError, match="rehearsal.margin must be a number > 0"):
-        resolve_config("dqn-psp", sets=["rehearsal.margin=0"])
+@pytest.mark.parametrize(
+    ("preset", "override", "message"),
+    [
+        ("ppo-psp", "rehearsal.coef=1.0", "rehearsal is implemented for dqn, sac, td3, not ppo"),
+        ("dqn-psp", "rehearsal.coeff=1.0", "Unknown rehearsal key 'coeff'. Did you mean 'coef'"),
+        ("dqn-psp", "rehearsal.coef=-1", "rehearsal.coef must be a number >= 0"),
+        ("dqn-psp", "rehearsal.target=action", "Unknown rehearsal.target 'action'. Did you mean 'actions'"),
+        ("sac-psp", "rehearsal.target=actions", "rehearsal.target=actions is for dqn, not sac: use rehearsal.target=outputs"),
+        ("dqn-psp", "rehearsal.ratio=-0.5", "rehearsal.ratio must be a number > 0"),
+        ("dqn-psp", "rehearsal.margin=0", "rehearsal.margin must be a number > 0"),
+        ("dqn-psp", "rehearsal.batch_size=0", "rehearsal.batch_size must be an integer >= 1"),
+    ],
+)  # fmt: skip
+def test_config_checks(preset: str, override: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        resolve_config(preset, sets=[override])
+
+
+def test_the_callback_checks_its_arguments() -> None:
+    schedule = psp_rl.make_schedule("sequential", 2, steps_per_task=10)
     with pytest.raises(ValueError, match="rehearsal.target=actions is for dqn, not td3"):
-        RehearsalCallback(
-            psp_rl.make_schedule("sequential", 2, steps_per_task=10), "td3", 1.0, target="actions"
-        )
-    with pytest.raises(ValueError, match="rehearsal.batch_size must be an integer >= 1"):
-        resolve_config("dqn-psp", sets=["rehearsal.batch_size=0"])
+        RehearsalCallback(schedule, "td3", 1.0, target="actions")
+    with pytest.raises(ValueError, match="rehearsal.margin must be > 0"):
+        RehearsalCallback(schedule, "dqn", 1.0, target="actions", margin=-1.0)
 
 
 def test_train_checkpoints_and_resumes_the_memory(tmp_path: Path) -> None:
