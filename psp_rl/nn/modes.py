@@ -214,6 +214,9 @@ class NetworkConfig:
         ``"skip_first"`` normalises every hidden layer but the first: the first layer's outputs are linear
         in the observation, and on a low-dimensional one (CartPole's 4 numbers) normalising them divides
         out the state's magnitude, which the policy needs.
+    :param layer_norm_eps: the LayerNorm's ``eps``, added to each sample's variance over the layer: the
+        default (``1e-5``) normalises every scale; a larger one leaves pre-activations of variance well
+        below ``eps`` near their own scale (a fresh network's) and normalises only grown ones
     """
 
     num_tasks: int
@@ -227,6 +230,7 @@ class NetworkConfig:
     drift_context: str | None = None
     drift_keys: int = 8
     coord_input: bool = False
+    layer_norm_eps: float = 1e-5
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:
@@ -250,6 +254,10 @@ class NetworkConfig:
                 f"layer_norm must be true, false or 'skip_first' (every hidden layer but the first), "
                 f"got {self.layer_norm!r}."
             )
+        if isinstance(self.layer_norm_eps, bool) or not (
+            isinstance(self.layer_norm_eps, (int, float)) and self.layer_norm_eps > 0
+        ):
+            raise ValueError(f"layer_norm_eps must be a positive number, got {self.layer_norm_eps!r}.")
         if self.layer_norm and self.is_complex:
             raise ValueError(
                 "layer_norm needs real activations: use context binary or rotation, or layer_norm=False."
@@ -288,7 +296,7 @@ class NetworkConfig:
         """
         if not self.layer_norm or (first and self.layer_norm == "skip_first"):
             return None
-        return nn.LayerNorm(width, elementwise_affine=False)
+        return nn.LayerNorm(width, eps=float(self.layer_norm_eps), elementwise_affine=False)
 
     def activation(self, activation_fn: type[nn.Module]) -> nn.Module:
         """A hidden activation: split-complex (:class:`SplitComplex`) when activations are complex.

@@ -31,6 +31,7 @@ class PSPPolicyMixin:
     :param base_width: the fan-in up to which superposed layers keep the full learning rate
     :param layer_norm: parameter-free LayerNorm on every hidden layer, or ``"skip_first"`` on every one but
         the first (see :class:`psp_rl.nn.NetworkConfig`)
+    :param layer_norm_eps: the LayerNorm's ``eps`` (see :class:`psp_rl.nn.NetworkConfig`)
     :param drift_context: keys that follow the observation's continuous ``coord`` entry (``power``,
         ``geodesic``, ``interpolate``, ``binned``; see :mod:`psp_rl.nn.drift`); ``None``: keys by task id
     :param drift_keys: ``M`` of the drifting context
@@ -60,6 +61,7 @@ class PSPPolicyMixin:
         drift_context: str | None = None,
         drift_keys: int = 8,
         coord_input: bool = False,
+        layer_norm_eps: float = 1e-5,
         features_extractor_class: type[BaseFeaturesExtractor] | None = None,
         features_extractor_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
@@ -75,7 +77,7 @@ class PSPPolicyMixin:
         # Set before the SB3 constructor, which builds the networks.
         self.network_config = NetworkConfig(
             num_tasks_of(observation_space), mode, context, context_seed, task_bias, width_scaling, base_width,
-            layer_norm, drift_context, drift_keys, coord_input,
+            layer_norm, drift_context, drift_keys, coord_input, layer_norm_eps,
         )  # fmt: skip
         super().__init__(  # type: ignore[call-arg]
             observation_space, action_space, lr_schedule, *args, features_extractor_class=TaskFeaturesExtractor,

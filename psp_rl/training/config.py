@@ -86,6 +86,7 @@ PSP_POLICY_KEYS: tuple[str, ...] = (
     "width_scaling",
     "base_width",
     "layer_norm",
+    "layer_norm_eps",
 )
 #: what each evaluation covers (preset key ``eval.matrix``, see ``ContinualEvalCallback``)
 EVAL_MATRIX: tuple[str, ...] = ("full", "diagonal")

@@ -194,6 +194,20 @@ def test_layer_norm_skip_first_keeps_the_observations_magnitude() -> None:
         NetworkConfig(K, "psp", layer_norm="first")
 
 
+def test_layer_norm_eps_leaves_small_scales_and_normalises_grown_ones() -> None:
+    soft = NetworkConfig(K, "psp", layer_norm=True, layer_norm_eps=1.0).normalization(256)
+    assert isinstance(soft, nn.LayerNorm) and soft.eps == 1.0
+    small, grown = 0.1 * torch.randn(64, 256), 30.0 * torch.randn(64, 256)
+    with torch.no_grad():  # a fresh layer's scale (std 0.1) is kept within 1 %, a grown one's brought to ~1
+        assert abs(float(soft(small).std()) / float(small.std()) - 1.0) < 0.01
+        assert 0.9 < float(soft(grown).std()) < 1.1
+        default = NetworkConfig(K, "psp", layer_norm=True).normalization(256)
+        assert default is not None and 0.9 < float(default(small).std()) < 1.1
+    for bad in (0, -1.0, True, "1"):
+        with pytest.raises(ValueError, match="layer_norm_eps must be a positive number"):
+            NetworkConfig(K, "psp", layer_norm=True, layer_norm_eps=bad)  # type: ignore[arg-type]
+
+
 def test_split_complex_activation_runs_once_over_both_parts() -> None:
     from psp_rl.nn.modes import SplitComplex
 
