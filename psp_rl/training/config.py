@@ -101,7 +101,7 @@ EVAL_DEFAULTS: dict[str, Any] = {
 CHECKPOINT_DEFAULTS: dict[str, Any] = {"freq": 0, "keep": 2, "save_replay_buffer": True}
 EWC_DEFAULTS: dict[str, Any] = {"lambda": 0.0, "fisher_samples": 512, "critic": False}
 #: off-policy replay at a task switch (see ``psp_rl.training.replay``)
-REPLAY_DEFAULTS: dict[str, Any] = {"at_switch": "reset"}
+REPLAY_DEFAULTS: dict[str, Any] = {"at_switch": "reset", "learning_starts": "once"}
 #: the optimizers' state at a task switch (see ``psp_rl.training.optimizer_reset``)
 OPTIMIZER_DEFAULTS: dict[str, Any] = {"at_switch": "keep"}
 #: DQN / SAC / TD3: distillation of earlier tasks' outputs (see ``psp_rl.training.rehearsal``); coef 0 = off
@@ -212,7 +212,9 @@ class TrainConfig:
         once over the whole run: ``exploration`` (DQN's ε; default), ``learning_rate``, ``clip_range``,
         ``clip_range_vf`` (see :mod:`psp_rl.training.phase_schedules`).
     :param replay: off-policy algorithms: ``at_switch`` is ``reset`` (default: the buffer is emptied
-        when a new task starts) or ``keep`` (see :mod:`psp_rl.training.replay`).
+        when a new task starts) or ``keep``; ``learning_starts`` is ``once`` (default, SB3's) or
+        ``each_phase`` (every emptied buffer takes ``hyperparams.learning_starts`` transitions before
+        training resumes; see :mod:`psp_rl.training.replay`).
     :param optimizer: ``at_switch`` is ``keep`` (default: the optimizers' moments carry over to the
         next task) or ``reset`` (cleared at every task switch; see :mod:`psp_rl.training.optimizer_reset`).
     :param rehearsal: DQN, SAC, TD3: ``coef`` (weight of the distillation of earlier tasks' outputs

@@ -35,7 +35,7 @@ from psp_rl.training.grow import grow_config
 from psp_rl.training.optimizer_reset import OptimizerResetCallback
 from psp_rl.training.phase_schedules import EntCoefScheduleCallback, restart_per_phase
 from psp_rl.training.rehearsal import RehearsalCallback
-from psp_rl.training.replay import ReplaySwitchCallback
+from psp_rl.training.replay import ReplaySwitchCallback, refill_steps
 from psp_rl.training.run_folder import TB_LOG_NAME, RunResult, command_line, make_run_path, stem, versions
 from psp_rl.utils import write_atomic, write_json_atomic
 
@@ -282,7 +282,9 @@ def train(
             rehearsal_cb.load_state_dict(torch.load(checkpoint / "rehearsal.pt", weights_only=True))
     replay_cb = None
     if getattr(model, "replay_buffer", None) is not None:  # off-policy: what a task switch does to it
-        replay_cb = ReplaySwitchCallback(schedule, cfg.replay["at_switch"])
+        replay_cb = ReplaySwitchCallback(
+            schedule, cfg.replay["at_switch"], refill_steps(model, cfg.replay, cfg.hyperparams)
+        )
         checkpoint_cb.stateful["replay"] = replay_cb
         replay_cb.load_state_dict(cb_state.get("replay", {}))
     optimizer_cb = OptimizerResetCallback(schedule, cfg.optimizer["at_switch"])  # keep or clear the moments

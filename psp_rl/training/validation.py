@@ -71,13 +71,17 @@ def _check_keys(kind: str, given: Iterable[str], valid: Iterable[str]) -> None:
             raise ValueError(f"Unknown {kind} key {key!r}.{did_you_mean(key, valid)}")
 
 
-def _check_at_switch(section: str, value: Any, choices: Sequence[str]) -> None:
-    """A ``{at_switch: <choice>}`` section (``replay``, ``optimizer``)."""
+def _check_at_switch(
+    section: str, value: Any, choices: Sequence[str], extra: Mapping[str, Sequence[str]] | None = None
+) -> None:
+    """A ``{at_switch: <choice>}`` section (``replay``, ``optimizer``), with its ``extra`` keys' choices."""
     if not isinstance(value, dict):
         raise ValueError(f"{section} must be a mapping such as {{at_switch: {choices[0]}}}, got {value!r}.")
-    _check_keys(section, value, ["at_switch"])
-    if value["at_switch"] not in choices:
-        raise unknown(f"{section}.at_switch", value["at_switch"], choices)
+    keyed = {"at_switch": choices, **(extra or {})}
+    _check_keys(section, value, keyed)
+    for key, allowed in keyed.items():
+        if key in value and value[key] not in allowed:
+            raise unknown(f"{section}.{key}", value[key], allowed)
 
 
 GROWN_KEYS = ("from_tasks", "num_tasks", "steps_per_task")
@@ -331,9 +335,14 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     if not isinstance(cfg.ewc["critic"], bool):
         raise ValueError(f"ewc.critic must be true or false, got {cfg.ewc['critic']!r}.")
     from psp_rl.training.optimizer_reset import OPTIMIZER_AT_SWITCH
-    from psp_rl.training.replay import REPLAY_AT_SWITCH
+    from psp_rl.training.replay import REPLAY_AT_SWITCH, REPLAY_LEARNING_STARTS
 
-    _check_at_switch("replay", cfg.replay, REPLAY_AT_SWITCH)
+    _check_at_switch("replay", cfg.replay, REPLAY_AT_SWITCH, {"learning_starts": REPLAY_LEARNING_STARTS})
+    if cfg.replay["learning_starts"] == "each_phase" and cfg.replay["at_switch"] != "reset":
+        raise ValueError(
+            "replay.learning_starts: each_phase waits for an emptied buffer to refill; it needs "
+            "replay.at_switch: reset (with keep the buffer is never emptied: use learning_starts: once)."
+        )
     _check_at_switch("optimizer", cfg.optimizer, OPTIMIZER_AT_SWITCH)
     from psp_rl.training.phase_schedules import RESTARTABLE
 

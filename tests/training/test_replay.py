@@ -1,28 +1,48 @@
-"""The replay buffer at a task switch: emptied once every sub-env runs the new task, or kept."""
+"""The replay buffer at a task switch: emptied once every sub-env runs the new task, or kept; training
+resumes at once or after the emptied buffer has taken ``learning_starts`` new transitions."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from stable_baselines3 import DQN
-from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 import psp_rl
 from psp_rl.training import TaskScheduleCallback, resolve_config, train
-from psp_rl.training.replay import ReplaySwitchCallback
+from psp_rl.training.replay import ReplaySwitchCallback, refill_steps
 
 
-def run_dqn(at_switch: str, n_envs: int = 2) -> tuple[DQN, ReplaySwitchCallback]:
+class UpdateRecorder(BaseCallback):
+    """The env step of every gradient update (SB3 counts them in ``_n_updates``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.updates_at: list[int] = []
+        self._seen = 0
+
+    def _on_step(self) -> bool:
+        n = self.model._n_updates  # type: ignore[attr-defined]
+        self.updates_at += [self.num_timesteps] * (n - self._seen)
+        self._seen = n
+        return True
+
+
+def run_dqn(
+    at_switch: str, n_envs: int = 2, refill: int = 0, recorder: BaseCallback | None = None
+) -> tuple[DQN, ReplaySwitchCallback]:
     # CartPole episodes of an untrained greedy Q-network can last a few hundred steps: 1000 steps per
     # task leave every sub-env time to finish its task-0 episode
     suite = psp_rl.load_suite("cartpole-permuted", num_tasks=2, steps_per_task=1000)
     schedule = suite.make_schedule()
     model = DQN(psp_rl.PSPDQNPolicy, suite.make_vec_env(n_envs=n_envs, seed=0), learning_starts=50,
                 buffer_size=5000, seed=0, policy_kwargs=dict(net_arch=[8]))  # fmt: skip
-    replay = ReplaySwitchCallback(schedule, at_switch)
-    model.learn(schedule.total_timesteps, callback=CallbackList([TaskScheduleCallback(schedule), replay]))
+    replay = ReplaySwitchCallback(schedule, at_switch, learning_starts=refill)
+    callbacks = [TaskScheduleCallback(schedule), replay, *([recorder] if recorder else [])]
+    model.learn(schedule.total_timesteps, callback=CallbackList(callbacks))
     return model, replay
 
 
@@ -37,6 +57,43 @@ def test_keep_leaves_old_transitions() -> None:
     model, replay = run_dqn("keep")
     tasks = ReplaySwitchCallback.buffer_tasks(model)
     assert replay.resets == 0 and set(tasks.tolist()) == {0, 1}
+
+
+def test_learning_starts_each_phase_waits_for_the_emptied_buffer_to_refill() -> None:
+    recorder = UpdateRecorder()
+    model, replay = run_dqn("reset", n_envs=1, refill=300, recorder=recorder)
+    assert replay.resume_at is not None and model.learning_starts == replay.resume_at
+    reset_at = replay.resume_at - 300
+    assert 1000 <= reset_at < 2000  # the reset waited for the task-0 episode to end
+    # first phase: SB3's learning_starts (50); after the reset nothing until 300 new transitions
+    assert min(recorder.updates_at) <= 100
+    assert not [t for t in recorder.updates_at if reset_at < t <= reset_at + 300]
+    assert [t for t in recorder.updates_at if t > reset_at + 300]
+    once = UpdateRecorder()  # the default: training resumes right after the reset
+    model, replay = run_dqn("reset", n_envs=1, recorder=once)
+    assert replay.resume_at is None and model.learning_starts == 50
+    assert [t for t in once.updates_at if 1000 < t <= 1300]
+
+
+def test_learning_starts_resumes_inside_a_refill_and_comes_from_the_preset() -> None:
+    schedule = psp_rl.make_schedule("sequential", 3, steps_per_task=1000)
+    replay = ReplaySwitchCallback(schedule, learning_starts=300)
+    replay.load_state_dict({"reset_phase": 1, "resets": 1, "resume_at": 1350})
+    assert replay.state_dict() == {"reset_phase": 1, "resets": 1, "resume_at": 1350}
+    replay.model = SimpleNamespace(learning_starts=1000)  # type: ignore[assignment]
+    replay._on_training_start()
+    assert replay.model.learning_starts == 1350  # type: ignore[attr-defined]
+    dqn = DQN.__new__(DQN)  # refill_steps reads only the class's default
+    assert refill_steps(dqn, {"learning_starts": "once"}, {"learning_starts": 500}) == 0
+    assert refill_steps(dqn, {"learning_starts": "each_phase"}, {"learning_starts": 500}) == 500
+    assert refill_steps(dqn, {"learning_starts": "each_phase"}, {}) == 100  # SB3's DQN default
+    assert refill_steps(SimpleNamespace(), {}, {}) == 0  # once (the default) never looks at the model
+    with pytest.raises(ValueError, match="learning_starts must be an integer >= 0"):
+        ReplaySwitchCallback(schedule, learning_starts=-1)
+    with pytest.raises(ValueError, match="needs replay.at_switch: reset"):
+        resolve_config("dqn-psp", sets=["replay.learning_starts=each_phase", "replay.at_switch=keep"])
+    with pytest.raises(ValueError, match="Unknown replay.learning_starts 'each'. Did you mean 'each_phase'"):
+        resolve_config("dqn-psp", sets=["replay.learning_starts=each"])
 
 
 def test_state_round_trip_and_bad_choice() -> None:
