@@ -120,23 +120,17 @@ def _check_rehearsal(section: Any, algo: str) -> None:
         raise ValueError(f"rehearsal must be a mapping such as {{coef: 1.0}}, got {section!r}.")
     _check_keys("rehearsal", section, REHEARSAL_DEFAULTS)
     coef = section["coef"]
-    if isinstance(coef, bool) or not isinstance(coef, (int, float)) or not coef >= 0:
-        raise ValueError(f"rehearsal.coef must be a number >= 0 (0 turns rehearsal off), got {coef!r}.")
+    _check_number("rehearsal.coef", coef, 0, "0 turns rehearsal off")
     _check_int("rehearsal.states_per_task", section["states_per_task"], 1)
     _check_int("rehearsal.batch_size", section["batch_size"], 1)
     _check_int("rehearsal.consolidation_steps", section["consolidation_steps"], 1)
     if section["when"] not in REHEARSAL_WHEN:
         raise unknown("rehearsal.when", section["when"], REHEARSAL_WHEN)
-    ratio = section["ratio"]
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio > 0:
-        raise ValueError(
-            f"rehearsal.ratio must be a number > 0 (distillation steps per gradient step), got {ratio!r}."
-        )
+    _check_number("rehearsal.ratio", section["ratio"], 0, "distillation steps per gradient step", strict=True)
     target, margin = section["target"], section["margin"]
     if target not in REHEARSAL_TARGETS:
         raise unknown("rehearsal.target", target, REHEARSAL_TARGETS)
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
-        raise ValueError(f"rehearsal.margin must be a number > 0, got {margin!r}.")
+    _check_number("rehearsal.margin", margin, 0, strict=True)
     if coef > 0 and algo in REHEARSAL_ALGOS and algo not in REHEARSAL_TARGETS[target]:
         raise ValueError(
             f"rehearsal.target={target} is for {', '.join(REHEARSAL_TARGETS[target])}, not {algo}: "
@@ -145,6 +139,20 @@ def _check_rehearsal(section: Any, algo: str) -> None:
     if coef > 0 and algo not in REHEARSAL_ALGOS:
         raise ValueError(
             f"rehearsal is implemented for {', '.join(REHEARSAL_ALGOS)}, not {algo}: set rehearsal.coef=0."
+        )
+
+
+def _check_number(name: str, value: Any, minimum: float, meaning: str = "", strict: bool = False) -> None:
+    """A real number (not a bool) ``>= minimum``, or ``> minimum`` when ``strict``; ``meaning`` goes into the
+    error message."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (value > minimum if strict else value >= minimum)
+    ):
+        bound = f"{'>' if strict else '>='} {minimum:g}"
+        raise ValueError(
+            f"{name} must be a number {bound}{f' ({meaning})' if meaning else ''}, got {value!r}."
         )
 
 
@@ -355,8 +363,7 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
         if name not in RESTARTABLE:
             raise unknown("schedule in restart_schedules", name, RESTARTABLE)
     ewc_lambda = cfg.ewc["lambda"]
-    if isinstance(ewc_lambda, bool) or not isinstance(ewc_lambda, (int, float)) or ewc_lambda < 0:
-        raise ValueError(f"ewc.lambda must be a number >= 0 (0 turns EWC off), got {ewc_lambda!r}.")
+    _check_number("ewc.lambda", ewc_lambda, 0, "0 turns EWC off")
     if ewc_lambda > 0 and cfg.algo not in ("ppo", "a2c"):
         raise ValueError(
             f"EWC is implemented for ppo and a2c, not {cfg.algo}: set ewc.lambda=0 or algo ppo/a2c."
