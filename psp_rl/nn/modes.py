@@ -217,6 +217,10 @@ class NetworkConfig:
     :param layer_norm_eps: the LayerNorm's ``eps``, added to each sample's variance over the layer: the
         default (``1e-5``) normalises every scale; a larger one leaves pre-activations of variance well
         below ``eps`` near their own scale (a fresh network's) and normalises only grown ones
+    :param weight_projection: after every optimiser step, rescale each layer that feeds a LayerNorm to the
+        norm it started training at (normalize-and-project, :mod:`psp_rl.nn.projection`): the function is
+        unchanged, and the effective learning rate no longer falls as Adam grows the weights. Needs
+        ``layer_norm``
     """
 
     num_tasks: int
@@ -231,6 +235,7 @@ class NetworkConfig:
     drift_keys: int = 8
     coord_input: bool = False
     layer_norm_eps: float = 1e-5
+    weight_projection: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:
@@ -258,6 +263,13 @@ class NetworkConfig:
             isinstance(self.layer_norm_eps, (int, float)) and self.layer_norm_eps > 0
         ):
             raise ValueError(f"layer_norm_eps must be a positive number, got {self.layer_norm_eps!r}.")
+        if not isinstance(self.weight_projection, bool):
+            raise ValueError(f"weight_projection must be true or false, got {self.weight_projection!r}.")
+        if self.weight_projection and not self.layer_norm:
+            raise ValueError(
+                "weight_projection keeps the norm of the layers that feed a LayerNorm, and this network has "
+                "none: set layer_norm: true (or 'skip_first'), or weight_projection: false."
+            )
         if self.layer_norm and self.is_complex:
             raise ValueError(
                 "layer_norm needs real activations: use context binary or rotation, or layer_norm=False."

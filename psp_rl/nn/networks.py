@@ -35,6 +35,7 @@ from psp_rl.nn.modes import (  # noqa: F401 (re-exported: the config and modes u
     superposed_linear,
 )
 from psp_rl.nn.pertask import single_task
+from psp_rl.nn.projection import NormProjection, scale_free_indices
 
 
 class TaskBatch(NamedTuple):
@@ -95,11 +96,17 @@ class TaskStack(nn.Module):
     """Layers applied in order to a :class:`TaskBatch`; task-conditioned ones receive the task ids.
 
     The task ids are checked once for the whole stack.
+
+    :param layers: the layers, in order
+    :param project_norms: keep the norm of every layer that feeds a parameter-free LayerNorm
+        (:mod:`psp_rl.nn.projection`; applied by :meth:`project_norms` after each optimiser step)
     """
 
-    def __init__(self, layers: list[nn.Module]) -> None:
+    def __init__(self, layers: list[nn.Module], project_norms: bool = False) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
+        self._scale_free = scale_free_indices(layers) if project_norms else []
+        self.norm_projection = NormProjection(len(self._scale_free)) if self._scale_free else None
         self._task_aware = [isinstance(layer, TaskLayer) for layer in layers]
         self._first_superposed = bool(layers) and isinstance(layers[0], SuperposedLinear)
         self.num_tasks = next((layer.num_tasks for layer in layers if isinstance(layer, TaskLayer)), None)
@@ -110,6 +117,15 @@ class TaskStack(nn.Module):
             for layer, aware in zip(layers, self._task_aware)
             if aware
         )
+
+    def projected_layers(self) -> list[tuple[str, nn.Module]]:
+        """The layers whose norm :meth:`project_norms` keeps, with their names in this stack."""
+        return [(f"layers.{i}", self.layers[i]) for i in self._scale_free]
+
+    def project_norms(self) -> None:
+        """Rescale each layer that feeds a LayerNorm to its recorded norm (a no-op without projection)."""
+        if self.norm_projection is not None:
+            self.norm_projection.project(self.layers[i] for i in self._scale_free)
 
     def run(self, batch: TaskBatch) -> torch.Tensor:
         """Apply the layers and return the last output."""
@@ -186,7 +202,7 @@ class TaskMLP(TaskStack):
             ]
         if out_dim is not None:
             layers.append(config.linear(f"{name}/{len(hidden)}", sizes[-1], out_dim, head=True))
-        super().__init__(layers)
+        super().__init__(layers, project_norms=config.weight_projection)
         self.is_head = out_dim is not None
         self.squash = squash
         self.output_dim = out_dim if out_dim is not None else sizes[-1]

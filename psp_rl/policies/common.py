@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import torch
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from psp_rl.nn.layers import SuperposedLinear, TaskLayer
-from psp_rl.nn.networks import NetworkConfig
+from psp_rl.nn.networks import NetworkConfig, TaskStack
+from psp_rl.nn.projection import ProjectNormsHook
 from psp_rl.policies.extractor import TaskFeaturesExtractor, num_tasks_of
 
 
@@ -32,6 +34,8 @@ class PSPPolicyMixin:
     :param layer_norm: parameter-free LayerNorm on every hidden layer, or ``"skip_first"`` on every one but
         the first (see :class:`psp_rl.nn.NetworkConfig`)
     :param layer_norm_eps: the LayerNorm's ``eps`` (see :class:`psp_rl.nn.NetworkConfig`)
+    :param weight_projection: after every step of each of the policy's optimisers, rescale the layers that
+        feed a LayerNorm to their starting norm (normalize-and-project, see :mod:`psp_rl.nn.projection`)
     :param drift_context: keys that follow the observation's continuous ``coord`` entry (``power``,
         ``geodesic``, ``interpolate``, ``binned``; see :mod:`psp_rl.nn.drift`); ``None``: keys by task id
     :param drift_keys: ``M`` of the drifting context
@@ -62,6 +66,7 @@ class PSPPolicyMixin:
         drift_keys: int = 8,
         coord_input: bool = False,
         layer_norm_eps: float = 1e-5,
+        weight_projection: bool = False,
         features_extractor_class: type[BaseFeaturesExtractor] | None = None,
         features_extractor_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
@@ -77,13 +82,31 @@ class PSPPolicyMixin:
         # Set before the SB3 constructor, which builds the networks.
         self.network_config = NetworkConfig(
             num_tasks_of(observation_space), mode, context, context_seed, task_bias, width_scaling, base_width,
-            layer_norm, drift_context, drift_keys, coord_input, layer_norm_eps,
+            layer_norm, drift_context, drift_keys, coord_input, layer_norm_eps, weight_projection,
         )  # fmt: skip
         super().__init__(  # type: ignore[call-arg]
             observation_space, action_space, lr_schedule, *args, features_extractor_class=TaskFeaturesExtractor,
             features_extractor_kwargs={**(features_extractor_kwargs or {}), **self.network_config.policy_kwargs()},
             **kwargs,
         )  # fmt: skip
+        if weight_projection:
+            self._register_norm_projection()
+
+    def _register_norm_projection(self) -> None:
+        """Hook every optimiser of the policy so that, after each of its steps, the stacks it trains
+        project their scale-free layers (:meth:`~psp_rl.nn.networks.TaskStack.project_norms`)."""
+        modules = cast(nn.Module, self).modules
+        optimizers: list[torch.optim.Optimizer] = []
+        for module in modules():
+            optimizer = getattr(module, "optimizer", None)
+            if isinstance(optimizer, torch.optim.Optimizer) and all(optimizer is not o for o in optimizers):
+                optimizers.append(optimizer)
+        stacks = [m for m in modules() if isinstance(m, TaskStack) and m.norm_projection is not None]
+        for optimizer in optimizers:
+            trained = {id(p) for group in optimizer.param_groups for p in group["params"]}
+            own = [s for s in stacks if any(id(p) in trained for p in s.parameters())]
+            if own:
+                optimizer.register_step_post_hook(ProjectNormsHook(own))
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = {**super()._get_constructor_parameters(), **self.network_config.policy_kwargs()}  # type: ignore[misc]

@@ -79,6 +79,8 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
     :param drift_keys: ``M`` of the drifting context
     :param coord_input: append ``[sin 2πs, cos 2πs]`` of the coordinate ``s`` to the features
     :param layer_norm_eps: the LayerNorm's ``eps`` (see :class:`~psp_rl.nn.NetworkConfig`)
+    :param weight_projection: keep the norm of the layers that feed a LayerNorm (see
+        :class:`~psp_rl.nn.NetworkConfig`)
     :param cnn_output_dim: feature size of the CNN trunk for image observations (NatureCNN from 36x36
         on, :class:`~psp_rl.policies.small_cnn.SmallTaskCNN` for smaller images)
     :param lift_dim: dimension of the fixed random lifting of vector observations in ``psp`` mode;
@@ -102,13 +104,14 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         drift_keys: int = 8,
         coord_input: bool = False,
         layer_norm_eps: float = 1e-5,
+        weight_projection: bool = False,
         cnn_output_dim: int = 512,
         lift_dim: int | None = None,
     ) -> None:
         num_tasks = num_tasks_of(observation_space)
         config = NetworkConfig(
             num_tasks, mode, context, context_seed, task_bias, width_scaling, base_width, layer_norm,
-            drift_context, drift_keys, coord_input, layer_norm_eps,
+            drift_context, drift_keys, coord_input, layer_norm_eps, weight_projection,
         )  # fmt: skip
         has_coord = "coord" in observation_space.spaces
         if (drift_context is not None or coord_input) and not has_coord:

@@ -87,6 +87,7 @@ PSP_POLICY_KEYS: tuple[str, ...] = (
     "base_width",
     "layer_norm",
     "layer_norm_eps",
+    "weight_projection",
 )
 #: what each evaluation covers (preset key ``eval.matrix``, see ``ContinualEvalCallback``)
 EVAL_MATRIX: tuple[str, ...] = ("full", "diagonal")
