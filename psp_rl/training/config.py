@@ -116,6 +116,8 @@ REHEARSAL_DEFAULTS: dict[str, Any] = {
     "ratio": 1.0,
     "consolidation_steps": 2000,
 }
+#: end each phase on its best-scoring weights (see ``psp_rl.training.keep_best``); freq 0 = off
+KEEP_BEST_DEFAULTS: dict[str, Any] = {"freq": 0, "episodes": 5, "start": 0.5}
 
 #: keys a preset file may hold
 PRESET_KEYS: tuple[str, ...] = (
@@ -138,6 +140,7 @@ PRESET_KEYS: tuple[str, ...] = (
     "replay",
     "optimizer",
     "rehearsal",
+    "keep_best",
 )
 
 # Algorithm arguments that the training loop sets itself.
@@ -224,6 +227,9 @@ class TrainConfig:
         ``when`` (``interleaved``, ``phase_end`` or ``both``), ``ratio`` (distillation steps per gradient
         step when interleaved), ``consolidation_steps`` (see
         :mod:`psp_rl.training.rehearsal`).
+    :param keep_best: ``freq`` (score the current task every this many env steps on ``episodes``
+        validation episodes, from the fraction ``start`` of each phase on, and end the phase on the
+        best-scoring weights; 0 = off, the default; see :mod:`psp_rl.training.keep_best`).
     :param grown: tasks added to the run after it started (``psp-rl train --resume RUN --num-tasks K2``,
         see :func:`grow_config`): one ``{from_tasks, num_tasks, steps_per_task}`` entry per growth, in
         order. The suite's own schedule covers the first ``from_tasks`` tasks of the first entry; each
@@ -254,6 +260,7 @@ class TrainConfig:
     replay: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(REPLAY_DEFAULTS))
     optimizer: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(OPTIMIZER_DEFAULTS))
     rehearsal: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(REHEARSAL_DEFAULTS))
+    keep_best: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(KEEP_BEST_DEFAULTS))
     grown: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     run_dir: str = "runs"
     description: str = ""
@@ -289,6 +296,7 @@ class TrainConfig:
         cfg.replay = _with_defaults(cfg.replay, REPLAY_DEFAULTS)
         cfg.optimizer = _with_defaults(cfg.optimizer, OPTIMIZER_DEFAULTS)
         cfg.rehearsal = coerce_tree(_with_defaults(cfg.rehearsal, REHEARSAL_DEFAULTS))
+        cfg.keep_best = coerce_tree(_with_defaults(cfg.keep_best, KEEP_BEST_DEFAULTS))
         cfg.policy_kwargs = coerce_tree(dict(cfg.policy_kwargs or {}))
         cfg.hyperparams = coerce_tree(dict(cfg.hyperparams or {}))
         cfg.suite_overrides = dict(cfg.suite_overrides or {})

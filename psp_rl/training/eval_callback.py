@@ -15,7 +15,7 @@ from typing import Any, SupportsFloat, cast
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import HParam, Image
-from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from psp_rl.envs.suites import METRICS
 from psp_rl.metrics import (
@@ -28,7 +28,7 @@ from psp_rl.metrics import (
     task_auc,
 )
 from psp_rl.training.config import EVAL_MATRIX
-from psp_rl.training.evaluation import evaluate_episodes
+from psp_rl.training.evaluation import score_task
 from psp_rl.utils import unknown
 
 __all__ = ["ContinualEvalCallback", "flatten_hparams"]
@@ -150,21 +150,11 @@ class ContinualEvalCallback(BaseCallback):
     # ------------------------------------------------------------------ evaluation
     def _evaluate_task(self, env: VecEnv, task: int) -> tuple[float, float]:
         """:return: the mean return and the task's score (normalised return, or success rate)."""
-        if isinstance(env, VecNormalize) and self.training_env is not None:
-            sync_envs_normalization(self.training_env, env)
-        if self.eval_seed is not None:
-            env.seed(self.eval_seed + 1000 * task)  # the next reset (evaluate_policy's first) uses it
-        success: float | None = None
-        if self.evaluate_fn is not None:
-            out = self.evaluate_fn(self.model, env, self.n_eval_episodes, self.deterministic)
-            mean, success = (float(out[0]), float(out[1])) if isinstance(out, tuple) else (float(out), None)
-        else:
-            mean, _, success = evaluate_episodes(self.model, env, self.n_eval_episodes, self.deterministic)
-        if self.metric == "return":
-            return mean, float(self.normalize(task, mean))
-        if success is None:
-            raise ValueError("metric 'success' needs evaluate_fn to return (mean return, success rate).")
-        return mean, success
+        training_env = self.training_env if isinstance(env, VecNormalize) else None
+        return score_task(
+            self.model, env, task, self.n_eval_episodes, self.normalize, self.deterministic, self.metric,
+            seed=self.eval_seed, training_env=training_env, evaluate_fn=self.evaluate_fn,
+        )  # fmt: skip
 
     def evaluate(self, tasks: Sequence[int] | None = None) -> tuple[list[float], list[float]]:
         """Evaluate the current model on every task (or on ``tasks`` only).

@@ -29,6 +29,7 @@ __all__ = [
     "format_task_table",
     "load_reference_auc",
     "load_run_model",
+    "score_task",
 ]
 
 
@@ -95,6 +96,53 @@ def evaluate_episodes(
         ),
     )
     return float(np.mean(returns)), float(np.std(returns)), float(np.mean(successes)) if successes else 0.0
+
+
+def score_task(
+    model: Any,
+    env: Any,
+    task: int,
+    n_episodes: int,
+    normalize: Any,
+    deterministic: bool = True,
+    metric: str = "return",
+    seed: int | None = None,
+    training_env: Any = None,
+    evaluate_fn: Any = None,
+) -> tuple[float, float]:
+    """The mean return of ``task`` on its evaluation env and the task's score.
+
+    :param model: an SB3 model.
+    :param env: the task's VecEnv.
+    :param task: the task id.
+    :param n_episodes: episodes.
+    :param normalize: ``(task, mean return) -> normalised return`` (the suite's ``normalize``).
+    :param deterministic: deterministic actions.
+    :param metric: ``"return"`` (the score is the normalised mean return) or ``"success"`` (the success
+        rate, from ``info["is_success"]`` or from ``evaluate_fn``).
+    :param seed: reseed the env first (``seed + 1000 * task``), so every call starts from the same states.
+    :param training_env: the training VecEnv, whose ``VecNormalize`` statistics the env takes first.
+    :param evaluate_fn: ``(model, env, episodes, deterministic) -> mean or (mean, success rate)`` in place
+        of :func:`evaluate_episodes`.
+    :return: ``(mean return, score)``.
+    """
+    from stable_baselines3.common.vec_env import VecNormalize, sync_envs_normalization
+
+    if isinstance(env, VecNormalize) and training_env is not None:
+        sync_envs_normalization(training_env, env)
+    if seed is not None:
+        env.seed(seed + 1000 * task)  # the next reset (evaluate_policy's first) uses it
+    success: float | None = None
+    if evaluate_fn is not None:
+        out = evaluate_fn(model, env, n_episodes, deterministic)
+        mean, success = (float(out[0]), float(out[1])) if isinstance(out, tuple) else (float(out), None)
+    else:
+        mean, _, success = evaluate_episodes(model, env, n_episodes, deterministic)
+    if metric == "return":
+        return mean, float(normalize(task, mean))
+    if success is None:
+        raise ValueError("metric 'success' needs evaluate_fn to return (mean return, success rate).")
+    return mean, success
 
 
 def evaluate_tasks(

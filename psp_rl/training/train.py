@@ -32,6 +32,7 @@ from psp_rl.training.build import (
 )
 from psp_rl.training.config import TrainConfig
 from psp_rl.training.grow import grow_config
+from psp_rl.training.keep_best import KeepBestCallback
 from psp_rl.training.optimizer_reset import OptimizerResetCallback
 from psp_rl.training.phase_schedules import EntCoefScheduleCallback, restart_per_phase
 from psp_rl.training.rehearsal import RehearsalCallback
@@ -184,12 +185,19 @@ def train(
     set_drift_steps(env, state.get("extra", {}).get("drift_steps", []))  # drifting suites: same clocks
     # evaluation envs restart their drift clocks at 0 for every evaluation (DriftClockReset)
     eval_envs = eval_envs_per_task(suite, cfg.eval["episodes"], cfg.eval["n_envs"], seed=cfg.seed + 10_000)
+    # keep_best's validation episodes: start states other than the reported evaluation's
+    validation_envs = (
+        eval_envs_per_task(suite, cfg.keep_best["episodes"], seed=cfg.seed + 20_000)
+        if cfg.keep_best["freq"] > 0
+        else []
+    )
     if cfg.normalize is not False:  # per-task statistics unless normalize.per_task is false
         if checkpoint is not None:
             env = VecNormalize.load(str(checkpoint / "vecnormalize.pkl"), env)
         else:
             env = make_vec_normalize(env, cfg.normalize)
         eval_envs = [eval_vec_normalize(e, env) for e in eval_envs]
+        validation_envs = [eval_vec_normalize(e, env) for e in validation_envs]
 
     # ---- 4. model
     algo = algo_class(cfg.algo)
@@ -287,6 +295,22 @@ def train(
         )
         checkpoint_cb.stateful["replay"] = replay_cb
         replay_cb.load_state_dict(cb_state.get("replay", {}))
+    keep_best_cb = None
+    if cfg.keep_best["freq"] > 0:  # validation scores of the current task; end each phase on the best weights
+        keep_best_cb = KeepBestCallback(
+            validation_envs,
+            suite.normalize,
+            boundaries,
+            phase_tasks,
+            freq=cfg.keep_best["freq"],
+            episodes=cfg.keep_best["episodes"],
+            start=cfg.keep_best["start"],
+            seed=cfg.seed + 20_000,
+            metric=suite.metric,
+        )
+        checkpoint_cb.tensor_stateful["keep_best"] = keep_best_cb
+        if checkpoint is not None and (checkpoint / "keep_best.pt").is_file():
+            keep_best_cb.load_state_dict(torch.load(checkpoint / "keep_best.pt", weights_only=True))
     optimizer_cb = OptimizerResetCallback(schedule, cfg.optimizer["at_switch"])  # keep or clear the moments
     checkpoint_cb.stateful["optimizer"] = optimizer_cb
     optimizer_cb.load_state_dict(cb_state.get("optimizer", {}))
@@ -298,10 +322,12 @@ def train(
     # The replay buffer is emptied before the checkpoint of that step is written, too, and after the
     # rehearsal has taken the finished task's states from it.
     # The rehearsal stores (and consolidates) at a phase end before that phase-end evaluation.
+    # keep_best sets the kept weights back before both.
     ent_cb = EntCoefScheduleCallback() if ent_schedule is not None else None
     extras = [cb for cb in (ewc_cb, replay_cb, optimizer_cb, ent_cb) if cb is not None]
     chain: list[Any] = [
         schedule_cb,
+        *([keep_best_cb] if keep_best_cb else []),
         *([rehearsal_cb] if rehearsal_cb else []),
         eval_cb,
         *extras,

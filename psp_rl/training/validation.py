@@ -36,6 +36,7 @@ from psp_rl.training.config import (
     EVAL_DEFAULTS,
     EVAL_MATRIX,
     EWC_DEFAULTS,
+    KEEP_BEST_DEFAULTS,
     PSP_POLICY_KEYS,
     REHEARSAL_DEFAULTS,
     RESERVED_HYPERPARAMS,
@@ -140,6 +141,19 @@ def _check_rehearsal(section: Any, algo: str) -> None:
         raise ValueError(
             f"rehearsal is implemented for {', '.join(REHEARSAL_ALGOS)}, not {algo}: set rehearsal.coef=0."
         )
+
+
+def _check_keep_best(section: Any) -> None:
+    """The ``keep_best`` section: ``freq`` >= 0 (0: off), ``episodes`` >= 1, ``start`` in ``[0, 1)``."""
+    if not isinstance(section, dict):
+        raise ValueError(f"keep_best must be a mapping such as {{freq: 5000}}, got {section!r}.")
+    _check_keys("keep_best", section, KEEP_BEST_DEFAULTS)
+    _check_int("keep_best.freq", section["freq"], 0)
+    _check_int("keep_best.episodes", section["episodes"], 1)
+    start = section["start"]
+    _check_number("keep_best.start", start, 0, "the fraction of each phase after which scoring starts")
+    if start >= 1:
+        raise ValueError(f"keep_best.start is a fraction of the phase and must be below 1, got {start!r}.")
 
 
 def _check_number(name: str, value: Any, minimum: float, meaning: str = "", strict: bool = False) -> None:
@@ -369,6 +383,7 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
             f"EWC is implemented for ppo and a2c, not {cfg.algo}: set ewc.lambda=0 or algo ppo/a2c."
         )
     _check_rehearsal(cfg.rehearsal, cfg.algo)
+    _check_keep_best(cfg.keep_best)
     _check_grown(cfg.grown, cfg.num_tasks)
 
     algo_cls = algo_class(cfg.algo)
