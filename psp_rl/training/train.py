@@ -297,17 +297,10 @@ def train(
         replay_cb.load_state_dict(cb_state.get("replay", {}))
     keep_best_cb = None
     if cfg.keep_best["freq"] > 0:  # validation scores of the current task; end each phase on the best weights
-        keep_best_cb = KeepBestCallback(
-            validation_envs,
-            suite.normalize,
-            boundaries,
-            phase_tasks,
-            freq=cfg.keep_best["freq"],
-            episodes=cfg.keep_best["episodes"],
-            start=cfg.keep_best["start"],
-            seed=cfg.seed + 20_000,
-            metric=suite.metric,
-        )
+        keep_best_cb = KeepBestCallback(  # freq, episodes, start
+            validation_envs, suite.normalize, boundaries, phase_tasks, **cfg.keep_best,
+            seed=cfg.seed + 20_000, metric=suite.metric,
+        )  # fmt: skip
         checkpoint_cb.tensor_stateful["keep_best"] = keep_best_cb
         if checkpoint is not None and (checkpoint / "keep_best.pt").is_file():
             keep_best_cb.load_state_dict(torch.load(checkpoint / "keep_best.pt", weights_only=True))
