@@ -215,21 +215,15 @@ class TrainConfig:
     :param restart_schedules: the SB3 schedules that restart with every task phase instead of running
         once over the whole run: ``exploration`` (DQN's ε; default), ``learning_rate``, ``clip_range``,
         ``clip_range_vf`` (see :mod:`psp_rl.training.phase_schedules`).
-    :param replay: off-policy algorithms: ``at_switch`` is ``reset`` (default: the buffer is emptied
-        when a new task starts) or ``keep``; ``learning_starts`` is ``once`` (default, SB3's) or
-        ``each_phase`` (every emptied buffer takes ``hyperparams.learning_starts`` transitions before
-        training resumes; see :mod:`psp_rl.training.replay`).
+    :param replay: off-policy algorithms: ``at_switch`` ``reset`` (default: emptied when a new task starts)
+        or ``keep``; ``learning_starts`` ``once`` (default, SB3's) or ``each_phase`` (an emptied buffer
+        takes ``hyperparams.learning_starts`` transitions first; see :mod:`psp_rl.training.replay`).
     :param optimizer: ``at_switch`` is ``keep`` (default: the optimizers' moments carry over to the
         next task) or ``reset`` (cleared at every task switch; see :mod:`psp_rl.training.optimizer_reset`).
-    :param rehearsal: DQN, SAC, TD3: ``coef`` (weight of the distillation of earlier tasks' outputs
-        after every burst of gradient steps; 0 = off, the default), ``target`` (``outputs`` or, DQN,
-        ``actions``: the greedy actions held with a ``margin``), ``states_per_task``, ``batch_size``,
-        ``when`` (``interleaved``, ``phase_end`` or ``both``), ``ratio`` (distillation steps per gradient
-        step when interleaved), ``consolidation_steps`` (see
-        :mod:`psp_rl.training.rehearsal`).
-    :param keep_best: ``freq`` (score the current task every this many env steps on ``episodes``
-        validation episodes, from the fraction ``start`` of each phase on, and end the phase on the
-        best-scoring weights; 0 = off, the default; see :mod:`psp_rl.training.keep_best`).
+    :param rehearsal: DQN, SAC, TD3: distillation of earlier tasks' outputs (``coef``: 0 = off, the
+        default), see :mod:`psp_rl.training.rehearsal` for its keys.
+    :param keep_best: end each phase on its best weights by validation scores of the current task
+        (``freq``: 0 = off, the default), see :mod:`psp_rl.training.keep_best` for its keys.
     :param grown: tasks added to the run after it started (``psp-rl train --resume RUN --num-tasks K2``,
         see :func:`grow_config`): one ``{from_tasks, num_tasks, steps_per_task}`` entry per growth, in
         order. The suite's own schedule covers the first ``from_tasks`` tasks of the first entry; each
