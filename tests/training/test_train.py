@@ -223,6 +223,7 @@ def test_other_presets_train_and_resume(tmp_path: Path, agent: str) -> None:
     assert checkpoint is not None
     if agent == "dqn-psp":
         assert (checkpoint / "replay_buffer.pkl").is_file()
+        assert (checkpoint / "keep_best.pt").is_file()  # the preset ends each phase on its best weights
     probe = FirstStep()
     result = train(resume=run, progress_bar=False, verbose=0, callbacks=[probe])
     assert probe.start == STEPS
