@@ -2,7 +2,7 @@
 
 DQN's greedy policy on a CartPole variant swings from one evaluation to the next within a phase, while its
 rate still decays: measured on ``cartpole-permuted`` with ``dqn-psp`` (seed 0, first variant, before any
-other exists) 0.46, 1.00, 0.48, 0.96 at 35k, 40k, 45k and 50k steps. Which of those the phase ends on is
+other exists, 3 evaluation episodes each) 0.46, 1.00, 0.48, 0.96 at 35k, 40k, 45k and 50k steps. Which of those the phase ends on is
 then a matter of luck. With ``keep_best.freq > 0`` the agent scores its current task every ``freq`` env
 steps from ``start`` (a fraction of the phase) on, keeps a copy of the policy's weights whenever the
 score is the best of the phase so far (a tie goes to the later copy), scores the final weights as well at
