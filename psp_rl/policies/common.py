@@ -95,14 +95,9 @@ class PSPPolicyMixin:
     def _register_norm_projection(self) -> None:
         """Hook every optimiser of the policy so that, after each of its steps, the stacks it trains
         project their scale-free layers (:meth:`~psp_rl.nn.networks.TaskStack.project_norms`)."""
-        modules = cast(nn.Module, self).modules
-        optimizers: list[torch.optim.Optimizer] = []
-        for module in modules():
-            optimizer = getattr(module, "optimizer", None)
-            if isinstance(optimizer, torch.optim.Optimizer) and all(optimizer is not o for o in optimizers):
-                optimizers.append(optimizer)
-        stacks = [m for m in modules() if isinstance(m, TaskStack) and m.norm_projection is not None]
-        for optimizer in optimizers:
+        policy = cast(nn.Module, self)
+        stacks = [m for m in policy.modules() if isinstance(m, TaskStack) and m.norm_projection is not None]
+        for optimizer in module_optimizers(policy):
             trained = {id(p) for group in optimizer.param_groups for p in group["params"]}
             own = [s for s in stacks if any(id(p) in trained for p in s.parameters())]
             if own:
@@ -174,6 +169,21 @@ class PSPPolicyMixin:
                     )
             observation = {**observation, "task": task.astype(np.int64, copy=False)}
         return super().obs_to_tensor(observation)  # type: ignore[misc]
+
+
+def module_optimizers(module: nn.Module, *extra: Any) -> list[torch.optim.Optimizer]:
+    """The torch optimizers a module holds: the ``optimizer`` attribute of the module and of each of its
+    sub-modules (an SB3 policy's, or SAC / TD3's actor and critic), then ``extra``, each once.
+
+    :param module: a policy (any module tree)
+    :param extra: more candidates (e.g. SAC's ``ent_coef_optimizer``); anything not an optimizer is skipped
+    """
+    candidates = [getattr(m, "optimizer", None) for m in module.modules()] + list(extra)
+    found: list[torch.optim.Optimizer] = []
+    for optimizer in candidates:
+        if isinstance(optimizer, torch.optim.Optimizer) and all(optimizer is not o for o in found):
+            found.append(optimizer)
+    return found
 
 
 def action_dim_of(action_space: spaces.Space) -> int:

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from psp_rl.envs.schedules import TaskSchedule
+from psp_rl.policies.common import module_optimizers
 from psp_rl.training.switch import PhaseSwitchCallback
 
 __all__ = ["OPTIMIZER_AT_SWITCH", "OptimizerResetCallback", "model_optimizers"]
@@ -40,13 +41,7 @@ def model_optimizers(model: Any) -> list[torch.optim.Optimizer]:
     :param model: an SB3 algorithm.
     :return: the optimizers, each once.
     """
-    candidates = [getattr(module, "optimizer", None) for module in model.policy.modules()]
-    candidates.append(getattr(model, "ent_coef_optimizer", None))
-    found: list[torch.optim.Optimizer] = []
-    for optimizer in candidates:
-        if isinstance(optimizer, torch.optim.Optimizer) and all(optimizer is not o for o in found):
-            found.append(optimizer)
-    return found
+    return module_optimizers(model.policy, getattr(model, "ent_coef_optimizer", None))
 
 
 class OptimizerResetCallback(PhaseSwitchCallback):
