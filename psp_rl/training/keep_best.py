@@ -33,6 +33,8 @@ from psp_rl.training.evaluation import score_task
 
 __all__ = ["KeepBestCallback"]
 
+_NEVER = 2**62  # no phase left to score
+
 
 class KeepBestCallback(BaseCallback):
     """Score the current task during each phase and end the phase on its best-scoring weights.
@@ -91,7 +93,7 @@ class KeepBestCallback(BaseCallback):
     # ---- when
     def _first_eval(self, phase: int) -> int:
         if phase >= len(self.phase_boundaries):
-            return 2**62
+            return _NEVER
         begin = self.phase_boundaries[phase - 1] if phase > 0 else 0
         return begin + max(1, math.ceil(self.start * (self.phase_boundaries[phase] - begin)))
 
@@ -160,3 +162,5 @@ class KeepBestCallback(BaseCallback):
         self.best = state["best"]
         self.restored = [bool(r) for r in state["restored"]]
         self.next_eval = int(state["next_eval"])
+        if self.next_eval >= _NEVER:  # saved after the last phase: a run grown since has phases to score
+            self.next_eval = self._first_eval(self.phase)

@@ -101,6 +101,21 @@ def test_resuming_from_the_state_dict_ends_the_phase_the_same_way() -> None:
     assert _run(second, second_model, range(81, 101)) == expected == [70.0]
 
 
+def test_a_run_grown_after_its_last_phase_scores_the_added_phases() -> None:
+    model = WeightModel()
+    finished = _callback({}, model)
+    _run(finished, model, range(1, 201))  # both phases closed: nothing left to score
+    grown = ScriptedKeepBest({250: 0.9, 300: 0.1}, freq=50)
+    grown.phase_boundaries, grown.phase_tasks = [100, 200, 300], [0, 1, 2]  # a third task added
+    grown.init_callback(model)  # type: ignore[arg-type]
+    grown.load_state_dict(finished.state_dict())
+    for step in range(201, 301):
+        model.advance(step)
+        grown.on_step()
+    assert [s for s, _ in grown.scored] == [250, 300]
+    assert grown.restored == [False, False, True] and float(model.policy.weight.detach()) == 250.0
+
+
 def test_checkpoint_state_loads_with_weights_only(tmp_path: Path) -> None:
     model = WeightModel()
     callback = _callback({50: 0.7}, model)
