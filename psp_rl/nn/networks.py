@@ -107,6 +107,7 @@ class TaskStack(nn.Module):
         self.layers = nn.ModuleList(layers)
         self._scale_free = scale_free_indices(layers) if project_norms else []
         self.norm_projection = NormProjection(len(self._scale_free)) if self._scale_free else None
+        self.record_norms()
         self._task_aware = [isinstance(layer, TaskLayer) for layer in layers]
         self._first_superposed = bool(layers) and isinstance(layers[0], SuperposedLinear)
         self.num_tasks = next((layer.num_tasks for layer in layers if isinstance(layer, TaskLayer)), None)
@@ -121,6 +122,12 @@ class TaskStack(nn.Module):
     def projected_layers(self) -> list[tuple[str, nn.Module]]:
         """The layers whose norm :meth:`project_norms` keeps, with their names in this stack."""
         return [(f"layers.{i}", self.layers[i]) for i in self._scale_free]
+
+    def record_norms(self) -> None:
+        """Take the current norm of each layer that feeds a LayerNorm as the one :meth:`project_norms` keeps
+        (done at construction; again after re-initialising the weights, as the policies do)."""
+        if self.norm_projection is not None:
+            self.norm_projection.record(self.layers[i] for i in self._scale_free)
 
     def project_norms(self) -> None:
         """Rescale each layer that feeds a LayerNorm to its recorded norm (a no-op without projection)."""

@@ -26,7 +26,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -52,10 +52,9 @@ def scale_free_indices(layers: list[nn.Module]) -> list[int]:
 class NormProjection(nn.Module):
     """The target norms of a stack's scale-free layers, and their projection.
 
-    The norm of each layer (all its parameters together: weight and every task's bias) is recorded at the
-    first projection (just after the first optimiser step, i.e. at the scale training started from) in
-    the persistent buffer ``targets``, so saved models and resumed runs keep it; every later projection
-    rescales the layer's parameters back to it.
+    The norm of each layer (all its parameters together: weight and every task's bias) is held in the
+    persistent buffer ``targets``, so saved models and resumed runs keep it; :meth:`record` sets it from the
+    layers as they are (their initialisation), :meth:`project` rescales the layers back to it.
 
     :param count: the number of scale-free layers
     """
@@ -66,20 +65,29 @@ class NormProjection(nn.Module):
         super().__init__()
         self.register_buffer("targets", torch.zeros(count))
 
+    @staticmethod
+    def _norm(params: Sequence[torch.Tensor]) -> torch.Tensor:
+        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p) for p in params]))
+
+    @torch.no_grad()
+    def record(self, layers: Iterable[nn.Module]) -> None:
+        """Take each layer's current norm as its target (call after (re-)initialising the layers).
+
+        :param layers: the scale-free layers, in the order of ``targets``
+        """
+        for index, layer in enumerate(layers):
+            self.targets[index] = self._norm(list(layer.parameters(recurse=False)))
+
     @torch.no_grad()
     def project(self, layers: Iterable[nn.Module]) -> None:
-        """Rescale each layer's parameters to its target norm (record the targets on the first call).
+        """Rescale each layer's parameters to its target norm (on the device, no host synchronisation).
 
         :param layers: the scale-free layers, in the order of ``targets``
         """
         for index, layer in enumerate(layers):
             params = list(layer.parameters(recurse=False))
-            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p) for p in params]))
-            target = self.targets[index]
-            if target == 0:
-                target.copy_(norm)
-                continue
-            scale = target / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+            norm = self._norm(params)
+            scale = self.targets[index] / norm.clamp_min(torch.finfo(norm.dtype).tiny)
             for p in params:
                 p.mul_(scale)
 

@@ -93,10 +93,13 @@ class PSPPolicyMixin:
             self._register_norm_projection()
 
     def _register_norm_projection(self) -> None:
-        """Hook every optimiser of the policy so that, after each of its steps, the stacks it trains
-        project their scale-free layers (:meth:`~psp_rl.nn.networks.TaskStack.project_norms`)."""
+        """Record the initialised norms and hook every optimiser of the policy so that, after each of its
+        steps, the stacks it trains project their scale-free layers back to them
+        (:meth:`~psp_rl.nn.networks.TaskStack.project_norms`). A loaded model's saved norms replace these."""
         policy = cast(nn.Module, self)
         stacks = [m for m in policy.modules() if isinstance(m, TaskStack) and m.norm_projection is not None]
+        for stack in stacks:  # SB3 initialises the weights again after building the networks
+            stack.record_norms()
         for optimizer in module_optimizers(policy):
             trained = {id(p) for group in optimizer.param_groups for p in group["params"]}
             own = [s for s in stacks if any(id(p) in trained for p in s.parameters())]

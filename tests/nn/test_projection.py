@@ -48,8 +48,7 @@ def test_the_layers_that_feed_a_layer_norm_are_projected() -> None:
 def test_projection_restores_the_recorded_norm_and_keeps_the_function(mode: str) -> None:
     net = _net(mode=mode)
     layers = [layer for _, layer in net.projected_layers()]
-    net.project_norms()  # the first call records the norms
-    recorded = [_norm(layer) for layer in layers]
+    recorded = [_norm(layer) for layer in layers]  # recorded at construction
     assert net.norm_projection is not None
     assert net.norm_projection.targets.tolist() == pytest.approx(recorded)
     before = net(_batch())
@@ -60,6 +59,16 @@ def test_projection_restores_the_recorded_norm_and_keeps_the_function(mode: str)
     net.project_norms()
     assert [_norm(layer) for layer in layers] == pytest.approx(recorded, rel=1e-5)
     torch.testing.assert_close(net(_batch()), before, atol=1e-5, rtol=1e-5)
+
+
+def test_norms_are_recorded_again_after_re_initialisation() -> None:
+    net = _net()
+    first = net.layers[0]
+    _grow(first, 3.0)  # a re-initialisation at another scale (as SB3's orthogonal init)
+    net.record_norms()
+    net.project_norms()
+    assert net.norm_projection is not None
+    assert float(net.norm_projection.targets[0]) == pytest.approx(_norm(first), rel=1e-6)
 
 
 def test_the_output_layer_is_left_alone() -> None:
