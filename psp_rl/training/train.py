@@ -186,8 +186,9 @@ def train(
     # evaluation envs restart their drift clocks at 0 for every evaluation (DriftClockReset)
     eval_envs = eval_envs_per_task(suite, cfg.eval["episodes"], cfg.eval["n_envs"], seed=cfg.seed + 10_000)
     # keep_best's validation episodes: start states other than the reported evaluation's
+    validation_seed = cfg.seed + 20_000
     validation_envs = (
-        eval_envs_per_task(suite, cfg.keep_best["episodes"], seed=cfg.seed + 20_000)
+        eval_envs_per_task(suite, cfg.keep_best["episodes"], seed=validation_seed)
         if cfg.keep_best["freq"] > 0
         else []
     )
@@ -299,7 +300,7 @@ def train(
     if cfg.keep_best["freq"] > 0:  # validation scores of the current task; end each phase on the best weights
         keep_best_cb = KeepBestCallback(  # freq, episodes, start
             validation_envs, suite.normalize, boundaries, phase_tasks, **cfg.keep_best,
-            seed=cfg.seed + 20_000, metric=suite.metric,
+            seed=validation_seed, metric=suite.metric,
         )  # fmt: skip
         checkpoint_cb.tensor_stateful["keep_best"] = keep_best_cb
         if checkpoint is not None and (checkpoint / "keep_best.pt").is_file():
