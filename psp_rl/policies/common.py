@@ -15,6 +15,7 @@ from psp_rl.nn.layers import SuperposedLinear, TaskLayer
 from psp_rl.nn.networks import NetworkConfig, TaskStack
 from psp_rl.nn.projection import ProjectNormsHook
 from psp_rl.policies.extractor import TaskFeaturesExtractor, num_tasks_of
+from psp_rl.policies.obs_checks import check_observation
 
 
 class PSPPolicyMixin:
@@ -148,30 +149,28 @@ class PSPPolicyMixin:
                 module.bias.data.fill_(0.0)
 
     def obs_to_tensor(self, observation: np.ndarray | dict[str, np.ndarray]) -> tuple[PyTorchObs, bool]:
-        """SB3's conversion, after checking on the host that every task id is in ``[0, K)``.
+        """SB3's conversion, after :func:`~psp_rl.policies.obs_checks.check_observation` (on the host): a
+        ``{"obs", "task"}`` dict with every entry of the space, one task id per observation, each an integer
+        in ``[0, K)``, and no NaN or inf. Every ``predict`` (yours, SB3's evaluation, the rollouts of the
+        off-policy algorithms) passes here.
 
         Task ids of any integer dtype (``int8`` ... ``uint64``) are accepted and handed on as ``int64``;
         floating-point and boolean ids are refused.
 
         :param observation: a (batch of) ``{"obs", "task"}`` observation(s)
+        :raises ValueError: naming what is wrong with the observation and the fix
         """
-        if isinstance(observation, dict) and "task" in observation:
-            task = np.asarray(observation["task"])
-            if task.dtype.kind not in "iu":
-                raise ValueError(
-                    f"task ids must be integers in 0..{self.num_tasks - 1} (the index of the Discrete(K) "
-                    f"'task' entry), got dtype {task.dtype}: pass them as integers, e.g. "
-                    "observation['task'].astype(np.int64)."
-                )
-            if task.size:
-                low, high = int(task.min()), int(task.max())
-                if low < 0 or high >= self.num_tasks:
-                    raise ValueError(
-                        f"task id {low if low < 0 else high} is out of range: this policy holds "
-                        f"K={self.num_tasks} tasks, valid ids are 0..{self.num_tasks - 1}."
-                    )
-            observation = {**observation, "task": task.astype(np.int64, copy=False)}
-        return super().obs_to_tensor(observation)  # type: ignore[misc]
+        checked = check_observation(observation, self.observation_space, self.num_tasks)  # type: ignore[arg-type]
+        return super().obs_to_tensor(checked)  # type: ignore[misc]
+
+    def is_vectorized_observation(self, observation: np.ndarray | dict[str, np.ndarray]) -> bool:
+        """SB3's test, after the same checks as :meth:`obs_to_tensor` (DQN's exploring ``predict`` asks it
+        without converting the observation).
+
+        :param observation: a (batch of) ``{"obs", "task"}`` observation(s)
+        """
+        checked = check_observation(observation, self.observation_space, self.num_tasks)  # type: ignore[arg-type]
+        return super().is_vectorized_observation(checked)  # type: ignore[misc]
 
 
 def module_optimizers(module: nn.Module, *extra: Any) -> list[torch.optim.Optimizer]:
