@@ -33,7 +33,7 @@ from psp_rl.envs.task_envs import (
     require_extra,
 )
 from psp_rl.envs.variant import VariantWrapper, check_num_tasks, check_task, coordinate_families
-from psp_rl.envs.vec import TaskEnvs, make_task_env, make_task_vec_env, task_vec_env
+from psp_rl.envs.vec import TaskEnvs, check_task_spaces, make_task_env, make_task_vec_env, task_vec_env
 
 __all__ = [
     "FAMILIES",
@@ -54,6 +54,7 @@ __all__ = [
     "VariantWrapper",
     "check_family_spec",
     "check_num_tasks",
+    "check_task_spaces",
     "check_task",
     "coordinate_families",
     "family_parameters",

@@ -34,14 +34,15 @@ from psp_rl.envs.variant import VariantWrapper, check_num_tasks, check_task, pos
 if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecEnv
 
-__all__ = ["TaskEnvs", "make_task_env", "make_task_vec_env", "task_vec_env"]
+__all__ = ["TaskEnvs", "check_task_spaces", "make_task_env", "make_task_vec_env", "task_vec_env"]
 
 
 class TaskEnvs(VariantWrapper):
     """Variant ``k`` is the environment built by ``env_fns[k]`` (built on first use, then kept).
 
-    Every task's environment must have the same observation and action spaces; the first reset of a
-    new task checks it and names the task whose spaces differ. A task's environment whose first reset
+    Every task's environment must have the same observation and action spaces; :func:`make_task_vec_env`
+    and :func:`make_task_env` check all of them when they are built (:func:`check_task_spaces`), and the
+    first reset of a new task checks it again and names the task whose spaces differ. A task's environment whose first reset
     comes without a seed is seeded from the last seed this wrapper was reset with and the task id, so the
     environments built later are as reproducible as the first one.
 
@@ -52,15 +53,7 @@ class TaskEnvs(VariantWrapper):
     family = "factories"
 
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], task: int = 0) -> None:
-        if isinstance(env_fns, (str, bytes)) or not isinstance(env_fns, Sequence) or not env_fns:
-            raise ValueError("env_fns must be a non-empty list of environment factories, one per task.")
-        for k, fn in enumerate(env_fns):
-            if not callable(fn):
-                raise ValueError(
-                    f"env_fns[{k}] is {fn!r}, not a factory: pass a function that builds the env, "
-                    "e.g. lambda: gym.make('CartPole-v1')."
-                )
-        num_tasks = check_num_tasks(len(env_fns))
+        num_tasks = check_num_tasks(len(_check_factories(env_fns)))
         task = check_task(task, num_tasks)
         self.env_fns = list(env_fns)
         self.envs: dict[int, gym.Env] = {task: self.env_fns[task]()}
@@ -110,13 +103,70 @@ class TaskEnvs(VariantWrapper):
             env.close()
 
 
-def make_task_env(env_fns: Sequence[Callable[[], gym.Env]], task: int = 0) -> TaskObservation:
+def _check_factories(env_fns: Sequence[Callable[[], gym.Env]]) -> list[Callable[[], gym.Env]]:
+    if isinstance(env_fns, (str, bytes)) or not isinstance(env_fns, Sequence) or not env_fns:
+        raise ValueError("env_fns must be a non-empty list of environment factories, one per task.")
+    for k, fn in enumerate(env_fns):
+        if not callable(fn):
+            raise ValueError(
+                f"env_fns[{k}] is {fn!r}, not a factory: pass a function that builds the env, "
+                "e.g. lambda: gym.make('CartPole-v1')."
+            )
+    return list(env_fns)
+
+
+def check_task_spaces(env_fns: Sequence[Callable[[], gym.Env]], where: str = "env_fns") -> None:
+    """Build every task's environment once and check that all have the same observation and action spaces
+    (then close them): a mismatch is found now rather than when the task is first trained, maybe a phase
+    later.
+
+    :param env_fns: one factory per task.
+    :param where: what holds the factories, for the message.
+    :raises ValueError: naming, for each space that differs, which tasks have which space.
+    """
+    found: dict[str, list[tuple[gym.Space, list[int]]]] = {"observation_space": [], "action_space": []}
+    for k, fn in enumerate(_check_factories(env_fns)):
+        env = fn()
+        try:
+            for name, groups in found.items():
+                space = getattr(env, name)
+                for seen, tasks in groups:
+                    if seen == space:
+                        tasks.append(k)
+                        break
+                else:
+                    groups.append((space, [k]))
+        finally:
+            env.close()
+    differ = [
+        f"{name}: " + "; ".join(f"{_ids(t)} {'have' if len(t) > 1 else 'has'} {space}" for space, t in groups)
+        for name, groups in found.items()
+        if len(groups) > 1
+    ]
+    if differ:
+        raise ValueError(
+            f"the environments of {where} differ in {' and in '.join(differ)}: every task's environment must "
+            "have the same spaces (wrap them to match, e.g. pad the observations or map the actions)."
+        )
+
+
+def _ids(tasks: list[int]) -> str:
+    return ("tasks " if len(tasks) > 1 else "task ") + ", ".join(map(str, tasks))
+
+
+def make_task_env(
+    env_fns: Sequence[Callable[[], gym.Env]], task: int = 0, check_spaces: bool = True
+) -> TaskObservation:
     """One environment with ``{"obs", "task"}`` observations over your per-task environments.
 
     :param env_fns: one factory per task.
     :param task: the initial task.
+    :param check_spaces: build every task's environment once now to check that their spaces match
+        (:func:`check_task_spaces`); otherwise a task whose spaces differ is found when it is first used.
     :return: the environment; ``set_task(k)`` switches at the next reset.
     """
+    if check_spaces:
+        check_task_spaces(env_fns)
     envs = TaskEnvs(env_fns, task)
     return TaskObservation(envs, task=task, num_tasks=envs.num_tasks)
 
@@ -207,7 +257,8 @@ def make_task_vec_env(
 ) -> VecEnv:
     """Your per-task environments as a task-observation VecEnv (no suite YAML needed).
 
-    :param env_fns: one factory per task, ``env_fns[k]() -> gym.Env``; all with the same spaces.
+    :param env_fns: one factory per task, ``env_fns[k]() -> gym.Env``; all with the same spaces, checked
+        now by building each once (:func:`check_task_spaces`).
     :param n_envs: number of sub-environments.
     :param schedule: the task schedule to start from (its first tasks); drive it during training with
         :class:`psp_rl.TaskScheduleCallback`. Default: every sub-env starts on task 0.
@@ -217,6 +268,9 @@ def make_task_vec_env(
     :param monitor_dir: if given, each Monitor writes ``<monitor_dir>/<i>.monitor.csv``.
     :return: the VecEnv, observations ``Dict({"obs": ..., "task": Discrete(K)})``.
     """
-    fns = list(env_fns)
+    fns = _check_factories(env_fns)
     tasks = initial_tasks_for(len(fns), n_envs, schedule, initial_tasks, where="env_fns")
-    return task_vec_env(lambda task: make_task_env(fns, task), tasks, seed, vec_env_cls, monitor_dir)
+    check_task_spaces(fns)
+    return task_vec_env(
+        lambda task: make_task_env(fns, task, check_spaces=False), tasks, seed, vec_env_cls, monitor_dir
+    )

@@ -81,3 +81,35 @@ def test_own_variants_train_with_a_schedule() -> None:
     tasks = np.asarray(vec_env.get_attr("task"))
     assert (tasks == 1).all()  # the second phase runs task 1 everywhere
     assert {vec_env.envs[i].unwrapped.length for i in range(2)} == {1.5}
+
+
+def test_spaces_that_differ_are_found_when_the_vec_env_is_built() -> None:
+    built: list[int] = []
+
+    def make(env_id: str, k: int):
+        def _init() -> gym.Env:
+            built.append(k)
+            return gym.make(env_id)
+
+        return _init
+
+    fns = [make("CartPole-v1", 0), make("CartPole-v1", 1), make("Acrobot-v1", 2)]
+    with pytest.raises(
+        ValueError,
+        match=r"differ in observation_space: tasks 0, 1 have Box\(.*\(4,\).*; task 2 has Box\(.*\(6,\).* and "
+        r"in action_space: tasks 0, 1 have Discrete\(2\); task 2 has Discrete\(3\): every task's",
+    ):
+        make_task_vec_env(fns, n_envs=2)  # task 2 never runs first: found all the same
+    assert sorted(built) == [0, 1, 2]
+    with pytest.raises(ValueError, match=r"differ in action_space: task 0 has Discrete\(2\); task 1 has Box"):
+        make_task_env([lambda: gym.make("CartPole-v1"), lambda: _pendulum_as_cartpole_obs()])
+    built.clear()
+    vec_env = make_task_vec_env(fns[:2], n_envs=2)  # every task built once to check, then the sub-envs
+    assert sorted(built) == [0, 0, 0, 1] and vec_env.num_envs == 2
+
+
+def _pendulum_as_cartpole_obs() -> gym.Env:
+    env = gym.make("Pendulum-v1")
+    return gym.wrappers.TransformObservation(
+        env, lambda o: np.zeros(4, np.float32), gym.make("CartPole-v1").observation_space
+    )
