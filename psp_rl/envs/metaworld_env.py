@@ -33,6 +33,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.envs.registration import EnvSpec
 
 __all__ = ["MetaWorldTask", "check_metaworld_name", "make_metaworld_env"]
 
@@ -82,6 +83,7 @@ class MetaWorldTask(gym.Wrapper):
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         self.mujoco_env: Any = env.unwrapped
+        self._own_spec: EnvSpec | None = None
         shape = env.observation_space.shape
         self.observation_space = spaces.Box(-np.inf, np.inf, shape, np.float32)
 
@@ -89,6 +91,22 @@ class MetaWorldTask(gym.Wrapper):
     def unwrapped(self) -> gym.Env:  # type: ignore[override]
         """This wrapper (see the class docstring); the Meta-World environment is :attr:`mujoco_env`."""
         return self
+
+    @property
+    def spec(self) -> EnvSpec | None:  # type: ignore[override]
+        """The spec of the end of the chain, as an environment holds its own: ``gym.make`` sets it on
+        ``env.unwrapped`` (this wrapper), so ``gym.make("psp_rl/cw10-v0")`` works."""
+        return self._own_spec
+
+    @spec.setter
+    def spec(self, value: EnvSpec | None) -> None:
+        self._own_spec = value
+
+    @property
+    def _np_random(self) -> np.random.Generator | None:  # type: ignore[override]
+        """The Meta-World environment's generator (what ``reset(seed=...)`` reseeds), where checkers such as
+        Gymnasium's ``check_env`` look for it on ``env.unwrapped``."""
+        return self.mujoco_env._np_random
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

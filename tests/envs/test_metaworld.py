@@ -71,6 +71,23 @@ def test_seeded_resets_repeat_and_goals_change_between_episodes() -> None:
     assert not np.allclose(first, later[0]) and not np.allclose(later[0], later[1])  # random_init_all
 
 
+@pytest.mark.parametrize("suite", ["cw10", "cw20"])
+def test_the_registered_ids_make_and_pass_gymnasiums_checker(suite: str) -> None:
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env as gymnasium_check_env
+
+    psp_rl.envs.register_suites()
+    env = gym.make(f"psp_rl/{suite}-v0", task=1)
+    assert env.spec is not None and env.spec.id == f"psp_rl/{suite}-v0"
+    assert isinstance(env.unwrapped, MetaWorldTask) and env.unwrapped.spec.id == env.spec.id
+    obs, _ = env.reset(seed=0)
+    assert obs["task"] == 1 and obs["obs"].shape == (39,)
+    if suite == "cw10":  # the same tasks in cw20: one check is enough
+        with pytest.warns(UserWarning):  # the unbounded Box and the wrapped env: warnings, not failures
+            gymnasium_check_env(env, skip_render_check=True)
+    env.close()
+
+
 def test_the_preset_trains_and_reports_success_rates(tmp_path: Path) -> None:
     cfg = resolve_config(
         "sac-psp-cw",
