@@ -1,0 +1,91 @@
+"""What happens to the optimizers' running state when the task changes (preset key ``optimizer.at_switch``).
+
+Adam and RMSprop scale every step by running averages of the gradients seen so far. At a task switch
+those averages describe the *old* task's end of training; clearing them lets each variant start with
+fresh moments, as Continual World does (``reset_optimizer_on_task_change``). Whether that helps
+depends on the optimizer: RMSprop (SB3's A2C default) has no bias correction, so from cleared moments
+its first steps are about ten times the learning rate. Measured with ``a2c-psp`` on cartpole-permuted
+(K = 5, 200k steps per variant, ``lin_1.4e-3`` restarted per phase, RMSprop eps 1e-5, seeds 4 and 1): average performance
+0.594 and 0.620 with ``reset`` against 0.804 and 0.984 with ``keep`` -- new variants' policies
+collapsed to one action.
+
+- ``keep`` (default, SB3's behaviour): the optimizers carry their state across task switches.
+- ``reset`` (as Continual World's ``reset_optimizer_on_task_change``): the state of every optimizer of
+  the model (the policy's; SAC / TD3's actor and critic optimizers; SAC's entropy-coefficient
+  optimizer) is cleared at the first step of every new phase, so each variant starts with fresh moments.
+
+The optimizers' state is saved by SB3 in ``model.zip``, so a resumed run continues with the same moments.
+Preset section::
+
+    optimizer: {at_switch: keep}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from psp_rl.checks import check_choice
+from psp_rl.continual.mechanism import Mechanism, Setup, register
+from psp_rl.envs.schedules import TaskSchedule
+from psp_rl.policies.common import module_optimizers
+
+__all__ = ["OPTIMIZER_AT_SWITCH", "OptimizerReset", "model_optimizers"]
+
+#: the choices of ``optimizer.at_switch``
+OPTIMIZER_AT_SWITCH: tuple[str, ...] = ("keep", "reset")
+
+
+def model_optimizers(model: Any) -> list[torch.optim.Optimizer]:
+    """Every torch optimizer of an SB3 model: the ``optimizer`` of its policy and of each sub-network
+    (actor, critic), and SAC's ``ent_coef_optimizer``.
+
+    :param model: an SB3 algorithm.
+    :return: the optimizers, each once.
+    """
+    return module_optimizers(model.policy, getattr(model, "ent_coef_optimizer", None))
+
+
+@register
+class OptimizerReset(Mechanism):
+    """Clear the state of every optimizer of the model at each task switch (``at_switch="reset"``).
+
+    :param schedule: the run's task schedule (only ``sequential`` schedules switch tasks).
+    :param verbose: 1 prints a line per reset.
+    """
+
+    NAME = "optimizer"
+    DEFAULTS = {"at_switch": "keep"}
+
+    @classmethod
+    def check(cls, section: Any, algo: str) -> None:  # noqa: D102
+        super().check(section, algo)
+        check_choice("optimizer.at_switch", section["at_switch"], OPTIMIZER_AT_SWITCH)
+
+    @classmethod
+    def enabled(cls, section: Any, algo: str) -> bool:  # noqa: D102
+        return section["at_switch"] == "reset"
+
+    @classmethod
+    def from_section(cls, section: Any, setup: Setup) -> OptimizerReset:  # noqa: D102
+        return cls(setup.schedule)
+
+    def __init__(self, schedule: TaskSchedule, verbose: int = 0) -> None:
+        super().__init__(schedule.phase_boundaries(), verbose)
+        self.schedule = schedule
+
+    def on_phase_start(self, phase: int) -> None:
+        """Clear every optimizer's state for ``phase``.
+
+        :param phase: the phase that begins.
+        """
+        if not self.schedule.is_sequential:
+            return
+        optimizers = model_optimizers(self.model)
+        for optimizer in optimizers:
+            optimizer.state.clear()
+        if self.verbose >= 1:
+            print(
+                f"step {self.num_timesteps}: state of {len(optimizers)} optimizer(s) cleared for phase {phase}"
+            )
