@@ -2,13 +2,15 @@
 
 The number of tasks ``K`` is fixed when a policy is built: the observation space carries
 ``Discrete(K)``, superposed layers hold ``(K, out)`` biases and ``K`` keys, per-task layers
-(``separate``, ``multihead``) ``K`` weight blocks, PPO/A2C a ``(K, A)`` ``log_std`` table, ``onehot``
-a ``K``-wide task input. :func:`expand_tasks` rebuilds the policy for ``K2`` tasks and carries every
-trained tensor over:
+(``separate``, ``multihead``) ``K`` weight blocks, ``mask`` ``K`` score tables, PPO/A2C a ``(K, A)``
+``log_std`` table, ``onehot`` and ``mask`` a ``K``-wide task input. :func:`expand_tasks` rebuilds the
+policy for ``K2`` tasks and carries every trained tensor over:
 
 * the old tasks' keys, weights and biases are copied unchanged, so the old tasks act exactly as
   before; the new tasks' keys come from the same ``(seed, layer, task)`` rule, their per-task weights,
-  biases and ``log_std`` rows are initialised as a fresh ``K2``-task policy would initialise them;
+  biases, mask scores and ``log_std`` rows are initialised as a fresh ``K2``-task policy would initialise
+  them (a new task's mask scores are drawn as at construction: the masks paper's random init, MASK RI);
+  fixed backbones (``mask``) are copied, with the grown policy's entries for the new one-hot columns;
 * every optimiser keeps its state: the old moments are kept, the new rows start at zero;
 * target networks grow with their online networks (they are part of the policy);
 * replay and rollout buffers stay usable (they store task ids, not one-hot vectors).
@@ -74,14 +76,15 @@ def grow_tensor(
 
     A tensor whose first axis has one entry per task (keys, per-task biases and weights, ``log_std``)
     keeps its first ``old_tasks`` entries; the input weights of a layer fed with a task one-hot vector
-    (``onehot`` mode) get the new tasks' columns inserted at ``task_input_end`` (where the old one-hot
-    block ended). Everything else must have the same shape in both.
+    (``onehot`` and ``mask`` modes) get the new tasks' columns inserted at ``task_input_end`` (where the old
+    one-hot block ended), per task where they are per task (``mask``'s scores). Everything else must have
+    the same shape in both.
 
     :param old: the tensor of the ``K``-task policy (or an optimiser moment of it)
     :param like: the same tensor of the grown policy (its values fill the new entries)
     :param old_tasks: ``K``
     :param name: the tensor's name, for the error message
-    :param task_input_end: end of the one-hot block in the input features (``onehot`` mode only)
+    :param task_input_end: end of the one-hot block in the input features (``onehot`` and ``mask`` modes)
     :raises RuntimeError: if the shapes differ in any other way
     """
     if old.shape == like.shape:
@@ -90,11 +93,16 @@ def grow_tensor(
     if old.dim() == like.dim() and old.shape[1:] == like.shape[1:] and old.shape[0] == old_tasks:
         out[:old_tasks] = old
         return out
-    if task_input_end is not None and old.dim() == like.dim() and old.shape[:-1] == like.shape[:-1]:
-        added = like.shape[-1] - old.shape[-1]
-        out[..., :task_input_end] = old[..., :task_input_end]
-        out[..., task_input_end + added :] = old[..., task_input_end:]
-        return out
+    if task_input_end is not None and old.dim() == like.dim() and old.shape[1:-1] == like.shape[1:-1]:
+        # input weights fed with the one-hot vector: shared (same rows) or per task (``mask``'s scores:
+        # the old tasks' rows, each with the new tasks' columns inserted)
+        shared = old.shape[0] == like.shape[0]
+        if shared or (old.dim() > 1 and old.shape[0] == old_tasks):
+            added = like.shape[-1] - old.shape[-1]
+            rows = out if shared else out[:old_tasks]  # a view: writing it writes ``out``
+            rows[..., :task_input_end] = old[..., :task_input_end]
+            rows[..., task_input_end + added :] = old[..., task_input_end:]
+            return out
     raise RuntimeError(
         f"expand_tasks cannot carry {name!r} over: shape {tuple(old.shape)} for {old_tasks} tasks against "
         f"{tuple(like.shape)} in the grown policy (not a per-task table)."
@@ -154,7 +162,7 @@ def _grow_optimizer(
 
 
 def task_input_end(policy: Any) -> int | None:
-    """Where the task one-hot block of a policy's input features ends (``onehot`` mode), else ``None``.
+    """Where the task one-hot block of a policy's input features ends (``onehot``, ``mask``), else ``None``.
 
     :param policy: an SB3 policy
     """
@@ -173,9 +181,9 @@ def expand_tasks(model: BaseAlgorithm, num_tasks: int, env: GymEnv | None = None
     """Grow a model with a psp_rl policy from ``K`` to ``num_tasks`` tasks, in place; ready to train.
 
     Works for every algorithm (PPO, A2C, DQN, SAC, TD3), context kind and mode. The old tasks act
-    exactly as before (their keys, weights, biases and ``log_std`` rows are copied; ``onehot`` adds
-    input columns that the old tasks' one-hot vectors never reach); the new tasks get keys from the
-    same ``(seed, layer, task)`` rule and per-task parameters initialised as a fresh ``num_tasks``-task
+    exactly as before (their keys, weights, biases, mask scores and ``log_std`` rows are copied; ``onehot``
+    and ``mask`` add input columns that the old tasks' one-hot vectors never reach); the new tasks get keys
+    from the same ``(seed, layer, task)`` rule and per-task parameters initialised as a fresh ``num_tasks``-task
     policy would have them (drawn from a generator seeded by the model's seed and ``num_tasks``, so
     the global random state is left alone). Optimiser moments are kept, the new rows start at zero.
 

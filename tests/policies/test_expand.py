@@ -21,7 +21,7 @@ from psp_rl.nn.layers import SuperposedLinear
 from psp_rl.policies.expand import check_model_fits
 
 K, K2 = 3, 5  # ALGOS: (algorithm, policy, env id, tiny hyper-parameters), shared with test_modes
-MODES = ("shared", "onehot", "multihead", "separate", "psp-heads", "psp-inputs")
+MODES = ("shared", "onehot", "multihead", "separate", "psp-heads", "psp-inputs", "mask")
 
 
 def vec_env(env_id: str, tasks: list[int], num_tasks: int) -> DummyVecEnv:
@@ -113,7 +113,8 @@ def test_old_tasks_act_identically_and_training_continues(algo: str, mode: str, 
     steps = model.num_timesteps
     grow(model, algo)
     assert model.policy.num_tasks == K2 and model.observation_space["task"].n == K2
-    assert_same_outputs(before, outputs(model, obs), exact=mode != "onehot")
+    # a wider one-hot input (onehot, mask) changes the order of a sum: equal up to rounding
+    assert_same_outputs(before, outputs(model, obs), exact=mode not in ("onehot", "mask"))
     new_obs = observations(env_id, K2)  # the new tasks act too
     assert model.predict(new_obs, deterministic=True)[0].shape[0] == 2 * K2
     model.learn(32, reset_num_timesteps=False)
@@ -135,6 +136,34 @@ def test_new_keys_follow_the_seed_layer_task_rule(context: str) -> None:
     for name, layer in layers:
         assert layer.context.shape[0] == K2
         assert torch.equal(layer.context, fresh_layers[name].context), name  # type: ignore[union-attr]
+
+
+def test_mask_scores_grow_per_task_with_new_one_hot_columns_and_the_backbone_is_kept() -> None:
+    """``mask``: each old task's scores are kept (the new tasks' one-hot columns inserted after the old block),
+    the new tasks get fresh random scores, the fixed backbone is copied; the old tasks' masks and the old
+    inputs' backbone columns are unchanged."""
+    from psp_rl.nn.masks import MaskedLinear
+
+    model = make_model("ppo", mode="mask")
+    end = model.policy.features_extractor.features_dim  # the one-hot block ends here (obs 4 + K 3)
+    masked = [(n, m) for n, m in model.policy.named_modules() if isinstance(m, MaskedLinear)]
+    old = {n: (m.scores.detach().clone(), m.weight.clone()) for n, m in masked}
+    grow(model, "ppo")
+    layers = {n: m for n, m in model.policy.named_modules() if isinstance(m, MaskedLinear)}
+    assert layers.keys() == old.keys()
+    for name, layer in layers.items():
+        scores, weight = old[name]
+        assert layer.scores.shape[0] == K2, name
+        if layer.in_features == scores.shape[-1]:  # a hidden or output layer: rows added only
+            assert torch.equal(layer.scores[:K], scores) and torch.equal(layer.weight, weight), name
+            continue
+        assert layer.in_features == scores.shape[-1] + K2 - K, name  # a first layer: the one-hot widened
+        kept = torch.cat([layer.scores[:K, :, :end], layer.scores[:K, :, end + K2 - K :]], dim=-1)
+        assert torch.equal(kept, scores), name
+        assert torch.equal(torch.cat([layer.weight[:, :end], layer.weight[:, end + K2 - K :]], 1), weight)
+        assert not torch.equal(layer.scores[K], layer.scores[0]), name  # the new tasks' own random scores
+        bound = 1 / layer.in_features**0.5
+        assert float(layer.scores[K:].detach().abs().max()) <= bound, name
 
 
 def test_optimizer_moments_are_kept_and_new_rows_start_at_zero() -> None:

@@ -1,5 +1,6 @@
 """Baseline modes at the policy level: every mode trains with every algorithm and saves/loads;
-`separate` has K× the parameters, `multihead` shares its trunk, `onehot` widens the input."""
+`separate` has K× the parameters, `multihead` shares its trunk, `onehot` widens the input, `mask` trains
+K score tables over a fixed backbone."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from psp_rl import PSPActorCriticPolicy, PSPDQNPolicy, PSPSACPolicy, PSPTD3Policy
 from psp_rl.envs import make_variant_env
+from psp_rl.nn.contexts import layer_id
+from psp_rl.nn.masks import MaskedLinear, mask_parameter_counts, signed_constant
 from psp_rl.nn.networks import MODES, TaskMLP
 
 K = 3
@@ -80,7 +83,9 @@ def test_mode_trains_and_round_trips(algo: str, mode: str, tmp_path: Path) -> No
 
 @pytest.mark.parametrize("algo", list(ALGOS))
 def test_parameter_counts(algo: str) -> None:
-    models = {mode: make_model(algo, mode) for mode in ("shared", "separate", "multihead", "onehot", "psp")}
+    models = {
+        mode: make_model(algo, mode) for mode in ("shared", "separate", "multihead", "onehot", "psp", "mask")
+    }
     # PPO/A2C with Box actions keep one log_std row per task in every mode: not part of the network
     skip = ("log_std",)
     shared = count(models["shared"].policy, skip)
@@ -93,26 +98,69 @@ def test_parameter_counts(algo: str) -> None:
     unlifted = make_model(algo, "psp", features_extractor_kwargs=dict(lift_dim=0))
     assert shared < count(unlifted.policy, skip) < K * shared
     assert count(models["psp"].policy, skip) > count(unlifted.policy, skip)
+    # mask: K score tables over the onehot network's weights (no biases); the backbone is not trained
+    onehot = models["onehot"].policy
+    backbone = sum(p.numel() for name, p in onehot.named_parameters() if name.endswith("weight"))
+    assert count(models["mask"].policy, skip) == K * backbone
+    assert mask_parameter_counts(models["mask"].policy) == {"scores": K * backbone, "backbone": backbone}
 
 
 def test_separate_tasks_do_not_share_weights() -> None:
-    """A gradient step on task 0 leaves `separate`'s task-1/2 outputs bit-for-bit unchanged, not `shared`'s."""
+    """Gradient steps on task 0 leave `separate`'s and `mask`'s task-1/2 outputs bit-for-bit unchanged, not
+    `shared`'s (while task 0's outputs move: a mask changes only where a score crosses zero, so the steps
+    are large enough to flip some)."""
     obs = observations("CartPole-v1")
     other = torch.as_tensor(obs["task"] != 0)
     task0 = {"obs": obs["obs"][obs["task"] == 0], "task": obs["task"][obs["task"] == 0]}
-    for mode, should_change in (("separate", False), ("shared", True), ("multihead", True), ("psp", True)):
+    modes = (("separate", False), ("mask", False), ("shared", True), ("multihead", True), ("psp", True))
+    for mode, should_change in modes:
         policy = make_model("ppo", mode).policy
         tensors, _ = policy.obs_to_tensor(obs)
 
         def outputs(policy=policy, tensors=tensors) -> torch.Tensor:
             with torch.no_grad():
                 logits = policy.get_distribution(tensors).distribution.logits
-                return torch.cat([logits, policy.predict_values(tensors)], dim=1)[other]
+                return torch.cat([logits, policy.predict_values(tensors)], dim=1)
 
         before = outputs()
         t0, _ = policy.obs_to_tensor(task0)
-        loss = policy.get_distribution(t0).distribution.logits.sum() + policy.predict_values(t0).sum()
-        policy.optimizer.zero_grad()
-        loss.backward()
-        policy.optimizer.step()
-        assert (not torch.equal(before, outputs())) == should_change, mode
+        for group in policy.optimizer.param_groups:
+            group["lr"] = 0.05
+        for _ in range(5):
+            loss = policy.get_distribution(t0).distribution.logits.sum() + policy.predict_values(t0).sum()
+            policy.optimizer.zero_grad()
+            loss.backward()
+            policy.optimizer.step()
+        after = outputs()
+        assert not torch.equal(before[~other], after[~other]), mode  # task 0 moved
+        assert (not torch.equal(before[other], after[other])) == should_change, mode
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn", "sac"])
+def test_mask_backbone_survives_sb3_init_and_is_never_trained(algo: str) -> None:
+    """SB3's (orthogonal) init and training leave every backbone the signed constant ``±sqrt(2 / fan_in)``
+    of the (seed, layer) rule; the optimisers hold the scores, never the backbone; target networks carry
+    the online networks' backbones."""
+    model = make_model(algo, "mask", context_seed=2)
+    model.learn(64)
+    policy = model.policy
+    optimizers = [
+        m.optimizer
+        for m in policy.modules()
+        if isinstance(getattr(m, "optimizer", None), torch.optim.Optimizer)
+    ]
+    trained = {id(p) for optimizer in optimizers for group in optimizer.param_groups for p in group["params"]}
+    layers = {n: m for n, m in policy.named_modules() if isinstance(m, MaskedLinear)}
+    assert layers
+    for name, layer in layers.items():
+        assert torch.equal(layer.weight.abs(), torch.full_like(layer.weight, (2 / layer.in_features) ** 0.5))
+        assert id(layer.weight) not in trained, name
+        if "_target" in name:  # polyak-updated, not optimised
+            assert torch.equal(layer.weight, layers[name.replace("_target", "")].weight), name
+        else:
+            assert id(layer.scores) in trained, name
+    if algo == "ppo":
+        first = policy.mlp_extractor.policy_net.layers[0]
+        assert torch.equal(
+            first.weight, signed_constant(first.out_features, first.in_features, 2, layer_id("pi/0"))
+        )
