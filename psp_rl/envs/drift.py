@@ -73,8 +73,11 @@ class PhysicsDrift(VariantWrapper):
     (:meth:`value_at_phase` of the coordinate gives them back). ``TaskObservation(..., coordinate=True)``
     puts it into ``obs["coord"]``.
 
-    The drift clock ``t`` (attribute ``drift_step``) runs across episodes and task switches and is
-    not reset by ``reset``; a rebuilt environment starts it at 0. :meth:`get_drift_step` and
+    The drift clock ``t`` (attribute ``drift_step``) runs across episodes and task switches: an unseeded
+    ``reset`` leaves it running. A *seeded* ``reset(seed=s)`` starts it again from its origin, 0 or the step
+    last given to :meth:`set_drift_step`, so that ``reset(seed=s)`` reproduces an episode (the physics
+    included: Gymnasium's ``check_env`` asks this) and a clock set from a checkpoint survives the seeded
+    first reset of a resumed run. A rebuilt environment starts it at 0. :meth:`get_drift_step` and
     :meth:`set_drift_step` read and set it, also through outer wrappers
     (``vec_env.env_method("get_drift_step")``). ``psp_rl.training.train`` saves the clock of every
     training sub-env with each checkpoint and sets it back on ``--resume``, so a resumed run sees the
@@ -142,6 +145,7 @@ class PhysicsDrift(VariantWrapper):
         self.period, self.kind = float(period), kind
         self.phase_per_task = bool(phase_per_task)
         self.drift_step = 0
+        self.clock_origin = 0  # where a seeded reset starts the clock: 0 or the last set_drift_step
         self._applied_step: int | None = None  # the clock value of the physics on env.unwrapped
 
     @staticmethod
@@ -256,15 +260,15 @@ class PhysicsDrift(VariantWrapper):
         return int(self.drift_step)
 
     def set_drift_step(self, step: int) -> None:
-        """Set the drift clock (e.g. to the value saved in a checkpoint); the drifting value follows
-        from the next ``step`` or ``reset`` on.
+        """Set the drift clock (e.g. to the value saved in a checkpoint) and the origin a seeded ``reset``
+        starts it from; the drifting value follows from the next ``step`` or ``reset`` on.
 
         :param step: the step count ``t``, an integer ``>= 0``.
         :raises ValueError: when ``step`` is not a non-negative integer.
         """
         if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or step < 0:
             raise ValueError(f"the drift clock must be an integer >= 0, got {step!r}.")
-        self.drift_step = int(step)
+        self.drift_step = self.clock_origin = int(step)
 
     def _set_current(self) -> dict[str, float]:
         values = self.values(self.drift_step)
@@ -275,6 +279,8 @@ class PhysicsDrift(VariantWrapper):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
+        if seed is not None:
+            self.drift_step = self.clock_origin  # a seeded reset reproduces the episode, physics included
         obs, info = super().reset(seed=seed, options=options)
         values = self._set_current()
         info["drift"] = {**info.get("drift", {}), **values}

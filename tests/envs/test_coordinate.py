@@ -52,21 +52,6 @@ def _assert_physics_matches(env: gym.Env, obs: dict[str, Any]) -> None:
         assert getattr(env.unwrapped, name) == pytest.approx(drift.value_at_phase(s, name), rel=1e-5)
 
 
-class SeededResetRestartsClock(gym.Wrapper):
-    """Test helper: a seeded ``reset`` also restarts the drift clock at 0.
-
-    The drift clock runs across episodes by design (a seeded reset keeps it), so Gymnasium's
-    ``check_step_determinism`` -- ``reset(seed=123); step(a)`` twice -- would compare two different drift
-    phases (physics and coordinate), with or without the coordinate. With the clock restarted there, every
-    other part of ``check_env`` runs on the drift suite unchanged.
-    """
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
-        if seed is not None:
-            self.env.get_wrapper_attr("set_drift_step")(0)
-        return self.env.reset(seed=seed, options=options)
-
-
 # ------------------------------------------------------------------------------------- the space
 @pytest.mark.parametrize("name", DRIFT_SUITES)
 def test_gymnasium_check_env_on_drift_suites_with_coord(name: str) -> None:
@@ -78,10 +63,57 @@ def test_gymnasium_check_env_on_drift_suites_with_coord(name: str) -> None:
         assert env.observation_space["coord"] == COORD_SPACE
         assert env.observation_space["task"] == spaces.Discrete(suite.num_tasks)
         # skip_close_check: that check re-makes the env from env.spec, which a stack of wrappers built
-        # outside gym.make cannot do (the env is closed below)
+        # outside gym.make cannot do (the env is closed below). A seeded reset restarts the drift clock
+        # (at its origin), so seeded episodes repeat, physics included, as check_env asks.
         with pytest.warns(UserWarning):  # "different from the unwrapped version": it is a wrapper stack
-            check_env(SeededResetRestartsClock(env), skip_render_check=True, skip_close_check=True)
+            check_env(env, skip_render_check=True, skip_close_check=True)
         env.close()
+
+
+@pytest.mark.parametrize("name", DRIFT_SUITES)
+def test_the_registered_drift_ids_pass_gymnasiums_checker(name: str) -> None:
+    register_suites()
+    env = gym.make(f"psp_rl/{name}-v0")
+    with pytest.warns(UserWarning):  # "different from the unwrapped version": it is a wrapper stack
+        check_env(env, skip_render_check=True)
+    env.close()
+
+
+def _episode(env: gym.Env, seed: int | None, steps: int = 30) -> list[Any]:
+    obs, info = env.reset(seed=seed)
+    seen = [obs["obs"].copy(), obs["coord"].copy(), dict(info["drift"])]
+    env.action_space.seed(0)
+    for _ in range(steps):
+        obs, reward, _, _, info = env.step(env.action_space.sample())
+        seen += [obs["obs"].copy(), obs["coord"].copy(), float(reward), dict(info["drift"])]
+    return seen
+
+
+def _same(a: list[Any], b: list[Any]) -> bool:
+    return len(a) == len(b) and all(
+        x == y if isinstance(x, (dict, float)) else np.array_equal(x, y) for x, y in zip(a, b)
+    )
+
+
+@pytest.mark.parametrize("name", DRIFT_SUITES)
+def test_a_seeded_reset_reproduces_an_episode_and_an_unseeded_one_keeps_the_drift_going(name: str) -> None:
+    env = load_suite(name).make_env(0)
+    first = _episode(env, seed=5)
+    later = _episode(env, seed=None)  # the clock runs on: other physics
+    assert not _same(first, later) and later[1] != first[1]
+    assert _same(_episode(env, seed=5), first)  # the seed brings the episode back, physics included
+    assert env.get_wrapper_attr("get_drift_step")() == 30
+
+
+def test_a_clock_set_from_a_checkpoint_survives_the_seeded_first_reset() -> None:
+    env = load_suite("mountaincar-drift").make_env(1)
+    env.get_wrapper_attr("set_drift_step")(1234)  # what a resumed run does before its first reset
+    env.reset(seed=3)
+    assert env.get_wrapper_attr("get_drift_step")() == 1234
+    for _ in range(4):
+        env.step(1)
+    env.reset(seed=3)  # a seeded reset starts the clock again from where it was set
+    assert env.get_wrapper_attr("get_drift_step")() == 1234
 
 
 def test_pendulum_drift_suite() -> None:
