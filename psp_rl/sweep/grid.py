@@ -12,6 +12,9 @@ naming the closest valid one)::
       policy_kwargs.mode: [psp, shared]
       hyperparams.learning_rate: [3.0e-4, 1.0e-4]
     set: [eval.episodes=5]         # overrides shared by every run (or a mapping key: value)
+    arms:                          # named sets of overrides, each crossed with the grid (optional)
+      psp: []
+      ewc: [policy_kwargs.mode=shared, ewc.lambda=100]
     num_tasks: 5
     steps_per_task: 20000
     workers: 4                     # execution: Ray CPUs when local, resources per run, cluster address
@@ -41,6 +44,7 @@ from psp_rl.training.config import TrainConfig, coerce_tree, resolve_config
 from psp_rl.utils import did_you_mean
 
 __all__ = [
+    "ARM_KEY",
     "DEFINITION_KEYS",
     "EXECUTION_KEYS",
     "FILE_KEYS",
@@ -60,12 +64,22 @@ __all__ = [
 
 #: what defines a sweep (saved in ``DIR/sweep.yaml``; a resumed sweep keeps it)
 DEFINITION_KEYS: tuple[str, ...] = (
-    "agent", "suite", "seeds", "grid", "set", "num_tasks", "steps_per_task", "description",
-)  # fmt: skip
+    "agent",
+    "suite",
+    "seeds",
+    "grid",
+    "set",
+    "num_tasks",
+    "steps_per_task",
+    "description",
+    "arms",
+)
 #: how it runs (may change between launches of one sweep)
 EXECUTION_KEYS: tuple[str, ...] = ("workers", "cpus_per_run", "gpus_per_run", "address", "max_failures")
 #: every key a sweep file may hold
 FILE_KEYS: tuple[str, ...] = (*DEFINITION_KEYS, *EXECUTION_KEYS, "out")
+#: the key of a point that names its arm
+ARM_KEY = "arm"
 #: config keys the sweep sets itself
 _OWN_KEYS = {"seed": "--seeds (the sweep's seeds)", "run_dir": "--out (runs go to OUT/runs/)"}
 _OPEN, _CLOSE = "[{(", "]})"
@@ -79,6 +93,8 @@ class SweepSpec:
     :param suite: task suite (``None``: the preset's).
     :param seeds: the seeds of every grid point.
     :param grid: dotted config key -> the values it takes (parsed, as ``--set`` reads them).
+    :param arms: named sets of ``KEY=VALUE`` overrides (a comparison's arms, each the preset plus a few
+        keys); every arm is crossed with the grid, and a point's ``arm`` names its arm.
     :param set: ``KEY=VALUE`` overrides shared by every run.
     :param num_tasks: number of task variants (``None``: the suite's).
     :param steps_per_task: env steps per task phase (``None``: the suite's).
@@ -95,6 +111,7 @@ class SweepSpec:
     seeds: list[int] = dataclasses.field(default_factory=lambda: [0])
     grid: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
     set: list[str] = dataclasses.field(default_factory=list)
+    arms: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     num_tasks: int | None = None
     steps_per_task: int | None = None
     description: str = ""
@@ -129,8 +146,17 @@ class SweepSpec:
         return {k: getattr(self, k) for k in DEFINITION_KEYS}
 
     def points(self) -> list[dict[str, Any]]:
-        """:return: the grid points in order: ``{key: value}`` overrides, one mapping per point."""
-        return expand_grid(self.grid)
+        """:return: the grid points in order: ``{key: value}`` overrides, one mapping per point (with
+        arms, ``{"arm": name, key: value, ...}``, every arm crossed with the grid)."""
+        grid = expand_grid(self.grid)
+        if not self.arms:
+            return grid
+        return [{ARM_KEY: name, **point} for name in self.arms for point in grid]
+
+    def point_sets(self, point: Mapping[str, Any]) -> list[str]:
+        """:param point: one of :meth:`points`. :return: its overrides as ``KEY=VALUE`` items (its arm's first)."""
+        arm = self.arms.get(point[ARM_KEY], []) if ARM_KEY in point else []
+        return [*arm, *override_items({k: v for k, v in point.items() if k != ARM_KEY})]
 
     def configs(self, run_root: str | Path) -> list[list[TrainConfig]]:
         """Resolve and validate the config of every run: per grid point, one per seed.
@@ -147,7 +173,7 @@ class SweepSpec:
         self._resolve(self.seeds[0], run_root, [])
         out = []
         for point in self.points():
-            sets = override_items(point)
+            sets = self.point_sets(point)
             try:
                 out.append([self._resolve(seed, run_root, sets) for seed in self.seeds])
             except ValueError as error:
@@ -184,6 +210,15 @@ class SweepSpec:
                 raise ValueError(f"{source}: seeds must be integers, got {seeds!r}.")
         if "set" in kwargs:
             kwargs["set"] = set_items(kwargs["set"], source)
+        if "arms" in kwargs:
+            arms = kwargs["arms"]
+            if not isinstance(arms, Mapping) or not arms:
+                raise ValueError(
+                    f"{source}: arms must map arm names to lists of KEY=VALUE overrides, got {arms!r}."
+                )
+            kwargs["arms"] = {
+                str(name): set_items(items or [], f"{source}, arm {name!r}") for name, items in arms.items()
+            }
         if "grid" in kwargs:
             grid = kwargs["grid"]
             if not isinstance(grid, Mapping):

@@ -37,7 +37,6 @@ from psp_rl.sweep.grid import (
     EXECUTION_KEYS,
     SweepSpec,
     load_sweep_file,
-    override_items,
     parse_grid,
     point_label,
     set_items,
@@ -129,7 +128,7 @@ def _command(spec: SweepSpec, cfg: TrainConfig, point: Mapping[str, Any]) -> lis
     for flag, value in (("--num-tasks", spec.num_tasks), ("--steps-per-task", spec.steps_per_task)):
         if value is not None:
             line += [flag, str(value)]
-    items = [*spec.set, *override_items(point)]
+    items = [*spec.set, *spec.point_sets(point)]
     return line + (["--set", *items] if items else [])
 
 
@@ -221,7 +220,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, resume: bool = False, verbose
     from psp_rl.sweep.engine import run_trials
 
     _prepare_folder(spec, out, resume)
-    flat = [t for row in trials for t in row]
+    flat = [row[i] for i in range(len(spec.seeds)) for row in trials]  # seed-major: every arm of seed 0 first
     todo = [t for t in flat if not is_finished(t["run_root"])]
     skipped = [t["trial_id"] for t in flat if t not in todo]
     if verbose:

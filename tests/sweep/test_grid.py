@@ -141,3 +141,24 @@ def test_sweep_file_and_command_line(tmp_path: Path) -> None:
         SweepSpec(seeds=[0, 0])
     with pytest.raises(ValueError, match="--workers must be a positive integer"):
         SweepSpec(workers=0)
+
+
+def test_arms_are_crossed_with_the_grid_and_each_adds_its_own_overrides(tmp_path: Path) -> None:
+    from psp_rl.sweep.grid import SweepSpec
+
+    spec = SweepSpec.from_mapping(
+        {
+            "agent": "ppo-psp",
+            "seeds": [0],
+            "arms": {"psp": [], "ewc": ["policy_kwargs.mode=shared", "ewc.lambda=100"]},
+            "grid": {"eval.episodes": [1, 2]},
+        }
+    )
+    points = spec.points()
+    assert [p["arm"] for p in points] == ["psp", "psp", "ewc", "ewc"]
+    configs = spec.configs(tmp_path)
+    assert [c[0].policy_kwargs.get("mode", "psp") for c in configs] == ["psp", "psp", "shared", "shared"]
+    assert [c[0].ewc["lambda"] for c in configs] == [0.0, 0.0, 100, 100]
+    assert [c[0].eval["episodes"] for c in configs] == [1, 2, 1, 2]
+    with pytest.raises(ValueError, match="arm 'bad'"):
+        SweepSpec.from_mapping({"agent": "ppo-psp", "arms": {"bad": 3}})
