@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -215,15 +216,23 @@ def _drift_of_other_task(mode: str, context: str = "binary") -> tuple[float, flo
     return moved[0], moved[1]
 
 
+@functools.cache
+def _shared_drift() -> tuple[float, float]:
+    return _drift_of_other_task("shared")
+
+
 @pytest.mark.parametrize("context", CONTEXT_KINDS)
 def test_training_one_task_for_many_updates_barely_moves_another(context: str) -> None:
-    # 64 Adam updates on task 1: under PSP task 0's outputs move a fraction of task 1's; the same
-    # network without keys (shared) moves both alike. The gap is large, so no seed makes it pass by luck.
+    # 64 Adam updates on task 1. Under PSP task 0's outputs move a fraction of task 1's (in `shared`, one
+    # model for both, they move alike by construction); and less than task 0's outputs move in the same
+    # network without keys trained the same way, although PSP moves its trained task 2-3 times as far.
+    # Measured (seed 0): task 0 moved 0.043 / 0.058 / 0.076 (binary / complex / rotation), task 1 0.36-0.46,
+    # and task 0 in `shared` 0.16. With every task given the same key, task 0 moves 0.34-0.44: both fail.
     other, trained = _drift_of_other_task("psp", context)
-    shared_other, shared_trained = _drift_of_other_task("shared")
-    assert trained > 0.05, trained
+    shared_other, _ = _shared_drift()
+    assert trained > 0.05 and shared_other > 0.05, (trained, shared_other)
     assert other < 0.35 * trained, (context, other, trained)
-    assert shared_other > 0.7 * shared_trained, (shared_other, shared_trained)
+    assert other < 0.6 * shared_other, (context, other, shared_other)
 
 
 def test_lifting_low_dimensional_observations_improves_isolation() -> None:
