@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -225,27 +226,46 @@ def test_train_checkpoints_and_resumes_the_memory(tmp_path: Path) -> None:
     assert torch.equal(again["q.0"], saved["q.0"]) and int(again["resets"]) == 2
 
 
-@pytest.mark.parametrize("algo", ["sac", "td3"])
-def test_the_actor_of_sac_and_td3_is_pulled_back(algo: str) -> None:
+class StoreOnly(RehearsalCallback):
+    """The control: the same callback, storing the finished task's states and outputs, without distilling."""
+
+    def _distil(self, tasks: list[int], steps: int, lr: float | None = None) -> None:
+        self.updates += int(steps)
+
+
+def run_offpolicy(algo: str, distil: bool) -> tuple[Any, RehearsalCallback]:
     from stable_baselines3 import SAC, TD3
 
     suite = psp_rl.load_suite("pendulum-permuted", num_tasks=2, steps_per_task=300)
     schedule = suite.make_schedule()
     algo_cls, policy = {"sac": (SAC, psp_rl.PSPSACPolicy), "td3": (TD3, psp_rl.PSPTD3Policy)}[algo]
     model = algo_cls(policy, suite.make_vec_env(n_envs=1, seed=0), learning_starts=50, buffer_size=2000,
-                     seed=0, policy_kwargs=dict(net_arch=[16]))  # fmt: skip
-    rehearsal = RehearsalCallback(schedule, algo, 1.0, states_per_task=100, batch_size=32, seed=0)
+                     learning_rate=3e-4, seed=0, policy_kwargs=dict(net_arch=[16]))  # fmt: skip
+    rehearsal = (RehearsalCallback if distil else StoreOnly)(
+        schedule, algo, 1.0, states_per_task=100, batch_size=32, seed=0
+    )
     chain = [TaskScheduleCallback(schedule), rehearsal, ReplaySwitchCallback(schedule, "reset")]
     model.learn(schedule.total_timesteps, callback=CallbackList(chain))
+    return model, rehearsal
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_the_actor_of_sac_and_td3_is_pulled_back(algo: str) -> None:
+    model, rehearsal = run_offpolicy(algo, distil=True)
     obs, targets = rehearsal.memory[0]
     assert targets.shape == (100, 2 if algo == "sac" else 1) and rehearsal.updates > 0
     outputs = rehearsal.outputs
 
-    def error() -> float:
+    def error(trained: Any = model) -> float:
         with torch.no_grad():
-            return float((outputs(model, obs) - targets).abs().mean())
+            return float((outputs(trained, obs) - targets).abs().mean())
 
-    assert error() < 0.05  # the rehearsal kept task 0 where the switch left it
+    # the same run without the distillation steps moves task 0's actor away from where the switch left it
+    # (measured: SAC 0.043, TD3 0.51 without; 0.005 and 0.005 with)
+    control, stored = run_offpolicy(algo, distil=False)
+    assert torch.equal(stored.memory[0][1], targets)  # the same run up to the switch
+    without = error(control)
+    assert error() < 0.02 and error() < 0.25 * without, (error(), without)
     with torch.no_grad():
         for param in model.actor.parameters():
             param.add_(0.1 * torch.randn_like(param))
