@@ -31,6 +31,14 @@ Where this follows the authors' code and where it differs (``deep_rl/mask_module
 * their convolutional bodies are plain; :class:`MaskedConv2d` masks a kernel as SupSup does
   (``MultitaskMaskConv``), with the same backbone and scores along the kernel's fan-in ``C·kh·kw``.
 
+``linear_comb`` (mode ``mask-lc``, the authors' MASK LC, ``new_mask_type='linear_comb'``): task ``k``
+thresholds ``Σ_{j<k} α_kj s_j + α_kk s_k``, ``α_k = softmax(β_k[0..k])`` with ``β`` learned (zeros at the
+start: the uniform mean), the earlier tasks' scores held constant. The authors compute the combination while
+``k`` is a new task and write it into ``s_k`` at the end of its phase (``consolidate_mask``), training ``s_k``
+alone afterwards; here it is computed at every forward (a layer holds no phase state). That is the same
+function as long as the earlier tasks' scores stay as they were, as when each task trains in one phase in
+id order (MG10's schedule); training an earlier task again moves the later tasks' masks.
+
 Example::
 
     >>> layer = MaskedLinear(8, 4, num_tasks=3)
@@ -42,7 +50,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -61,8 +69,11 @@ __all__ = [
     "MaskedLinear",
     "binary_mask",
     "mask_conv",
+    "mask_lc_conv",
+    "mask_lc_linear",
     "mask_linear",
     "mask_parameter_counts",
+    "masked",
     "per_sample_conv",
     "signed_constant",
 ]
@@ -107,6 +118,32 @@ def binary_mask(scores: torch.Tensor) -> torch.Tensor:
     return _Threshold.apply(scores)  # type: ignore[no-any-return]
 
 
+class _MaskedWeight(torch.autograd.Function):
+    """``W ⊙ 1[s >= 0]`` in one kernel forward; backward the straight-through gradient ``∂/∂s = grad ⊙ W``
+    (what ``W * binary_mask(s)`` gives, without the mask tensor and a second product)."""
+
+    @staticmethod
+    def forward(ctx: Any, scores: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        ctx.save_for_backward(weight)
+        return torch.where(scores >= 0, weight, 0.0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
+        (weight,) = ctx.saved_tensors
+        return grad * weight, None
+
+
+def masked(scores: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The masked weight ``W ⊙ 1[scores >= 0]``, with the straight-through gradient to the scores.
+
+    :param scores: ``(out, in)`` one task's scores, or ``(K, out, in)`` every task's
+    :param weight: ``(out, in)`` the fixed backbone
+    """
+    if not (torch.is_grad_enabled() and scores.requires_grad):
+        return torch.where(scores >= 0, weight, 0.0)
+    return _MaskedWeight.apply(scores, weight)  # type: ignore[no-any-return]
+
+
 class MaskedLinear(TaskLayer):
     """A linear layer with a fixed random backbone and one learned binary mask per task:
     ``y = (W ⊙ 1[s_task >= 0]) x`` (no bias).
@@ -116,18 +153,29 @@ class MaskedLinear(TaskLayer):
     :param num_tasks: number of tasks ``K``
     :param seed: the backbone's seed (the context seed)
     :param layer_index: this layer's index (see :func:`~psp_rl.nn.contexts.layer_id`)
+    :param linear_comb: task ``k`` thresholds a learned combination of the scores of tasks ``0..k``,
+        ``Σ_{j<k} α_kj s_j + α_kk s_k`` with ``α_k = softmax(β_k[0..k])``, the earlier tasks' scores taken as
+        constants (the authors' MASK LC): a new task starts from (a mix of) what the earlier ones learned
     """
 
     weight: torch.Tensor  # the fixed backbone: a buffer registered in __init__
 
     def __init__(
-        self, in_features: int, out_features: int, num_tasks: int, seed: int = 0, layer_index: int = 0
+        self,
+        in_features: int,
+        out_features: int,
+        num_tasks: int,
+        seed: int = 0,
+        layer_index: int = 0,
+        linear_comb: bool = False,
     ) -> None:
         super().__init__()
         if num_tasks < 1:
             raise ValueError(f"num_tasks must be at least 1, got {num_tasks}.")
         self.in_features, self.out_features, self.num_tasks = in_features, out_features, num_tasks
         self.scores = nn.Parameter(torch.empty(num_tasks, out_features, in_features))
+        # β: row k weighs tasks 0..k (softmax); zeros give the authors' start, the uniform mean of 0..k
+        self.betas = nn.Parameter(torch.zeros(num_tasks, num_tasks)) if linear_comb else None
         # Persistent, not a parameter: saved, copied to target networks, never optimised.
         self.register_buffer("weight", signed_constant(out_features, in_features, seed, layer_index))
         self.reset_parameters()
@@ -141,20 +189,43 @@ class MaskedLinear(TaskLayer):
         bound = 1.0 / math.sqrt(self.in_features)
         with torch.no_grad():
             self.scores.uniform_(-bound, bound)
+            if self.betas is not None:
+                self.betas.zero_()
+
+    def task_scores(self, task: int) -> torch.Tensor:
+        """:param task: a task id
+        :return: ``(out, in)`` the scores task ``task`` thresholds (its own, or its combination)"""
+        scores = cast(torch.Tensor, self._parameters["scores"])
+        if self.betas is None or task == 0:
+            return scores[task]
+        alpha = torch.softmax(self.betas[task, : task + 1], dim=0)
+        earlier = torch.tensordot(alpha[:task], scores[:task].detach(), dims=1)
+        return earlier + alpha[task] * scores[task]
+
+    def all_scores(self) -> torch.Tensor:
+        """:return: ``(K, out, in)`` :meth:`task_scores` of every task"""
+        scores = cast(torch.Tensor, self._parameters["scores"])
+        if self.betas is None:
+            return scores
+        k = self.num_tasks
+        lower = torch.ones(k, k, dtype=torch.bool, device=scores.device).tril()
+        alpha = torch.softmax(self.betas.masked_fill(~lower, float("-inf")), dim=1)  # row k over 0..k
+        earlier, own = alpha.tril(-1), alpha.diagonal()
+        return torch.einsum("kj,j...->k...", earlier, scores.detach()) + own[:, None, None] * scores
 
     def masks(self) -> torch.Tensor:
         """:return: ``(K, out, in)`` every task's binary mask (no gradient)"""
         with torch.no_grad():
-            return binary_mask(self.scores)
+            return binary_mask(self.all_scores())
 
     def masked_weight(self, task: int) -> torch.Tensor:
         """:param task: a task id
         :return: ``(out, in)`` the weight task ``task`` computes with, ``W ⊙ m_task``"""
-        return self.weight * binary_mask(self.scores[task])
+        return masked(self.task_scores(task), cast(torch.Tensor, self._buffers["weight"]))
 
     def masked_weights(self) -> torch.Tensor:
         """:return: ``(K, out, in)`` every task's masked weight"""
-        return self.weight * binary_mask(self.scores)
+        return masked(self.all_scores(), cast(torch.Tensor, self._buffers["weight"]))
 
     def compute(
         self,
@@ -181,7 +252,8 @@ class MaskedLinear(TaskLayer):
         return torch.einsum("bmn,b...n->b...m", torch.einsum("bk,kmn->bmn", alpha, masked), x)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, num_tasks={self.num_tasks}"
+        comb = ", linear_comb=True" if self.betas is not None else ""
+        return f"in_features={self.in_features}, out_features={self.out_features}, num_tasks={self.num_tasks}{comb}"
 
 
 def per_sample_conv(
@@ -238,6 +310,7 @@ class MaskedConv2d(TaskLayer):
     :param padding: zero padding
     :param seed: the backbone's seed
     :param layer_index: this layer's index
+    :param linear_comb: combine the earlier tasks' scores (see :class:`MaskedLinear`)
     """
 
     def __init__(
@@ -250,10 +323,11 @@ class MaskedConv2d(TaskLayer):
         padding: int = 0,
         seed: int = 0,
         layer_index: int = 0,
+        linear_comb: bool = False,
     ) -> None:
         super().__init__()
         fan_in = in_channels * kernel_size * kernel_size
-        self.linear = MaskedLinear(fan_in, out_channels, num_tasks, seed, layer_index)
+        self.linear = MaskedLinear(fan_in, out_channels, num_tasks, seed, layer_index, linear_comb)
         self.num_tasks = num_tasks
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
@@ -303,19 +377,47 @@ class MaskedConv2d(TaskLayer):
         )
 
 
-def mask_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, head: bool) -> nn.Module:
+def mask_linear(
+    config: NetworkConfig, name: str, n_in: int, n_out: int, head: bool, linear_comb: bool = False
+) -> nn.Module:
     """The ``mask`` linear layer: :class:`MaskedLinear`, its backbone keyed by the layer's name."""
-    return MaskedLinear(n_in, n_out, config.num_tasks, seed=config.context_seed, layer_index=layer_id(name))
+    index = layer_id(name)
+    return MaskedLinear(n_in, n_out, config.num_tasks, config.context_seed, index, linear_comb)
 
 
 def mask_conv(
-    config: NetworkConfig, name: str, c_in: int, c_out: int, kernel_size: int, stride: int
+    config: NetworkConfig,
+    name: str,
+    c_in: int,
+    c_out: int,
+    kernel_size: int,
+    stride: int,
+    linear_comb: bool = False,
 ) -> nn.Module:
     """The ``mask`` convolution: :class:`MaskedConv2d`, its backbone keyed by the layer's name."""
-    index = layer_id(name)
     return MaskedConv2d(
-        c_in, c_out, kernel_size, config.num_tasks, stride, seed=config.context_seed, layer_index=index
+        c_in,
+        c_out,
+        kernel_size,
+        config.num_tasks,
+        stride,
+        0,
+        config.context_seed,
+        layer_id(name),
+        linear_comb,
     )
+
+
+def mask_lc_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, head: bool) -> nn.Module:
+    """The ``mask-lc`` linear layer: :func:`mask_linear` combining the earlier tasks' scores."""
+    return mask_linear(config, name, n_in, n_out, head, linear_comb=True)
+
+
+def mask_lc_conv(
+    config: NetworkConfig, name: str, c_in: int, c_out: int, kernel_size: int, stride: int
+) -> nn.Module:
+    """The ``mask-lc`` convolution: :func:`mask_conv` combining the earlier tasks' scores."""
+    return mask_conv(config, name, c_in, c_out, kernel_size, stride, linear_comb=True)
 
 
 def mask_parameter_counts(module: nn.Module) -> dict[str, int]:

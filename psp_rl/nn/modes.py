@@ -16,6 +16,8 @@
   rate of SB3's own first layer, and needs no input lifting.
 * ``mask``      -- modulating masks (:mod:`psp_rl.nn.masks`): a fixed random backbone, one learned binary mask
   per task per layer, the task one-hot appended to the input (Ben-Iwhiwhu et al. 2023, MASK RI).
+* ``mask-lc``   -- ``mask`` where task ``k`` thresholds a learned combination of the scores of tasks
+  ``0..k`` (the earlier ones held constant; MASK LC of the same paper).
 
 :func:`register_mode` adds more (a diagnostic network, another baseline) without touching this module.
 """
@@ -32,7 +34,7 @@ from psp_rl.nn.contexts import check_context_kind, layer_id
 from psp_rl.nn.conv import SuperposedConv2d, TaskConv2d
 from psp_rl.nn.drift import check_drift_context
 from psp_rl.nn.layers import SuperposedLinear, TaskLinear
-from psp_rl.nn.masks import mask_conv, mask_linear
+from psp_rl.nn.masks import mask_conv, mask_lc_conv, mask_lc_linear, mask_linear
 from psp_rl.utils import did_you_mean
 
 __all__ = [
@@ -190,6 +192,7 @@ register_mode("separate", Mode(task_linear, task_conv))
 register_mode("psp-heads", Mode(_psp_heads_linear, superposed_conv, superposed=True, lift_inputs=True))
 register_mode("psp-inputs", Mode(_psp_inputs_linear, superposed_conv, superposed=True))
 register_mode("mask", Mode(mask_linear, mask_conv, onehot_inputs=True))
+register_mode("mask-lc", Mode(mask_lc_linear, mask_lc_conv, onehot_inputs=True))
 
 #: the built-in modes
 MODES: tuple[str, ...] = available_modes()

@@ -75,7 +75,8 @@ def grow_tensor(
     """``like`` (a tensor of the grown policy) with the entries of ``old`` copied into the old tasks' place.
 
     A tensor whose first axis has one entry per task (keys, per-task biases and weights, ``log_std``)
-    keeps its first ``old_tasks`` entries; the input weights of a layer fed with a task one-hot vector
+    keeps its first ``old_tasks`` entries, a task-by-task table (``mask-lc``'s combination weights) its
+    old block; the input weights of a layer fed with a task one-hot vector
     (``onehot`` and ``mask`` modes) get the new tasks' columns inserted at ``task_input_end`` (where the old
     one-hot block ended), per task where they are per task (``mask``'s scores). Everything else must have
     the same shape in both.
@@ -92,6 +93,9 @@ def grow_tensor(
     out = like.detach().clone()
     if old.dim() == like.dim() and old.shape[1:] == like.shape[1:] and old.shape[0] == old_tasks:
         out[:old_tasks] = old
+        return out
+    if old.dim() == like.dim() > 1 and set(old.shape) == {old_tasks} and set(like.shape) == {like.shape[0]}:
+        out[(slice(0, old_tasks),) * old.dim()] = old  # task by task (``mask-lc``'s weights β): the old block
         return out
     if task_input_end is not None and old.dim() == like.dim() and old.shape[1:-1] == like.shape[1:-1]:
         # input weights fed with the one-hot vector: shared (same rows) or per task (``mask``'s scores:

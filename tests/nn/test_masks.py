@@ -130,7 +130,7 @@ def test_a_tasks_gradient_reaches_only_its_scores(layer: torch.nn.Module) -> Non
 
 def _net(mode_scores_shared: bool = False) -> TaskMLP:
     torch.manual_seed(0)
-    net = TaskMLP(8, [32, 32], NetworkConfig(K, "mask"), "n", out_dim=3)
+    net = TaskMLP(8, [32, 32], NetworkConfig(K, mode="mask"), "n", out_dim=3)
     if mode_scores_shared:  # the mechanism off: every task reads task 0's scores
         for layer in net.layers:
             if isinstance(layer, MaskedLinear):
@@ -195,7 +195,7 @@ def test_one_hot_mixing_weights_compute_the_id_path(layer: torch.nn.Module) -> N
 
 
 def test_mask_mode_builds_masked_layers_and_counts_scores_and_backbone() -> None:
-    config = NetworkConfig(K, "mask")
+    config = NetworkConfig(K, mode="mask")
     assert config.spec.onehot_inputs and not config.spec.superposed
     net = TaskMLP(8, [16], config, "n", out_dim=3)
     assert [type(m) for m in net.layers if hasattr(m, "weight")] == [MaskedLinear, MaskedLinear]
@@ -247,3 +247,56 @@ def test_cuda_matches_cpu() -> None:
         cpu = layer(x, TASKS)
         gpu = layer.to("cuda")(x.cuda(), TASKS.cuda())
         torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=1e-4)
+
+
+def test_linear_comb_thresholds_the_mean_of_earlier_scores_at_the_start() -> None:
+    torch.manual_seed(0)
+    layer = MaskedLinear(6, 4, K, linear_comb=True)
+    s = layer.scores.detach()
+    assert torch.equal(layer.masks()[0], (s[0] >= 0).float())
+    assert torch.equal(layer.masks()[2], ((s[0] + s[1] + s[2]) / 3 >= 0).float())
+    x = torch.randn(len(TASKS), 6)  # a mixed batch (every task's combination at once) equals each task alone
+    mixed = layer(x, TASKS)
+    for k in range(K):
+        idx = (k == TASKS).nonzero().flatten()
+        torch.testing.assert_close(mixed[idx], layer(x[idx], torch.full((len(idx),), k)))
+
+
+def test_linear_comb_starts_a_new_task_from_the_earlier_tasks_masks() -> None:
+    """With the earlier task's scores grown by training, a new task's starting mask mostly agrees with it
+    under linear_comb; without (the mechanism off) it is an independent random mask."""
+    agreement = {}
+    for comb in (True, False):
+        torch.manual_seed(0)
+        layer = MaskedLinear(64, 64, 2, linear_comb=comb)
+        with torch.no_grad():
+            layer.scores[0].mul_(10)  # task 0 trained: scores far from zero
+        masks = layer.masks()
+        agreement[comb] = float((masks[0] == masks[1]).float().mean())
+    assert agreement[True] > 0.9 and 0.4 < agreement[False] < 0.6
+
+
+@pytest.mark.parametrize("optimizer", ["Adam", "RMSprop"])
+def test_linear_comb_training_a_task_reaches_its_scores_and_weights_only(optimizer: str) -> None:
+    """Training task 1 moves its own scores and combination weights only: task 0's outputs stay bit for bit;
+    task 2, which combines task 1's scores, moves with them (the price of computing the combination at every
+    forward instead of consolidating it at the end of each phase)."""
+    torch.manual_seed(0)
+    net = TaskMLP(8, [32, 32], NetworkConfig(K, mode="mask-lc"), "n", out_dim=3)
+    x = torch.randn(64, 8)
+
+    def outputs(k: int) -> torch.Tensor:
+        with torch.no_grad():
+            return net(TaskBatch(x, torch.full((64,), k)))
+
+    before = [outputs(k) for k in range(K)]
+    opt = getattr(torch.optim, optimizer)(net.parameters(), lr=1e-2)
+    for _ in range(20):
+        opt.zero_grad()
+        net(TaskBatch(x, torch.full((64,), 1))).square().mean().backward()
+        layer = net.layers[0]
+        assert layer.scores.grad[[0, 2]].abs().sum() == 0 and layer.scores.grad[1].abs().sum() > 0
+        assert layer.betas.grad[[0, 2]].abs().sum() == 0 and layer.betas.grad[1, :2].abs().sum() > 0
+        opt.step()
+    assert torch.equal(outputs(0), before[0])
+    assert not torch.equal(outputs(1), before[1]) and not torch.equal(outputs(2), before[2])

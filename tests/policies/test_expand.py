@@ -21,7 +21,7 @@ from psp_rl.nn.layers import SuperposedLinear
 from psp_rl.policies.expand import check_model_fits
 
 K, K2 = 3, 5  # ALGOS: (algorithm, policy, env id, tiny hyper-parameters), shared with test_modes
-MODES = ("shared", "onehot", "multihead", "separate", "psp-heads", "psp-inputs", "mask")
+MODES = ("shared", "onehot", "multihead", "separate", "psp-heads", "psp-inputs", "mask", "mask-lc")
 
 
 def vec_env(env_id: str, tasks: list[int], num_tasks: int) -> DummyVecEnv:
@@ -114,7 +114,7 @@ def test_old_tasks_act_identically_and_training_continues(algo: str, mode: str, 
     grow(model, algo)
     assert model.policy.num_tasks == K2 and model.observation_space["task"].n == K2
     # a wider one-hot input (onehot, mask) changes the order of a sum: equal up to rounding
-    assert_same_outputs(before, outputs(model, obs), exact=mode not in ("onehot", "mask"))
+    assert_same_outputs(before, outputs(model, obs), exact=mode not in ("onehot", "mask", "mask-lc"))
     new_obs = observations(env_id, K2)  # the new tasks act too
     assert model.predict(new_obs, deterministic=True)[0].shape[0] == 2 * K2
     model.learn(32, reset_num_timesteps=False)
