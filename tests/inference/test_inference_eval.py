@@ -90,8 +90,11 @@ def test_eval_with_inferred_tasks_prints_and_writes_the_figures(
     assert data["avg_normalized"] == pytest.approx(np.mean(data["normalized"]))
     inference = data["inference"]
     assert inference["method"] == "score" and inference["window"] == 4
+    # this agent trained 128 steps per task: its critic does not tell the tasks apart (the score method's
+    # accuracy is at chance, 0.50), so this test checks the figures the command reports, not the method;
+    # the dynamics method's accuracy is checked below
     assert len(inference["returns"]) == len(inference["accuracy"]) == 2
-    assert all(0.0 <= a <= 1.0 for a in inference["accuracy"])
+    assert inference["avg_accuracy"] == pytest.approx(np.mean(inference["accuracy"]))
     assert inference["switches"]["every"] == 15 and inference["switches"]["switches"] > 0
     assert inference["fraction_of_oracle"] == pytest.approx(
         inference["avg_normalized"] / data["avg_normalized"]
@@ -102,17 +105,21 @@ def test_eval_with_the_dynamics_method_fits_keeps_and_reuses_its_models(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_json = tmp_path / "dyn.json"
-    argv = ["eval", str(run_dir), "--episodes", "2", "--infer-task", "--method", "dynamics", "--window", "4",
-            "--calibration-steps", "100", "--new-variants", "2", "--switch-every", "15", "--json", str(out_json)]  # fmt: skip
+    argv = ["eval", str(run_dir), "--episodes", "2", "--infer-task", "--method", "dynamics", "--window", "16",
+            "--calibration-steps", "400", "--new-variants", "2", "--switch-every", "15", "--json", str(out_json)]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "inferred task (dynamics, window 4)" in out and "2 never-trained variants: reported new on" in out
+    assert "inferred task (dynamics, window 16)" in out and "2 never-trained variants: reported new on" in out
     stored = run_dir / "task_dynamics.npz"
     assert stored.is_file()
     inference = json.loads(out_json.read_text())["inference"]
     assert inference["method"] == "dynamics" and inference["switches"]["switches"] > 0
+    # The step models tell the permuted variants apart even under this barely trained agent (measured: every
+    # step right on both tasks, chance is 0.5; the never-trained variants reported new on 1.00 and 0.96 of
+    # their steps, the known ones never). Fitted on shuffled task labels, both fail.
+    assert min(inference["accuracy"]) > 0.9 and inference["new_reports"] == 0, inference
     new = inference["new_variants"]
-    assert new["count"] == 2 and len(new["reported_new"]) == 2 and 0.0 <= new["avg_reported_new"] <= 1.0
+    assert new["count"] == 2 and len(new["reported_new"]) == 2 and min(new["reported_new"]) > 0.8, new
     mtime = stored.stat().st_mtime_ns
     assert main(argv) == 0  # the stored models are reused: same figures, file untouched
     assert json.loads(out_json.read_text())["inference"] == inference and stored.stat().st_mtime_ns == mtime
