@@ -97,8 +97,7 @@ def ppo_acting_time(iters: int, n_envs: int, device: str) -> dict[str, float]:
     with torch.no_grad():
         for _ in range(5):
             for variant, (policy, obs) in policies.items():
-                # warm-up (a PSP policy folds its keys into its weights on the second call)
-                for _ in range(10):
+                for _ in range(10):  # warm-up
                     policy(obs)
                 start = time.perf_counter()
                 for _ in range(iters):
@@ -172,7 +171,7 @@ def mlp_step_time(
     :param one_task: every sample from task 0 (the batches of continual training) instead of mixed tasks
     """
     torch.manual_seed(0)
-    config = NetworkConfig(num_tasks, "psp", context, task_bias=task_bias)
+    config = NetworkConfig(num_tasks, mode="psp", context=context, task_bias=task_bias)
     net = TaskMLP(width, [width, width], config, "bench", out_dim=width).to(device)
     x = torch.randn(batch, width, device=device)
     if one_task:

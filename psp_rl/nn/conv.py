@@ -1,12 +1,23 @@
 """Task-conditioned convolutions: :class:`SuperposedConv2d` and :class:`TaskConv2d`, computed as the
-linear layers of :mod:`psp_rl.nn.layers` over image patches (the key acts along the kernel's fan-in)."""
+linear layers of :mod:`psp_rl.nn.layers` and :mod:`psp_rl.nn.task_layers` over image patches (the key
+acts along the kernel's fan-in).
+
+Example::
+
+    >>> conv = SuperposedConv2d(3, 8, kernel_size=3, num_tasks=2, stride=2)
+    >>> conv(torch.randn(4, 3, 9, 9), torch.tensor([0, 1, 1, 0])).shape
+    torch.Size([4, 8, 4, 4])
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-from psp_rl.nn.layers import SuperposedLinear, TaskLayer, TaskLinear
+from psp_rl.nn.layers import SuperposedLinear
+from psp_rl.nn.task_layers import TaskLayer, TaskLinear
 
 
 def _unfold(x: torch.Tensor, kernel_size: int, stride: int, padding: int) -> torch.Tensor:
@@ -54,21 +65,28 @@ class _PatchConv2d(TaskLayer):
         coord: torch.Tensor | None = None,
         single: int | None = None,
     ) -> torch.Tensor:
-        """:param x: ``(B, C, H, W)`` images
+        """The linear layer's :meth:`~psp_rl.nn.task_layers.TaskLayer.compute` over every image patch.
+
+        :param x: ``(B, C, H, W)`` images
         :param task: ``(B,)`` integer task ids
         :param coord: ``(B,)`` coordinates (drifting context only)
         :param single: the task of every sample, when the batch has one
         :return: ``(B, out_channels, H', W')``
         """
-        h, w = self.output_shape(x.shape[-2], x.shape[-1])
-        patches = _unfold(x, self.kernel_size, self.stride, self.padding)
-        y = self.linear.compute(patches, task, coord, single)  # (B, L, out)
-        return y.transpose(1, 2).reshape(x.shape[0], self.out_channels, h, w)
+        return self._over_patches(x, lambda patches: self.linear.compute(patches, task, coord, single))
 
     def mix(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """:meth:`compute` with the tasks mixed by ``weights`` (see :meth:`SuperposedLinear.mix`)."""
+        """The linear layer's ``mix`` over every image patch (tasks mixed by ``weights``).
+
+        :param x: ``(B, C, H, W)`` images
+        :param weights: ``(K,)`` or ``(B, K)`` real task weights
+        """
+        return self._over_patches(x, lambda patches: self.linear.mix(patches, weights))
+
+    def _over_patches(self, x: torch.Tensor, linear: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Unfold ``x`` into patches ``(B, L, C·kh·kw)``, apply ``linear``, fold the result into feature maps."""
         h, w = self.output_shape(x.shape[-2], x.shape[-1])
-        y = self.linear.mix(_unfold(x, self.kernel_size, self.stride, self.padding), weights)
+        y = linear(_unfold(x, self.kernel_size, self.stride, self.padding))  # (B, L, out)
         return y.transpose(1, 2).reshape(x.shape[0], self.out_channels, h, w)
 
 

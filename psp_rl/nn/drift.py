@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from psp_rl.nn.contexts import task_key
+from psp_rl.nn.contexts import context_kind, task_key
 
 DRIFT_CONTEXTS: tuple[str, ...] = ("power", "geodesic", "interpolate", "binned")
 # Anchor keys are task keys of these (never used) task ids, so they are drawn like task keys but never
@@ -94,7 +94,8 @@ class DriftingKeys(nn.Module):
         check_drift_context(drift, context)
         if isinstance(num_keys, bool) or not isinstance(num_keys, int) or num_keys < 1:
             raise ValueError(f"drift_keys must be a positive integer, got {num_keys!r}.")
-        self.drift, self.context_kind, self.dim, self.num_keys = drift, context, dim, num_keys
+        self.drift, self.dim, self.num_keys = drift, dim, num_keys
+        self.kind = context_kind(context)
         if drift in ("interpolate", "binned"):
             anchors = np.stack(
                 [task_key(context, dim, seed, layer_index, _ANCHOR_BASE + a) for a in range(num_keys)]
@@ -156,19 +157,21 @@ class DriftingKeys(nn.Module):
         v = torch.cat([rotated, u[..., pairs:]], dim=-1)
         return (v @ self.plane.T) @ self.base.T  # C₀ Q v
 
-    def bind(self, x: torch.Tensor, coord: torch.Tensor) -> torch.Tensor:
+    def bind(self, x: torch.Tensor, coord: torch.Tensor | None) -> torch.Tensor:
         """Apply each sample's key to ``x`` (``(B, N)`` or ``(B, L, N)``).
 
         :param x: inputs
         :param coord: ``(B,)`` coordinates
+        :raises ValueError: without coordinates
         """
+        if coord is None:
+            raise ValueError(
+                "this layer's keys follow a continuous coordinate (drift_context) but the batch has none: "
+                "the observation needs a 'coord' entry (a suite with coordinate: true)."
+            )
         if self.drift == "geodesic":
             return self.bind_rows(x, coord)
-        keys = self.keys(coord)
-        if self.context_kind == "rotation":  # interpolated / binned matrices
-            out = x @ keys.transpose(-1, -2) if x.dim() == 3 else torch.bmm(keys, x.unsqueeze(-1)).squeeze(-1)
-            return out
-        return x * (keys if x.dim() == 2 else keys[:, None, :])
+        return self.kind.bind_each(x, self.keys(coord))
 
     def extra_repr(self) -> str:
-        return f"drift={self.drift}, context={self.context_kind}, dim={self.dim}, num_keys={self.num_keys}"
+        return f"drift={self.drift}, context={self.kind.name}, dim={self.dim}, num_keys={self.num_keys}"

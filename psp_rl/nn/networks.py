@@ -23,19 +23,20 @@ from typing import NamedTuple, cast
 import torch
 from torch import nn
 
-from psp_rl.nn.layers import SuperposedLinear, TaskLayer, check_task_ids
-from psp_rl.nn.modes import (  # noqa: F401 (re-exported: the config and modes used to live here)
+from psp_rl.nn.config import NetworkConfig
+from psp_rl.nn.layers import SuperposedLinear
+from psp_rl.nn.modes import (  # noqa: F401 (re-exported: the modes used to live here)
     MODES,
     Mode,
-    NetworkConfig,
     SplitComplex,
     available_modes,
     register_mode,
     superposed_conv,
     superposed_linear,
 )
-from psp_rl.nn.pertask import single_task
+from psp_rl.nn.pertask import check_task_ids, single_task
 from psp_rl.nn.projection import NormProjection, scale_free_indices
+from psp_rl.nn.task_layers import TaskLayer
 
 
 class TaskBatch(NamedTuple):
@@ -51,13 +52,13 @@ class TaskBatch(NamedTuple):
     not used by the layers; a one-hot ``α`` computes what the id path computes.
 
     ``single`` is the task of every sample when a checked batch has one (set with ``checked``; see
-    :func:`~psp_rl.nn.pertask.single_task`): the layers then compute with that task's key and bias as
-    views, without a gather per sample.
+    :func:`~psp_rl.nn.pertask.single_task`): the layers then compute with that task's key and bias for
+    the whole batch, without a gather per sample.
 
     ``lift`` is a fixed matrix ``R`` the features still need (``x @ R.T``, the input lifting of
     :class:`~psp_rl.policies.extractor.TaskFeaturesExtractor`): a network whose first layer is superposed
-    hands it to that layer (:meth:`~psp_rl.nn.layers.SuperposedLinear.compute_lifted`, which folds it
-    into the weight where that is cheaper); anything else that reads ``x`` applies it with :meth:`lifted`.
+    hands it to that layer (:meth:`~psp_rl.nn.layers.SuperposedLinear.lifted`, which folds it into the
+    weight where that is cheaper); anything else that reads ``x`` applies it with :meth:`lifted`.
     """
 
     x: torch.Tensor
@@ -111,13 +112,6 @@ class TaskStack(nn.Module):
         self._task_aware = [isinstance(layer, TaskLayer) for layer in layers]
         self._first_superposed = bool(layers) and isinstance(layers[0], SuperposedLinear)
         self.num_tasks = next((layer.num_tasks for layer in layers if isinstance(layer, TaskLayer)), None)
-        # A one-task batch runs through the layers' lean path when every task-aware layer has one (and
-        # the first takes a pending lifting).
-        self._one_task = self._first_superposed and all(
-            isinstance(layer, SuperposedLinear) and layer.drift is None
-            for layer, aware in zip(layers, self._task_aware)
-            if aware
-        )
 
     def projected_layers(self) -> list[tuple[str, nn.Module]]:
         """The layers whose norm :meth:`project_norms` keeps, with their names in this stack."""
@@ -135,44 +129,33 @@ class TaskStack(nn.Module):
             self.norm_projection.project(self.layers[i] for i in self._scale_free)
 
     def run(self, batch: TaskBatch) -> torch.Tensor:
-        """Apply the layers and return the last output."""
-        if batch.single is not None and batch.checked and batch.weights is None and self._one_task:
-            return self._run_one_task(batch.x, batch.single, batch.lift)  # the common case, checked first
+        """Apply the layers and return the last output.
+
+        The task ids are checked once (unless the batch says they are), and a batch of one task is found
+        once for all the layers. Task-conditioned layers get the ids (:meth:`~TaskLayer.compute`), or the
+        mixing weights when the batch has them (:meth:`~TaskLayer.mix`); a pending lifting goes to the
+        first layer if it is superposed, else it is applied first.
+        """
         if batch.lift is not None and not self._first_superposed:
             batch = batch.lifted()
-        x, task, checked, coord = batch.x, batch.task, batch.checked, batch.coord
-        layers = zip(self.layers, self._task_aware)
-        first = cast(SuperposedLinear, self.layers[0]) if batch.lift is not None else None
-        if batch.weights is not None and self.num_tasks is not None:
-            weights = check_task_weights(batch.weights, self.num_tasks, x.shape[0])
-            if first is not None:  # the first layer takes the pending lifting
-                x = first.mix_lifted(x, cast(torch.Tensor, batch.lift), weights)
-                next(layers)
-            for layer, task_aware in layers:
-                x = cast(TaskLayer, layer).mix(x, weights) if task_aware else layer(x)
-            return x
-        single = batch.single if checked else None
-        if self.num_tasks is not None and not checked:
-            task = check_task_ids(task, self.num_tasks, x.shape[0])
-            single = single_task(task)
-        if single is not None and self._one_task:
-            return self._run_one_task(x, single, batch.lift)
-        if first is not None:
-            x = first.compute_lifted(x, cast(torch.Tensor, batch.lift), task, coord, single)
-            next(layers)
-        for layer, task_aware in layers:
-            x = cast(TaskLayer, layer).compute(x, task, coord, single) if task_aware else layer(x)
-        return x
-
-    def _run_one_task(self, x: torch.Tensor, single: int, lift: torch.Tensor | None) -> torch.Tensor:
-        """:meth:`run` for a batch of the one task ``single`` when every task-aware layer is superposed
-        without a drifting context: each calls :meth:`~psp_rl.nn.layers.SuperposedLinear.one_task`."""
+        x, task, coord, weights, lift = batch.x, batch.task, batch.coord, batch.weights, batch.lift
+        single = batch.single if batch.checked else None
+        if self.num_tasks is not None:
+            if weights is not None:
+                weights = check_task_weights(weights, self.num_tasks, x.shape[0])
+            elif not batch.checked:
+                task = check_task_ids(task, self.num_tasks, x.shape[0])
+                single = single_task(task)
         for layer, task_aware in zip(self.layers, self._task_aware):
-            if task_aware:
-                x = cast(SuperposedLinear, layer).one_task(x, single, lift)
+            if lift is not None:  # the first layer, superposed: it takes the pending lifting
+                x = cast(SuperposedLinear, layer).lifted(x, lift, task, coord, single, weights)
                 lift = None
-            else:
+            elif not task_aware:
                 x = layer(x)
+            elif weights is not None:
+                x = cast(TaskLayer, layer).mix(x, weights)
+            else:
+                x = cast(TaskLayer, layer).compute(x, task, coord, single)
         return x
 
 

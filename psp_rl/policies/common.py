@@ -11,8 +11,9 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
-from psp_rl.nn.layers import SuperposedLinear, TaskLayer
-from psp_rl.nn.networks import NetworkConfig, TaskStack
+from psp_rl.nn.config import NetworkConfig, pop_network_options, takes_network_options
+from psp_rl.nn.layers import TaskLayer
+from psp_rl.nn.networks import TaskStack
 from psp_rl.nn.projection import ProjectNormsHook
 from psp_rl.policies.extractor import TaskFeaturesExtractor, num_tasks_of
 from psp_rl.policies.obs_checks import check_observation
@@ -21,57 +22,27 @@ from psp_rl.policies.obs_checks import check_observation
 class PSPPolicyMixin:
     """Mixed into SB3 policies (before the SB3 class) to make every layer task-conditioned.
 
-    It takes the SB3 policy's arguments plus the PSP options below, checks the observation space,
-    and hands SB3 the task-conditioned features extractor.
-
-    :param mode: ``"psp"`` (default) or a baseline mode (see :data:`psp_rl.nn.MODES`)
-    :param context: ``"binary"`` (default), ``"complex"`` or ``"rotation"``
-    :param context_seed: seed of the context keys
-    :param task_bias: one bias per task in superposed layers (default; a shared bias is a path for interference between tasks)
-    :param width_scaling: the width rule: superposed layers wider than ``base_width`` learn
-        ``base_width / fan_in`` times slower, so widening never increases interference (default on;
-        see :class:`psp_rl.nn.NetworkConfig`)
-    :param base_width: the fan-in up to which superposed layers keep the full learning rate
-    :param layer_norm: parameter-free LayerNorm on every hidden layer, or ``"skip_first"`` on every one but
-        the first (see :class:`psp_rl.nn.NetworkConfig`)
-    :param layer_norm_eps: the LayerNorm's ``eps`` (see :class:`psp_rl.nn.NetworkConfig`)
-    :param weight_projection: after every step of each of the policy's optimisers, rescale the layers that
-        feed a LayerNorm to their starting norm (normalize-and-project, see :mod:`psp_rl.nn.projection`)
-    :param drift_context: keys that follow the observation's continuous ``coord`` entry (``power``,
-        ``geodesic``, ``interpolate``, ``binned``; see :mod:`psp_rl.nn.drift`); ``None``: keys by task id
-    :param drift_keys: ``M`` of the drifting context
-    :param coord_input: append ``[sin 2πs, cos 2πs]`` of the coordinate to the features
+    It takes the SB3 policy's arguments plus the network options (every option of
+    :class:`psp_rl.nn.NetworkConfig`: ``mode``, ``context``, ``context_seed``, ...; listed with their
+    meanings in ``help(PSPPolicyMixin.__init__)``), checks the observation space, and hands SB3 the
+    task-conditioned features extractor. The options are saved with the model.
     """
 
     network_config: NetworkConfig
     observation_space: spaces.Space
-    #: the networks SB3 acts with (the whole policy when empty): their superposed layers keep each task's
-    #: folded weights while in evaluation mode (:meth:`~psp_rl.nn.layers.SuperposedLinear.set_acting`).
-    #: Never a target network: SB3 moves those through ``.data``, which parameter versions do not see.
-    acting_networks: tuple[str, ...] = ()
 
+    @takes_network_options
     def __init__(
         self,
         observation_space: spaces.Space,
         action_space: spaces.Space,
         lr_schedule: Schedule,
         *args: Any,
-        mode: str = "psp",
-        context: str = "binary",
-        context_seed: int = 0,
-        task_bias: bool = True,
-        width_scaling: bool = True,
-        base_width: int = 64,
-        layer_norm: bool | str = False,
-        drift_context: str | None = None,
-        drift_keys: int = 8,
-        coord_input: bool = False,
-        layer_norm_eps: float = 1e-5,
-        weight_projection: bool = False,
         features_extractor_class: type[BaseFeaturesExtractor] | None = None,
         features_extractor_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        options = pop_network_options(kwargs)
         if kwargs.get("use_sde", False):
             raise ValueError("PSP policies do not support gSDE: set use_sde=False.")
         if features_extractor_class not in (None, TaskFeaturesExtractor):
@@ -81,16 +52,18 @@ class PSPPolicyMixin:
                 "from policy_kwargs (set its options, e.g. cnn_output_dim, through features_extractor_kwargs)."
             )
         # Set before the SB3 constructor, which builds the networks.
-        self.network_config = NetworkConfig(
-            num_tasks_of(observation_space), mode, context, context_seed, task_bias, width_scaling, base_width,
-            layer_norm, drift_context, drift_keys, coord_input, layer_norm_eps, weight_projection,
-        )  # fmt: skip
+        self.network_config = NetworkConfig(num_tasks_of(observation_space), **options)
+        extractor_kwargs = {**(features_extractor_kwargs or {}), **self.network_config.policy_kwargs()}
         super().__init__(  # type: ignore[call-arg]
-            observation_space, action_space, lr_schedule, *args, features_extractor_class=TaskFeaturesExtractor,
-            features_extractor_kwargs={**(features_extractor_kwargs or {}), **self.network_config.policy_kwargs()},
+            observation_space,
+            action_space,
+            lr_schedule,
+            *args,
+            features_extractor_class=TaskFeaturesExtractor,
+            features_extractor_kwargs=extractor_kwargs,
             **kwargs,
-        )  # fmt: skip
-        if weight_projection:
+        )
+        if self.network_config.weight_projection:
             self._register_norm_projection()
 
     def _register_norm_projection(self) -> None:
@@ -112,22 +85,6 @@ class PSPPolicyMixin:
         if hasattr(self, "share_features_extractor"):  # SB3 does not save it itself
             data["share_features_extractor"] = self.share_features_extractor
         return data
-
-    def set_training_mode(self, mode: bool) -> None:
-        """SB3's switch between training and evaluation mode; in evaluation mode (rollouts, ``predict``)
-        the acting networks keep each task's weights with its key folded in, rebuilt when the parameters
-        change (see :meth:`~psp_rl.nn.layers.SuperposedLinear.set_acting`).
-
-        :param mode: ``True`` for training mode
-        """
-        super().set_training_mode(mode)  # type: ignore[misc]
-        layers = self.__dict__.get("_acting_layers")  # found once: predict() calls this at every step
-        if layers is None:
-            nets = [getattr(self, name) for name in self.acting_networks] or [self]
-            layers = [m for net in nets for m in net.modules() if isinstance(m, SuperposedLinear)]
-            self.__dict__["_acting_layers"] = layers
-        for layer in layers:
-            layer.set_acting(not mode)
 
     @property
     def num_tasks(self) -> int:

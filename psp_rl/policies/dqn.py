@@ -50,8 +50,6 @@ class PSPDQNPolicy(PSPPolicyMixin, DQNPolicy):
         model = DQN(PSPDQNPolicy, vec_env, policy_kwargs=dict(net_arch=[64, 64]))
     """
 
-    acting_networks = ("q_net",)
-
     def __init__(self, *args: Any, dueling: bool = False, **kwargs: Any) -> None:
         self.dueling = bool(dueling)
         super().__init__(*args, **kwargs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -11,8 +11,9 @@ from gymnasium import spaces
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
+from psp_rl.nn.config import NetworkConfig, takes_network_options
 from psp_rl.nn.contexts import layer_id
-from psp_rl.nn.networks import NetworkConfig, TaskBatch
+from psp_rl.nn.networks import TaskBatch
 from psp_rl.nn.pertask import single_task
 from psp_rl.policies.small_cnn import image_trunk
 
@@ -68,53 +69,28 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
     ``lift_dim ≥ obs_dim``, so no information is lost.
 
     :param observation_space: ``Dict({"obs": Box, "task": Discrete(K)})``
-    :param mode: network mode (see :data:`psp_rl.nn.MODES`)
-    :param context: context kind
-    :param context_seed: context seed
-    :param task_bias: per-task biases in superposed layers
-    :param width_scaling: the width rule of :class:`~psp_rl.nn.NetworkConfig`
-    :param base_width: the fan-in up to which superposed layers keep the full learning rate
-    :param layer_norm: parameter-free LayerNorm on hidden layers (the CNN trunk has none)
-    :param drift_context: keys that follow the coordinate (see :class:`~psp_rl.nn.NetworkConfig`)
-    :param drift_keys: ``M`` of the drifting context
-    :param coord_input: append ``[sin 2πs, cos 2πs]`` of the coordinate ``s`` to the features
-    :param layer_norm_eps: the LayerNorm's ``eps`` (see :class:`~psp_rl.nn.NetworkConfig`)
-    :param weight_projection: keep the norm of the layers that feed a LayerNorm (see
-        :class:`~psp_rl.nn.NetworkConfig`)
     :param cnn_output_dim: feature size of the CNN trunk for image observations (NatureCNN from 36x36
         on, :class:`~psp_rl.policies.small_cnn.SmallTaskCNN` for smaller images)
     :param lift_dim: dimension of the fixed random lifting of vector observations in ``psp`` mode;
         ``None`` (default) lifts observations of fewer than :data:`DEFAULT_LIFT_DIM` dimensions to
         that many, ``0`` disables lifting
+    :param options: the network options (:class:`~psp_rl.nn.NetworkConfig`; the CNN trunk has no LayerNorm)
     """
 
     lift: torch.Tensor  # the lifting matrix R: a buffer registered in __init__ when lift_dim > 0
 
+    @takes_network_options
     def __init__(
         self,
         observation_space: spaces.Dict,
-        mode: str = "psp",
-        context: str = "binary",
-        context_seed: int = 0,
-        task_bias: bool = True,
-        width_scaling: bool = True,
-        base_width: int = 64,
-        layer_norm: bool | str = False,
-        drift_context: str | None = None,
-        drift_keys: int = 8,
-        coord_input: bool = False,
-        layer_norm_eps: float = 1e-5,
-        weight_projection: bool = False,
         cnn_output_dim: int = 512,
         lift_dim: int | None = None,
+        **options: Any,
     ) -> None:
         num_tasks = num_tasks_of(observation_space)
-        config = NetworkConfig(
-            num_tasks, mode, context, context_seed, task_bias, width_scaling, base_width, layer_norm,
-            drift_context, drift_keys, coord_input, layer_norm_eps, weight_projection,
-        )  # fmt: skip
+        config = NetworkConfig(num_tasks, **options)
         has_coord = "coord" in observation_space.spaces
-        if (drift_context is not None or coord_input) and not has_coord:
+        if (config.drift_context is not None or config.coord_input) and not has_coord:
             raise ValueError(
                 "drift_context / coord_input need the continuous task coordinate in the observation "
                 "('coord' entry): use a suite with coordinate: true (e.g. pendulum-drift, mountaincar-drift)."
@@ -130,7 +106,7 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         dim = cnn_output_dim if is_image else (lift_dim or obs_dim)
         if config.spec.onehot_inputs:
             dim += num_tasks
-        if coord_input:
+        if config.coord_input:
             dim += 2
         super().__init__(observation_space, features_dim=dim)
         self.config = config
@@ -138,7 +114,7 @@ class TaskFeaturesExtractor(BaseFeaturesExtractor):
         self.lift_dim = lift_dim
         self.cnn = image_trunk(obs_space.shape, config, cnn_output_dim) if is_image else None
         if lift_dim:
-            rng = np.random.default_rng(np.random.SeedSequence([context_seed, layer_id("lift")]))
+            rng = np.random.default_rng(np.random.SeedSequence([config.context_seed, layer_id("lift")]))
             lift = rng.standard_normal((lift_dim, obs_dim)) / np.sqrt(obs_dim)
             self.register_buffer("lift", torch.as_tensor(lift, dtype=torch.float32))
 

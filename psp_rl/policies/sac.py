@@ -41,8 +41,6 @@ class PSPSACPolicy(PSPOffPolicyMixin, SACPolicy):
         model = SAC(PSPSACPolicy, vec_env, policy_kwargs=dict(net_arch=[256, 256]))
     """
 
-    acting_networks = ("actor",)
-
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> PSPSACActor:  # noqa: D102
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         return PSPSACActor(**actor_kwargs, network_config=self.network_config).to(self.device)

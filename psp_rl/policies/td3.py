@@ -38,8 +38,6 @@ class PSPTD3Policy(PSPOffPolicyMixin, TD3Policy):
         model = TD3(PSPTD3Policy, vec_env, policy_kwargs=dict(net_arch=[256, 256]))
     """
 
-    acting_networks = ("actor",)
-
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> PSPTD3Actor:  # noqa: D102
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         return PSPTD3Actor(**actor_kwargs, network_config=self.network_config).to(self.device)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from psp_rl.nn.config import NETWORK_OPTIONS
 from psp_rl.resources import find_yaml, load_yaml
 from psp_rl.utils import did_you_mean
 
@@ -75,20 +76,9 @@ ACTIVATIONS: dict[str, str] = {
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
-#: policy_kwargs the PSP policies understand (on top of their SB3 base class arguments)
-PSP_POLICY_KEYS: tuple[str, ...] = (
-    "context",
-    "context_seed",
-    "net_arch",
-    "activation_fn",
-    "task_bias",
-    "mode",
-    "width_scaling",
-    "base_width",
-    "layer_norm",
-    "layer_norm_eps",
-    "weight_projection",
-)
+#: policy_kwargs the PSP policies understand (on top of their SB3 base class arguments): the widths, the
+#: activation and the network options (listed once, in psp_rl.nn.config)
+PSP_POLICY_KEYS: tuple[str, ...] = ("net_arch", "activation_fn", *NETWORK_OPTIONS)
 #: what each evaluation covers (preset key ``eval.matrix``, see ``ContinualEvalCallback``)
 EVAL_MATRIX: tuple[str, ...] = ("full", "diagonal")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import torch
 
 from psp_rl.nn.contexts import (
     CONTEXT_KINDS,
+    context_kind,
     expected_retrieval_error,
     layer_id,
     make_context,
@@ -87,3 +90,33 @@ def test_single_task_retrieval_is_exact() -> None:
     keys = make_context("rotation", 1, 32, seed=0, layer_index=0)
     weights = torch.randn(1, 8, 32)
     assert retrieval_error(superpose(weights, keys, "rotation"), weights[0], keys[0], "rotation") < 1e-5
+
+
+@pytest.mark.parametrize("name", CONTEXT_KINDS)
+def test_a_kind_binds_folds_and_mixes_alike(name: str) -> None:
+    """Binding a key to the inputs equals folding it into the weight; per-sample keys equal one key per
+    sample; mixing with a one-hot weight gives the task's own key."""
+    torch.manual_seed(0)
+    kind = context_kind(name)
+    keys = make_context(name, 3, 6, seed=1, layer_index=2)
+    weight = torch.randn(4, 6, dtype=kind.weight_dtype)
+    x, task = torch.randn(5, 6), torch.tensor([2, 0, 1, 2, 0])
+    for k in range(3):
+        bound = torch.nn.functional.linear(kind.bind(x, keys[k]).to(weight.dtype), weight)
+        folded = torch.nn.functional.linear(x.to(weight.dtype), kind.fold(weight, keys[k]))
+        torch.testing.assert_close(bound, folded)
+        assert torch.equal(kind.mix(torch.eye(3)[k].to(keys.dtype), keys), keys[k])
+    each = torch.stack([kind.bind(x[b], keys[task[b]]) for b in range(5)])
+    torch.testing.assert_close(kind.bind_tasks(x, keys, task), each)
+    torch.testing.assert_close(kind.bind_each(x, keys.index_select(0, task)), each)
+    alpha = torch.softmax(torch.randn(5, 3), 1).to(keys.dtype)
+    rows = torch.stack([kind.mix(alpha[b], keys) for b in range(5)])
+    torch.testing.assert_close(kind.mix(alpha, keys), rows)
+
+
+def test_kinds_are_one_object_each_and_unknown_names_are_refused() -> None:
+    kind = context_kind("rotation")
+    assert copy.deepcopy(kind) is kind and pickle.loads(pickle.dumps(kind)) is kind
+    assert [context_kind(name).name for name in CONTEXT_KINDS] == list(CONTEXT_KINDS)
+    with pytest.raises(ValueError, match="binary, complex, rotation"):
+        context_kind("ternary")

@@ -261,10 +261,10 @@ def test_a_pending_lifting_computes_what_lifting_first_computes(kind: str, rows:
     for single in (None, 1):
         task = torch.full((rows,), 1) if single is not None else torch.randint(0, 3, (rows,))
         expected = layer.compute(x @ lift.T, task, None, single)
-        torch.testing.assert_close(layer.compute_lifted(x, lift, task, None, single), expected)
+        torch.testing.assert_close(layer.lifted(x, lift, task, None, single), expected)
     alpha = torch.tensor([0.2, 0.5, 0.3])
-    torch.testing.assert_close(layer.mix_lifted(x, lift, alpha), layer.mix(x @ lift.T, alpha))
+    torch.testing.assert_close(layer.lifted(x, lift, task, weights=alpha), layer.mix(x @ lift.T, alpha))
     onehot = F.one_hot(torch.tensor(2), 3).float()  # a one-hot α: the id path, bit for bit
     assert torch.equal(
-        layer.mix_lifted(x, lift, onehot), layer.compute_lifted(x, lift, torch.full((rows,), 2), None, 2)
+        layer.lifted(x, lift, task, weights=onehot), layer.lifted(x, lift, torch.full((rows,), 2), None, 2)
     )

@@ -31,7 +31,7 @@ def _count(module: nn.Module) -> int:
 def test_modes_pick_the_right_layers() -> None:
     kinds = {}
     for mode in MODES:
-        net = TaskMLP(8, [16], NetworkConfig(K, mode), "n", out_dim=3)
+        net = TaskMLP(8, [16], NetworkConfig(K, mode=mode), "n", out_dim=3)
         linears = [m for m in net.layers if hasattr(m, "weight")]
         kinds[mode] = [type(m) for m in linears]
     assert kinds["psp"] == [SuperposedLinear, SuperposedLinear]
@@ -43,17 +43,17 @@ def test_modes_pick_the_right_layers() -> None:
 
 
 def test_psp_heads_trains_one_tasks_head_only() -> None:
-    net = TaskMLP(8, [16], NetworkConfig(K, "psp-heads"), "n", out_dim=3)
+    net = TaskMLP(8, [16], NetworkConfig(K, mode="psp-heads"), "n", out_dim=3)
     x, task = torch.randn(6, 8), torch.zeros(6, dtype=torch.long)
     net(TaskBatch(x, task)).sum().backward()
     head = net.layers[-1]
     assert head.weight.grad[0].abs().sum() > 0 and head.weight.grad[1:].abs().sum() == 0
     with pytest.raises(ValueError, match="psp-heads has real per-task output layers"):
-        TaskMLP(8, [16], NetworkConfig(K, "psp-heads", "complex"), "n", out_dim=3)
+        TaskMLP(8, [16], NetworkConfig(K, mode="psp-heads", context="complex"), "n", out_dim=3)
 
 
 def test_psp_inputs_trains_one_tasks_first_layer_only() -> None:
-    net = TaskMLP(8, [16, 16], NetworkConfig(K, "psp-inputs"), "n", out_dim=3)
+    net = TaskMLP(8, [16, 16], NetworkConfig(K, mode="psp-inputs"), "n", out_dim=3)
     assert [type(m) for m in net.layers if hasattr(m, "weight")] == [
         TaskLinear,
         SuperposedLinear,
@@ -65,27 +65,27 @@ def test_psp_inputs_trains_one_tasks_first_layer_only() -> None:
     assert first.weight.grad[1].abs().sum() > 0
     assert first.weight.grad[0].abs().sum() == 0 and first.weight.grad[2:].abs().sum() == 0
     with pytest.raises(ValueError, match="psp-inputs has real per-task first layers"):
-        TaskMLP(8, [16], NetworkConfig(K, "psp-inputs", "complex"), "n", out_dim=3)
+        TaskMLP(8, [16], NetworkConfig(K, mode="psp-inputs", context="complex"), "n", out_dim=3)
 
 
 def test_separate_has_k_times_the_parameters_and_multihead_shares_the_trunk() -> None:
-    shared = _count(TaskMLP(8, [16, 16], NetworkConfig(K, "shared"), "n", out_dim=3))
-    separate = _count(TaskMLP(8, [16, 16], NetworkConfig(K, "separate"), "n", out_dim=3))
+    shared = _count(TaskMLP(8, [16, 16], NetworkConfig(K, mode="shared"), "n", out_dim=3))
+    separate = _count(TaskMLP(8, [16, 16], NetworkConfig(K, mode="separate"), "n", out_dim=3))
     assert separate == K * shared
-    multihead = TaskMLP(8, [16, 16], NetworkConfig(K, "multihead"), "n", out_dim=3)
+    multihead = TaskMLP(8, [16, 16], NetworkConfig(K, mode="multihead"), "n", out_dim=3)
     head = 16 * 3 + 3
     assert _count(multihead) == shared + (K - 1) * head
 
 
 def test_psp_adds_only_per_task_biases() -> None:
-    shared = _count(TaskMLP(8, [16, 16], NetworkConfig(K, "shared"), "n", out_dim=3))
-    psp = _count(TaskMLP(8, [16, 16], NetworkConfig(K, "psp", task_bias=True), "n", out_dim=3))
+    shared = _count(TaskMLP(8, [16, 16], NetworkConfig(K, mode="shared"), "n", out_dim=3))
+    psp = _count(TaskMLP(8, [16, 16], NetworkConfig(K, mode="psp", task_bias=True), "n", out_dim=3))
     assert psp == shared + (K - 1) * (16 + 16 + 3)
-    assert _count(TaskMLP(8, [16, 16], NetworkConfig(K, "psp", task_bias=False), "n", out_dim=3)) == shared
+    assert _count(TaskMLP(8, [16, 16], NetworkConfig(K, mode="psp", task_bias=False), "n", out_dim=3)) == shared
 
 
 def test_complex_networks_keep_hidden_complex_and_return_real() -> None:
-    cfg = NetworkConfig(K, "psp", "complex")
+    cfg = NetworkConfig(K, mode="psp", context="complex")
     trunk = TaskMLP(8, [16], cfg, "t")
     head = TaskMLP(16, [], cfg, "h", out_dim=2)
     batch = TaskBatch(torch.randn(5, 8), torch.tensor([0, 1, 2, 3, 0]))
@@ -110,7 +110,7 @@ def test_layer_names_seed_different_keys() -> None:
 
 @pytest.mark.parametrize("mode", ["psp", "separate", "shared"])
 def test_cnn_trunk_shapes(mode: str) -> None:
-    cnn = TaskCNN((3, 36, 36), NetworkConfig(K, mode), features_dim=32)
+    cnn = TaskCNN((3, 36, 36), NetworkConfig(K, mode=mode), features_dim=32)
     out = cnn(TaskBatch(torch.rand(2, 3, 36, 36), torch.tensor([0, 3])))
     assert out.x.shape == (2, 32)
     if mode == "psp":
@@ -160,7 +160,7 @@ def test_width_rule_scales_only_layers_wider_than_the_base() -> None:
 
 
 def test_layer_norm_keeps_hidden_features_at_unit_scale() -> None:
-    net = TaskMLP(8, [16, 16], NetworkConfig(K, "psp", layer_norm=True), "n", out_dim=3)
+    net = TaskMLP(8, [16, 16], NetworkConfig(K, mode="psp", layer_norm=True), "n", out_dim=3)
     assert sum(isinstance(m, nn.LayerNorm) for m in net.layers) == 2
     assert all(not any(True for _ in m.parameters()) for m in net.layers if isinstance(m, nn.LayerNorm))
     with torch.no_grad():  # weights grown 100 times: the features (and so the outputs) keep their scale
@@ -175,37 +175,37 @@ def test_layer_norm_keeps_hidden_features_at_unit_scale() -> None:
         )
     assert abs(float(big.std()) - float(small.std())) < 0.2
     with pytest.raises(ValueError, match="layer_norm needs real activations"):
-        NetworkConfig(K, "psp", "complex", layer_norm=True)
+        NetworkConfig(K, mode="psp", context="complex", layer_norm=True)
 
 
 def test_layer_norm_skip_first_keeps_the_observations_magnitude() -> None:
-    net = TaskMLP(4, [16, 16], NetworkConfig(K, "psp", layer_norm="skip_first"), "n", out_dim=2)
+    net = TaskMLP(4, [16, 16], NetworkConfig(K, mode="psp", layer_norm="skip_first"), "n", out_dim=2)
     kinds = [type(m) for m in net.layers]
     assert kinds == [SuperposedLinear, nn.ReLU, SuperposedLinear, nn.LayerNorm, nn.ReLU, SuperposedLinear]
     x, task = torch.randn(8, 4), torch.zeros(8, dtype=torch.long)
     with torch.no_grad():  # a normalised first layer maps x and 3x to nearly the same features
-        normed = TaskMLP(4, [16, 16], NetworkConfig(K, "psp", layer_norm=True), "n", out_dim=2)
+        normed = TaskMLP(4, [16, 16], NetworkConfig(K, mode="psp", layer_norm=True), "n", out_dim=2)
         first_normed = normed.layers[1](normed.layers[0](x, task))
         first_normed_3x = normed.layers[1](normed.layers[0](3 * x, task))
         net_first = net.layers[0](x, task)
         net_first_3x = net.layers[0](3 * x, task)
     assert (first_normed_3x - first_normed).abs().mean() < 0.5 * (net_first_3x - net_first).abs().mean()
     with pytest.raises(ValueError, match="layer_norm must be true, false or 'skip_first'"):
-        NetworkConfig(K, "psp", layer_norm="first")
+        NetworkConfig(K, mode="psp", layer_norm="first")
 
 
 def test_layer_norm_eps_leaves_small_scales_and_normalises_grown_ones() -> None:
-    soft = NetworkConfig(K, "psp", layer_norm=True, layer_norm_eps=1.0).normalization(256)
+    soft = NetworkConfig(K, mode="psp", layer_norm=True, layer_norm_eps=1.0).normalization(256)
     assert isinstance(soft, nn.LayerNorm) and soft.eps == 1.0
     small, grown = 0.1 * torch.randn(64, 256), 30.0 * torch.randn(64, 256)
     with torch.no_grad():  # a fresh layer's scale (std 0.1) is kept within 1 %, a grown one's brought to ~1
         assert abs(float(soft(small).std()) / float(small.std()) - 1.0) < 0.01
         assert 0.9 < float(soft(grown).std()) < 1.1
-        default = NetworkConfig(K, "psp", layer_norm=True).normalization(256)
+        default = NetworkConfig(K, mode="psp", layer_norm=True).normalization(256)
         assert default is not None and 0.9 < float(default(small).std()) < 1.1
     for bad in (0, -1.0, True, "1"):
         with pytest.raises(ValueError, match="layer_norm_eps must be a positive number"):
-            NetworkConfig(K, "psp", layer_norm=True, layer_norm_eps=bad)  # type: ignore[arg-type]
+            NetworkConfig(K, mode="psp", layer_norm=True, layer_norm_eps=bad)  # type: ignore[arg-type]
 
 
 def test_split_complex_activation_runs_once_over_both_parts() -> None:
@@ -227,13 +227,12 @@ def test_split_complex_activation_runs_once_over_both_parts() -> None:
 @pytest.mark.parametrize("context", ["binary", "complex", "rotation"])
 @pytest.mark.parametrize("rows", [3, 40], ids=["key-on-inputs", "key-in-weight"])
 def test_a_one_task_batch_through_a_stack_equals_the_per_sample_path(context: str, rows: int) -> None:
-    """A checked one-task batch (``single`` set) takes the stack's lean path, with the input lifting still
+    """A checked one-task batch (``single`` set) uses one key per layer, with the input lifting still
     pending; it computes what the per-sample path computes, gradients included."""
     torch.manual_seed(0)
     config = NetworkConfig(K, context=context, layer_norm=context != "complex")
     lift, x = torch.randn(12, 4), torch.randn(rows, 4)
     net = TaskMLP(12, [16, 8], config, "pi", out_dim=3)
-    assert net._one_task
     task = torch.full((rows,), 2)
     outs, grads = [], []
     for batch in (TaskBatch(x, task, True, single=2, lift=lift), TaskBatch(x @ lift.T, task, True)):
@@ -247,15 +246,14 @@ def test_a_one_task_batch_through_a_stack_equals_the_per_sample_path(context: st
         torch.testing.assert_close(fast, general, rtol=1e-5, atol=1e-5 * float(general.abs().max()))
 
 
-def test_stacks_without_a_lean_path_keep_the_general_one() -> None:
-    """A drifting context (keys from the coordinate) and a plain first layer take the general path."""
+def test_one_task_batches_of_drifting_and_plain_stacks() -> None:
+    """A drifting context picks its keys by coordinate even in a one-task batch; a plain first layer
+    gets the pending lifting applied before it."""
     drift = TaskMLP(6, [8], NetworkConfig(K, drift_context="interpolate"), "pi", out_dim=2)
-    assert not drift._one_task
     x, task = torch.randn(5, 6), torch.full((5,), 1)
     with pytest.raises(ValueError, match="coordinate"):
         drift(TaskBatch(x, task, True, single=1))
-    shared = TaskMLP(6, [8], NetworkConfig(K, "shared"), "pi", out_dim=2)
-    assert not shared._one_task
+    shared = TaskMLP(6, [8], NetworkConfig(K, mode="shared"), "pi", out_dim=2)
     lift = torch.randn(6, 3)
     torch.testing.assert_close(
         shared(TaskBatch(x[:, :3], task, True, single=1, lift=lift)),

@@ -14,7 +14,7 @@ K = 3
 
 def _net(layer_norm: bool | str = True, mode: str = "psp", seed: int = 0) -> TaskMLP:
     torch.manual_seed(seed)
-    config = NetworkConfig(K, mode, layer_norm=layer_norm, weight_projection=True)
+    config = NetworkConfig(K, mode=mode, layer_norm=layer_norm, weight_projection=True)
     return TaskMLP(4, [32, 32], config, "q", out_dim=2)
 
 
