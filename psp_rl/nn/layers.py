@@ -125,11 +125,6 @@ class SuperposedLinear(TaskLayer):
             self.drift = DriftingKeys(drift_context, context, in_features, drift_keys, seed, layer_index)
         self.reset_parameters()
 
-    @property
-    def context_kind(self) -> str:
-        """The name of the layer's context kind (``"binary"``, ``"complex"`` or ``"rotation"``)."""
-        return self.kind.name
-
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
         key = prefix + "weight_multiplier"
         if key not in state_dict:  # saved before the multiplier existed: the weights are the effective ones

@@ -20,7 +20,7 @@ class PSPActorCriticPolicy(PSPPolicyMixin, ActorCriticPolicy):
 
     Discrete, MultiDiscrete, MultiBinary and Box actions; for Box actions the Gaussian ``log_std`` is a
     ``(K, action_dim)`` table, one row per task. Takes SB3's ``ActorCriticPolicy`` arguments plus
-    ``mode``, ``context``, ``context_seed`` and ``task_bias`` (see :class:`PSPPolicyMixin`).
+    the network options of :class:`~psp_rl.nn.NetworkConfig` (see :class:`PSPPolicyMixin`).
 
     Example::
 

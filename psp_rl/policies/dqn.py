@@ -27,22 +27,30 @@ class PSPQNetwork(TaskSubNetwork, QNetwork):
     def build_task_layers(self, kwargs: dict[str, Any]) -> None:  # noqa: D102
         if self.dueling:
             self.q_net = TaskDuelingHead(  # type: ignore[assignment]
-                self.features_dim, list(self.net_arch), int(self.action_space.n), self.network_config, "q",
+                self.features_dim,
+                list(self.net_arch),
+                int(self.action_space.n),
+                self.network_config,
+                "q",
                 activation_fn=self.activation_fn,
-            )  # fmt: skip
+            )
             return
         self.q_net = TaskMLP(  # type: ignore[assignment]
-            self.features_dim, list(self.net_arch), self.network_config, "q",
-            out_dim=int(self.action_space.n), activation_fn=self.activation_fn,
-        )  # fmt: skip
+            self.features_dim,
+            list(self.net_arch),
+            self.network_config,
+            "q",
+            out_dim=int(self.action_space.n),
+            activation_fn=self.activation_fn,
+        )
 
 
 class PSPDQNPolicy(PSPPolicyMixin, DQNPolicy):
     """DQN policy whose Q-network (and target) holds one model per task.
 
-    Takes SB3's ``DQNPolicy`` arguments plus ``mode``, ``context``, ``context_seed`` and ``task_bias``
-    (see :class:`~psp_rl.policies.PSPActorCriticPolicy`), and ``dueling`` (a dueling Q head). The target network is a ``load_state_dict``
-    copy, so it holds exactly the context keys of the online network.
+    Takes SB3's ``DQNPolicy`` arguments plus the network options of :class:`~psp_rl.nn.NetworkConfig`
+    (see :class:`~psp_rl.policies.common.PSPPolicyMixin`), and ``dueling`` (a dueling Q head). The target
+    network is a ``load_state_dict`` copy, so it holds exactly the context keys of the online network.
 
     Example::
 

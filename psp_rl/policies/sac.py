@@ -32,8 +32,8 @@ class PSPSACActor(TaskSubNetwork, Actor):
 class PSPSACPolicy(PSPOffPolicyMixin, SACPolicy):
     """SAC policy whose actor, critics and target critics hold one model per task.
 
-    Takes SB3's ``SACPolicy`` arguments plus ``mode``, ``context``, ``context_seed`` and ``task_bias``
-    (see :class:`~psp_rl.policies.PSPActorCriticPolicy`). gSDE is not supported.
+    Takes SB3's ``SACPolicy`` arguments plus the network options of :class:`~psp_rl.nn.NetworkConfig`
+    (see :class:`~psp_rl.policies.common.PSPPolicyMixin`). gSDE is not supported.
 
     Example::
 

@@ -21,15 +21,20 @@ class PSPTD3Actor(TaskSubNetwork, Actor):
 
     def build_task_layers(self, kwargs: dict[str, Any]) -> None:  # noqa: D102
         self.mu = TaskMLP(  # type: ignore[assignment]
-            self.features_dim, list(self.net_arch), self.network_config, "actor",
-            out_dim=get_action_dim(self.action_space), activation_fn=self.activation_fn, squash=True,
-        )  # fmt: skip
+            self.features_dim,
+            list(self.net_arch),
+            self.network_config,
+            "actor",
+            out_dim=get_action_dim(self.action_space),
+            activation_fn=self.activation_fn,
+            squash=True,
+        )
 
 
 class PSPTD3Policy(PSPOffPolicyMixin, TD3Policy):
     """TD3 policy whose actor, critics and their targets hold one model per task.
 
-    Takes SB3's ``TD3Policy`` arguments plus ``mode``, ``context``, ``context_seed`` and ``task_bias``
+    Takes SB3's ``TD3Policy`` arguments plus the network options of :class:`~psp_rl.nn.NetworkConfig`
     (see :class:`~psp_rl.policies.common.PSPPolicyMixin`).
 
     Example::
