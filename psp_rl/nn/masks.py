@@ -13,9 +13,11 @@ A layer computes ``y = (W ⊙ m_k) x`` where
   threshold to the scores (``∂m/∂s = 1``).
 
 A batch may mix tasks: each sample uses its own task's mask. A one-task batch costs one masked weight and
-one product; a mixed batch builds the ``K`` masked weights (``K·out·in`` products, cheap next to the matmul)
-and multiplies per task present on CPU, per sample (chunked gather, no host synchronisation) elsewhere. The
-gradient of a task's loss reaches only that task's scores: the other tasks' outputs do not move.
+one product; a mixed batch builds the ``K`` masked weights and multiplies per task present on CPU, without
+host synchronisation elsewhere. The gradient of a task's loss reaches only that task's scores, so the other
+tasks' outputs do not move under an optimiser that does not step on a zero gradient (RMSprop without
+momentum, the MG10 protocol's; SGD); Adam's moments go on moving a finished task's scores (flipping mask
+bits) for a while after its phase, as for any per-task parameter, unless the optimiser is reset there.
 
 Where this follows the authors' code and where it differs (``deep_rl/mask_modules/mmn/mask_nets.py``):
 
@@ -58,11 +60,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from psp_rl.nn.contexts import layer_id
-from psp_rl.nn.layers import TaskLayer
 from psp_rl.nn.pertask import per_sample_matmul
+from psp_rl.nn.task_layers import TaskLayer
 
 if TYPE_CHECKING:
-    from psp_rl.nn.modes import NetworkConfig
+    from psp_rl.nn.config import NetworkConfig
 
 __all__ = [
     "MaskedConv2d",
