@@ -42,6 +42,7 @@ from psp_rl.training.config import (
     RESERVED_HYPERPARAMS,
     coerce_number,
 )
+from psp_rl.training.ranges import check_ranges
 from psp_rl.training.types import (
     BASIC_TYPES,
     POSITIVE_INT,
@@ -397,6 +398,7 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
         f"hyperparams ({cfg.algo})", cfg.hyperparams, [k for k in valid_hp if k not in RESERVED_HYPERPARAMS]
     )
     check_section("hyperparams.", cfg.hyperparams, init_types(algo_cls), HYPERPARAM_CONVENTIONS)
+    check_ranges(cfg, {key: default for key, (_, default) in init_types(algo_cls).items()})
 
     pk = cfg.policy_kwargs
     skip: tuple[str, ...] = ("observation_space", "action_space", "lr_schedule")

@@ -374,3 +374,52 @@ def test_init_types_follow_kwargs_up_the_mro_and_skip_unresolved_hints() -> None
     assert table["width"][0].test(3) and not table["width"][0].test(True) and not table["width"][0].test(3.0)
     assert table["rate"][0].test(1) and table["rate"][0].test(None) and not table["rate"][0].test("x")
     assert table["names"][0].test(["a"]) and not table["names"][0].test(["a", 1])
+
+
+# Numbers out of their range (psp_rl.training.ranges): (agent, --set item, words of the message).
+OUT_OF_RANGE = [
+    ("ppo-psp", "hyperparams.gamma=1.5", ["hyperparams.gamma must be a number in [0, 1]", "got 1.5"]),
+    ("ppo-psp", "hyperparams.learning_rate=0", ["hyperparams.learning_rate must be a number > 0", "got 0"]),
+    ("ppo-psp", "hyperparams.clip_range=lin_-0.2", ["hyperparams.clip_range", "'lin_-0.2'"]),
+    ("ppo-psp", "hyperparams.n_epochs=0", ["hyperparams.n_epochs must be an integer >= 1"]),
+    ("ppo-psp", "hyperparams.ent_coef=-0.01", ["hyperparams.ent_coef must be a number >= 0"]),
+    ("ppo-psp", "hyperparams.n_steps=0", ["hyperparams.n_steps must be an integer >= 1"]),
+    ("ppo-psp", "hyperparams.batch_size=1", ["hyperparams.batch_size must be an integer >= 2"]),
+    ("sac-psp", "hyperparams.ent_coef=0", ["hyperparams.ent_coef must be auto, auto_<x> or a number > 0"]),
+    ("sac-psp", "hyperparams.ent_coef=auto_-1", ["hyperparams.ent_coef", "'auto_-1'"]),
+    ("sac-psp", "hyperparams.tau=1.5", ["hyperparams.tau must be a number in [0, 1]"]),
+    ("td3-psp", "hyperparams.action_noise={type: normal, sigma: -1}", ["hyperparams.action_noise.sigma"]),
+    ("td3-psp", "hyperparams.policy_delay=0", ["hyperparams.policy_delay must be an integer >= 1"]),
+    ("dqn-psp", "hyperparams.exploration_final_eps=2", ["hyperparams.exploration_final_eps", "[0, 1]"]),
+    ("dqn-psp", "hyperparams.train_freq=[0, step]", ["hyperparams.train_freq", "[0, 'step']"]),
+    ("dqn-psp", "hyperparams.buffer_size=0", ["hyperparams.buffer_size must be an integer >= 1"]),
+    ("ppo-psp", "n_envs=2000", ["n_envs must be at most 1000, got 2000"]),
+    ("ppo-psp", "eval.n_envs=5000", ["eval.n_envs must be at most 1000"]),
+    ("ppo-psp", "num_tasks=200000", ["num_tasks must be at most 100000"]),
+]
+
+
+@pytest.mark.parametrize(("agent", "item", "words"), OUT_OF_RANGE)
+def test_numbers_out_of_their_range_are_refused(agent: str, item: str, words: list[str]) -> None:
+    with pytest.raises(ValueError) as info:
+        resolve_config(agent, sets=[item])
+    message = str(info.value)
+    assert "\n" not in message and ("--set" in message or "e.g." in message), message  # one line, the fix
+    for word in words:
+        assert word in message, (word, message)
+
+
+@pytest.mark.parametrize(
+    ("agent", "sets"),
+    [
+        ("ppo-psp", ["hyperparams.gamma=1", "hyperparams.gae_lambda=0", "hyperparams.ent_coef=0"]),
+        ("ppo-psp", ["hyperparams.gamma=0", "hyperparams.batch_size=2", "hyperparams.target_kl=null"]),
+        ("ppo-psp", ["hyperparams.batch_size=1", "hyperparams.normalize_advantage=false"]),
+        ("a2c-psp", ["hyperparams.n_steps=1", "n_envs=1"]),
+        ("dqn-psp", ["hyperparams.gradient_steps=-1", "hyperparams.learning_starts=0", "hyperparams.tau=1"]),
+        ("sac-psp", ["hyperparams.ent_coef=auto", "hyperparams.train_freq=[1, episode]"]),
+        ("ppo-psp", ["n_envs=1000", "eval.n_envs=1000", "seed=2147483647"]),
+    ],
+)
+def test_the_edges_of_the_ranges_pass(agent: str, sets: list[str]) -> None:
+    resolve_config(agent, sets=sets)
