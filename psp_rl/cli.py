@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="continue an interrupted run (or a finished one, with --num-tasks)",
     )
+    tr.add_argument(
+        "--skip-damaged",
+        action="store_true",
+        help="with --resume: continue from the newest intact checkpoint when newer ones are damaged",
+    )
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     tr.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small nets)"
@@ -202,6 +207,7 @@ def _cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 "--resume with --steps-per-task sets the steps of added tasks: give --num-tasks K2 too "
                 "(a run keeps the steps of its own tasks)."
             )
+        # a finished run is left as it is (train() says so): exit 0, as for a run that had steps left
         train(
             resume=args.resume,
             num_tasks=args.num_tasks,
@@ -209,8 +215,13 @@ def _cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
             progress_bar=not args.no_progress,
             command=command,
             num_threads=args.threads,
+            skip_damaged=args.skip_damaged,
         )
         return 0
+    if args.skip_damaged:
+        raise ValueError(
+            "--skip-damaged chooses the checkpoint a --resume continues from: add --resume RUN_DIR."
+        )
     sets = [item for group in args.sets for item in group]
     if args.reference is not None:
         sets.append(f"reference={args.reference}")
@@ -229,9 +240,29 @@ def _cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _check_output_file(option: str, name: str) -> None:
+    """Refuse an output path that cannot be written, before the work whose result it is to hold."""
+    from pathlib import Path
+
+    path = Path(name)
+    if path.is_dir():
+        raise ValueError(f"{option} {name}: that is a folder; give a file path such as {path / 'eval.json'}.")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(
+            f"{option} {name}: the folder {folder} does not exist; create it or give another path."
+        )
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"{option} {name}: it cannot be written there; give a path you can write to.")
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from psp_rl.training.build import resolve_device
     from psp_rl.training.evaluation import evaluate_run
 
+    resolve_device(args.device)  # --device cuda without CUDA: an error, not a silent CPU run
+    if args.json is not None:
+        _check_output_file("--json", args.json)
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}.")
     import torch
@@ -253,11 +284,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             "add --infer-task."
         )
     result = evaluate_run(
-        args.run_dir, episodes=args.episodes, device=args.device, deterministic=not args.stochastic,
-        infer_task=args.infer_task, method=args.method, window=args.window, switch_every=args.switch_every,
-        calibration_steps=args.calibration_steps, new_variants=args.new_variants,
+        args.run_dir,
+        episodes=args.episodes,
+        device=args.device,
+        deterministic=not args.stochastic,
+        infer_task=args.infer_task,
+        method=args.method,
+        window=args.window,
+        switch_every=args.switch_every,
+        calibration_steps=args.calibration_steps,
+        new_variants=args.new_variants,
         switch_episodes=args.switch_episodes,
-    )  # fmt: skip
+    )
     mode = "stochastic" if args.stochastic else "deterministic"
     print(f"Per-task evaluation of {result['source']} ({result['episodes']} episodes per task, {mode}):")
     print(result["table"])

@@ -13,16 +13,26 @@ from psp_rl.cli import main
 from psp_rl.training import RUN_FILES
 
 TINY = [
-    "--num-tasks", "2", "--steps-per-task", "128", "--n-envs", "2", "--device", "cpu", "--no-progress",
-    "--set", "policy_kwargs.net_arch=[16]", "hyperparams.n_steps=32", "hyperparams.batch_size=64",
-    "hyperparams.n_epochs=1", "eval.episodes=1",
-]  # fmt: skip
+    *("--num-tasks", "2", "--steps-per-task", "128", "--n-envs", "2", "--device", "cpu", "--no-progress"),
+    *("--set", "policy_kwargs.net_arch=[16]", "hyperparams.n_steps=32", "hyperparams.batch_size=64"),
+    *("hyperparams.n_epochs=1", "eval.episodes=1"),
+]
 
 
 def test_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runs = tmp_path / "runs"
-    assert main(["train", "--agent", "ppo-psp", "--suite", "cartpole-permuted", "--seed", "3",
-                 "--run-dir", str(runs), *TINY]) == 0  # fmt: skip
+    argv = [
+        "train",
+        "--agent",
+        "ppo-psp",
+        "--suite",
+        "cartpole-permuted",
+        "--seed",
+        "3",
+        "--run-dir",
+        str(runs),
+    ]
+    assert main([*argv, *TINY]) == 0
     out = capsys.readouterr().out
     (run,) = runs.iterdir()
     assert run.name.startswith("cartpole-permuted__ppo-psp__s3__")
@@ -40,9 +50,11 @@ def test_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     header = next(i for i, line in enumerate(lines) if line.strip().startswith("task"))
     assert [line.split()[0] for line in lines[header + 1 : header + 3]] == ["0", "1"]
 
-    # --resume of a finished run is accepted and changes nothing
+    # --resume of a finished run is accepted (exit 0), says so and writes nothing
+    before = {name: (run / name).read_bytes() for name in ("model.zip", "metrics.json", "command.txt")}
     assert main(["train", "--resume", str(run), "--no-progress"]) == 0
-    assert len((run / "command.txt").read_text().splitlines()) == 2
+    assert "is finished" in capsys.readouterr().err
+    assert {name: (run / name).read_bytes() for name in before} == before
 
 
 def test_list_shows_presets_and_suites(capsys: pytest.CaptureFixture[str]) -> None:

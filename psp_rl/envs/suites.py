@@ -45,7 +45,7 @@ import numpy as np
 from psp_rl.envs.families import FAMILIES, check_family_spec, make_variant_env
 from psp_rl.envs.schedules import SCHEDULE_KINDS, TaskSchedule, make_schedule
 from psp_rl.envs.task import TaskObservation
-from psp_rl.envs.task_envs import make_tasks_env, resolve_tasks
+from psp_rl.envs.task_envs import check_gym_id, make_tasks_env, resolve_tasks
 from psp_rl.envs.variant import check_task, coordinate_families, positive_int
 from psp_rl.envs.vec import initial_tasks_for, task_vec_env
 from psp_rl.resources import find_yaml, list_yaml, load_yaml
@@ -139,6 +139,8 @@ def resolve_spec(raw: Mapping[str, Any], where: str = "suite spec") -> dict[str,
             raise ValueError(f"{where} needs the key {key!r} (valid keys: {list(SPEC_KEYS)}).")
     if tasks is None and not isinstance(raw["env_id"], str):
         raise ValueError(f"{where}: env_id must be a Gymnasium id string, got {raw['env_id']!r}.")
+    if tasks is None:
+        check_gym_id(raw["env_id"], f"{where}: env_id")
     num_tasks = listed_count or positive_int(raw["num_tasks"], f"{where}: num_tasks")
     metric = raw.get("metric", "return")
     if metric not in METRICS:

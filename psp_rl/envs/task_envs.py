@@ -43,6 +43,7 @@ __all__ = [
     "FixedSeed",
     "MissingExtraError",
     "TaskEnvKind",
+    "check_gym_id",
     "make_task_entry_env",
     "make_tasks_env",
     "require_extra",
@@ -106,7 +107,13 @@ def _make_gym(
     return gym.make(env_id, **kwargs)
 
 
-def _check_gym_id(env_id: str, where: str) -> None:
+def check_gym_id(env_id: str, where: str) -> None:
+    """Refuse an id that Gymnasium does not know (``module:Id`` passes: its module registers it on import).
+
+    :param env_id: the id.
+    :param where: name used in the message.
+    :raises ValueError: naming the id and the closest registered one.
+    """
     if ":" not in env_id and env_id not in gym.registry:  # "module:Id-v0" registers on import (gym.make)
         raise ValueError(
             f"{where}: {env_id!r} is not a registered Gymnasium id (use 'module:Id' for an id its module "
@@ -172,7 +179,7 @@ def _minigrid_option(name: str, value: Any, where: str) -> Any:
 
 
 TASK_ENV_KINDS: dict[str, TaskEnvKind] = {
-    "gym": TaskEnvKind({}, lambda n, v, w: v, _check_gym_id, _make_gym),
+    "gym": TaskEnvKind({}, lambda n, v, w: v, check_gym_id, _make_gym),
     "minigrid": TaskEnvKind(
         {"view": "flat", "actions": 3}, _minigrid_option, _check_minigrid, _make_minigrid
     ),

@@ -11,10 +11,33 @@ from psp_rl.utils import unknown
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
-__all__ = ["OPTIMIZERS", "algo_class", "build_hyperparams", "build_policy_kwargs", "policy_class"]
+__all__ = [
+    "OPTIMIZERS",
+    "algo_class",
+    "build_hyperparams",
+    "build_policy_kwargs",
+    "policy_class",
+    "resolve_device",
+]
 
 #: optimizers accepted by name in ``policy_kwargs.optimizer_class`` (``torch.optim`` class names)
 OPTIMIZERS: tuple[str, ...] = ("Adam", "AdamW", "RMSprop", "SGD")
+
+
+def resolve_device(device: str) -> str:
+    """The torch device to use.
+
+    :param device: ``auto`` (CUDA when available, else the CPU), ``cpu`` or ``cuda``.
+    :return: ``cpu`` or ``cuda``.
+    :raises ValueError: for ``cuda`` on a machine without a CUDA device.
+    """
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was given but no CUDA device is available: use --device auto or cpu.")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def algo_class(algo: str) -> type[BaseAlgorithm]:

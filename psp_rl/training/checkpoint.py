@@ -3,15 +3,19 @@
 :class:`AtomicCheckpointCallback` writes ``checkpoints/step_<n>/`` (model, VecNormalize statistics,
 replay buffer, the callbacks' state) into a temporary folder and renames it into place, so the latest
 checkpoint is always complete. Every callback whose position matters on ``--resume`` offers
-``state_dict()`` / ``load_state_dict()``.
+``state_dict()`` / ``load_state_dict()``. A file damaged afterwards (a full disk, a copy cut short) is found
+by :func:`checkpoint_damage` before anything is loaded; :func:`checked_checkpoint` names it and the newest
+intact checkpoint.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickletools
 import shutil
 import time
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,13 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from psp_rl.utils import write_json_atomic
 
-__all__ = ["AtomicCheckpointCallback", "find_latest_checkpoint"]
+__all__ = [
+    "AtomicCheckpointCallback",
+    "checked_checkpoint",
+    "checkpoint_damage",
+    "file_damage",
+    "find_latest_checkpoint",
+]
 
 _LATEST = "latest.json"
 _STATE = "state.json"
@@ -31,26 +41,131 @@ def _is_complete(folder: Path) -> bool:
     return (folder / _STATE).is_file() and (folder / "model.zip").is_file()
 
 
-def find_latest_checkpoint(run_path: str | Path) -> Path | None:
+def find_latest_checkpoint(run_path: str | Path, skip_damaged: bool = False) -> Path | None:
     """The newest *complete* checkpoint folder of a run, or ``None``.
 
     ``checkpoints/latest.json`` names it; if that is missing or stale, the complete ``step_*``
     folders are scanned. Temporary folders of an interrupted save are never returned.
 
     :param run_path: the run folder.
+    :param skip_damaged: also read every file of the candidates (:func:`checkpoint_damage`) and pass over
+        damaged ones, to the newest intact checkpoint. Off by default: resuming from an older checkpoint
+        than the newest throws away training, which the user has to agree to (``--skip-damaged``).
     :return: the checkpoint folder.
     """
     folder = Path(run_path) / "checkpoints"
     if not folder.is_dir():
         return None
+    if not skip_damaged:
+        try:
+            name = json.loads((folder / _LATEST).read_text())["checkpoint"]
+            if _is_complete(folder / name):
+                return folder / name
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    complete = sorted((p for p in folder.glob("step_*") if p.is_dir() and _is_complete(p)), reverse=True)
+    if skip_damaged:
+        complete = [p for p in complete if checkpoint_damage(p) is None]
+    return complete[0] if complete else None
+
+
+def _zip_damage(path: Path) -> str | None:
+    """Why a zip file (SB3's ``model.zip``, ``torch.save``'s ``.pt``) cannot be read, or ``None``."""
     try:
-        name = json.loads((folder / _LATEST).read_text())["checkpoint"]
-        if _is_complete(folder / name):
-            return folder / name
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    complete = [p for p in folder.glob("step_*") if p.is_dir() and _is_complete(p)]
-    return max(complete, key=lambda p: p.name) if complete else None
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()  # reads every member and checks its CRC
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        return f"not a readable zip file: {error}"
+    return None if bad is None else f"its member {bad!r} fails its checksum"
+
+
+def _pickle_damage(path: Path) -> str | None:
+    """Why a pickle file (``vecnormalize.pkl``, ``replay_buffer.pkl``) is cut short or garbled, or ``None``.
+
+    The opcodes are read to the end without building any object.
+    """
+    try:
+        with path.open("rb") as handle:
+            for _ in pickletools.genops(handle):
+                pass
+    except (ValueError, EOFError, OSError) as error:
+        return f"not a complete pickle: {error}"
+    return None
+
+
+def _state_damage(path: Path) -> str | None:
+    try:
+        state = json.loads(path.read_text())
+    except (ValueError, OSError) as error:
+        return f"not valid JSON: {error}"
+    if not isinstance(state, dict) or not isinstance(state.get("num_timesteps"), int):
+        return "it holds no step counter (num_timesteps)"
+    return None
+
+
+def checkpoint_damage(folder: str | Path) -> str | None:
+    """What is damaged in a checkpoint folder (a truncated or garbled file), or ``None`` when every file reads.
+
+    :param folder: a ``checkpoints/step_<n>`` folder.
+    :return: ``"<file> is damaged (<why>)"`` naming the first damaged file (relative to the run folder),
+        a missing ``state.json`` / ``model.zip`` included, or ``None``.
+    """
+    folder = Path(folder)
+    where = f"{folder.parent.name}/{folder.name}"
+    for required in (_STATE, "model.zip"):
+        if not (folder / required).is_file():
+            return f"{where}/{required} is missing"
+    for path in [folder / _STATE, *sorted(p for p in folder.iterdir() if p.name != _STATE)]:
+        why = file_damage(path)
+        if why is not None:
+            return f"{where}/{path.name} is damaged ({why})"
+    return None
+
+
+def file_damage(path: str | Path) -> str | None:
+    """Why one file of a run cannot be read, or ``None``: zip files (``model.zip``, ``.pt``) are read with
+    their checksums, pickles (``.pkl``) to their end, ``state.json`` as JSON with a step counter; other
+    files are not checked.
+
+    :param path: the file.
+    :return: the reason, e.g. ``not a readable zip file: File is not a zip file``.
+    """
+    path = Path(path)
+    if path.suffix in (".zip", ".pt"):
+        return _zip_damage(path)
+    if path.suffix == ".pkl":
+        return _pickle_damage(path)
+    if path.name == _STATE:
+        return _state_damage(path)
+    return None
+
+
+def checked_checkpoint(run_path: str | Path, skip_damaged: bool = False) -> Path | None:
+    """The checkpoint ``--resume`` continues from: the newest complete one, every file of which reads.
+
+    :param run_path: the run folder.
+    :param skip_damaged: pass over damaged checkpoints to the newest intact one (the user agreed to lose
+        the training after it).
+    :return: the checkpoint folder, or ``None`` when the run has no complete checkpoint.
+    :raises ValueError: when the newest checkpoint is damaged, naming the file and the newest intact one.
+    """
+    latest = find_latest_checkpoint(run_path)
+    if latest is None:
+        return None
+    damage = checkpoint_damage(latest)
+    if damage is None:
+        return latest
+    intact = find_latest_checkpoint(run_path, skip_damaged=True)
+    if intact is not None and skip_damaged:
+        return intact
+    if intact is None:
+        raise ValueError(
+            f"{damage}, and no older checkpoint of {run_path} is intact: start the run again without --resume."
+        )
+    raise ValueError(
+        f"{damage}: delete the folder {latest} (or add --skip-damaged) to resume from "
+        f"{intact.parent.name}/{intact.name}, the newest intact checkpoint (the steps after it are trained again)."
+    )
 
 
 class AtomicCheckpointCallback(BaseCallback):

@@ -11,13 +11,15 @@ Example::
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+
+from psp_rl import seeds
+from psp_rl.training.reference import load_reference_auc
 
 __all__ = [
     "eval_envs_of_run",
@@ -47,16 +49,18 @@ def eval_envs_per_task(suite: Any, episodes: int, n_envs: int | None = None, see
     :param suite: the task suite.
     :param episodes: episodes per task and evaluation.
     :param n_envs: sub-envs per task (default ``min(episodes, 10)``; 1 gives ``suite.make_eval_envs``).
-    :param seed: seed of the first resets.
+    :param seed: the seed of task 0's first resets; task ``k``'s env starts from
+        ``seeds.of_task(seed, k)`` (see :mod:`psp_rl.seeds`: pass a purpose's seed, e.g.
+        ``seeds.evaluation(run seed)``).
     :return: ``K`` VecEnvs, index = task.
     """
     from psp_rl.training.drift import with_drift_reset
 
     n = int(n_envs) if n_envs is not None else max(1, min(int(episodes), 10))
-    if n == 1:
-        envs = list(suite.make_eval_envs(seed=seed))
-    else:
-        envs = [suite.make_vec_env(n, seed=seed, initial_tasks=[k] * n) for k in range(suite.num_tasks)]
+    envs = [
+        suite.make_vec_env(n, seed=seeds.of_task(seed, k), initial_tasks=[k] * n)
+        for k in range(suite.num_tasks)
+    ]
     return [with_drift_reset(env) for env in envs]
 
 
@@ -120,7 +124,8 @@ def score_task(
     :param deterministic: deterministic actions.
     :param metric: ``"return"`` (the score is the normalised mean return) or ``"success"`` (the success
         rate, from ``info["is_success"]`` or from ``evaluate_fn``).
-    :param seed: reseed the env first (``seed + 1000 * task``), so every call starts from the same states.
+    :param seed: reseed the env first (``seeds.of_task(seed, task)``, see :mod:`psp_rl.seeds`), so
+        every call starts from the same states.
     :param training_env: the training VecEnv, whose ``VecNormalize`` statistics the env takes first.
     :param evaluate_fn: ``(model, env, episodes, deterministic) -> mean or (mean, success rate)`` in place
         of :func:`evaluate_episodes`.
@@ -131,7 +136,7 @@ def score_task(
     if isinstance(env, VecNormalize) and training_env is not None:
         sync_envs_normalization(training_env, env)
     if seed is not None:
-        env.seed(seed + 1000 * task)  # the next reset (evaluate_policy's first) uses it
+        env.seed(seeds.of_task(seed, task))  # the next reset (evaluate_policy's first) uses it
     success: float | None = None
     if evaluate_fn is not None:
         out = evaluate_fn(model, env, n_episodes, deterministic)
@@ -214,40 +219,6 @@ def format_task_table(
     return "\n".join(lines)
 
 
-def load_reference_auc(
-    reference: str | Path | list[float] | tuple[float, ...], num_tasks: int
-) -> list[float]:
-    """Per-task AUCs of a single-task reference run, for forward transfer.
-
-    :param reference: a run folder, its ``metrics.json``, or a list of ``num_tasks`` AUCs.
-    :param num_tasks: number of tasks of the current suite.
-    :return: one AUC per task.
-    :raises ValueError: when the reference cannot be read or does not match the suite.
-    """
-    if isinstance(reference, (list, tuple)):
-        values = [float(v) for v in reference]
-    else:
-        path = Path(reference)
-        if path.is_dir():
-            path = path / "metrics.json"
-        if not path.is_file():
-            raise ValueError(
-                f"reference {str(reference)!r}: no metrics.json there; give the folder of a finished "
-                "reference run (e.g. trained with --set policy_kwargs.mode=separate) or a list of AUCs."
-            )
-        data = json.loads(path.read_text())
-        task_auc = data.get("task_auc")
-        if not task_auc or any(v is None for v in task_auc):
-            raise ValueError(f"reference {str(path)!r} has no complete task_auc: it must be a finished run.")
-        values = [float(v) for v in task_auc]
-    if len(values) != num_tasks:
-        raise ValueError(
-            f"the reference has {len(values)} task AUCs but the suite has {num_tasks} tasks: "
-            "use a reference run of the same suite."
-        )
-    return values
-
-
 def load_run_model(run_path: str | Path, device: str = "auto") -> tuple[Any, Any, Path]:
     """Load a run's config and agent: the final ``model.zip`` or, failing that, the latest checkpoint.
 
@@ -258,7 +229,7 @@ def load_run_model(run_path: str | Path, device: str = "auto") -> tuple[Any, Any
     """
     from psp_rl.resources import load_yaml
     from psp_rl.training.build import algo_class
-    from psp_rl.training.checkpoint import find_latest_checkpoint
+    from psp_rl.training.checkpoint import file_damage, find_latest_checkpoint
     from psp_rl.training.config import TrainConfig
 
     run_path = Path(run_path)
@@ -274,6 +245,14 @@ def load_run_model(run_path: str | Path, device: str = "auto") -> tuple[Any, Any
         if checkpoint is None:
             raise ValueError(f"{str(run_path)!r} holds no model.zip and no complete checkpoint to evaluate.")
         source = checkpoint
+    damage = file_damage(source / "model.zip")
+    if damage is not None:
+        fix = (
+            "delete it to evaluate the run's newest checkpoint"
+            if source == run_path
+            else "delete that folder"
+        )
+        raise ValueError(f"{source / 'model.zip'} is damaged ({damage}): {fix}, or train the run again.")
     model = algo_class(cfg.algo).load(source / "model.zip", device=device)
     if cfg.grown and _held_tasks(model) < int(cfg.num_tasks or 0):  # a growth still under way
         checkpoint = find_latest_checkpoint(run_path)
@@ -398,7 +377,9 @@ def eval_envs_of_run(
     :param source: the folder the model came from (``vecnormalize.pkl`` is read from there).
     :param n: episodes per task.
     :param switching: one VecEnv whose sub-env ``i`` starts on task ``i mod K``.
-    :param seed: seed of the first resets (default: the run's seed + 20 000, or + 40 000 for switching).
+    :param seed: seed of task 0's first resets (default: the run's evaluation seed, so ``psp-rl eval`` starts
+        from the states of the run's own evaluations; for switching, the switching seed; see
+        :mod:`psp_rl.seeds`).
     :return: the VecEnvs.
     """
     from stable_baselines3.common.vec_env import VecNormalize
@@ -406,13 +387,11 @@ def eval_envs_of_run(
     if switching:
         n_envs = max(1, min(n, 10))
         tasks = [i % suite.num_tasks for i in range(n_envs)]
-        envs = [
-            suite.make_vec_env(n_envs, seed=cfg.seed + 40_000 if seed is None else seed, initial_tasks=tasks)
-        ]
+        first = seeds.switching(cfg.seed) if seed is None else seed
+        envs = [suite.make_vec_env(n_envs, seed=first, initial_tasks=tasks)]
     else:
-        envs = eval_envs_per_task(
-            suite, n, cfg.eval.get("n_envs"), seed=cfg.seed + 20_000 if seed is None else seed
-        )
+        first = seeds.evaluation(cfg.seed) if seed is None else seed
+        envs = eval_envs_per_task(suite, n, cfg.eval.get("n_envs"), seed=first)
     stats = source / "vecnormalize.pkl"
     if stats.is_file():
         envs = [VecNormalize.load(str(stats), env) for env in envs]

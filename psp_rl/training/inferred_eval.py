@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from psp_rl import seeds
 from psp_rl.training.evaluation import eval_envs_of_run, fmt_value
 
 __all__ = ["evaluate_inferred", "evaluate_run_inferred", "format_inference_table", "task_dynamics_of_run"]
@@ -62,7 +63,7 @@ def evaluate_run_inferred(
         deterministic,
         switch_every,
         switching,
-        cfg.seed + 30_000,
+        seeds.switch_draws(cfg.seed),
         dynamics=dynamics,
         new_envs=new_envs,
         switch_episodes=n_switch,
@@ -81,7 +82,8 @@ def evaluate_run_inferred(
 def task_dynamics_of_run(cfg: Any, suite: Any, model: Any, source: Path, steps_per_task: int = 1000) -> Any:
     """The per-task step models of a run for the dynamics method: read from ``task_dynamics.npz`` in the
     folder the model came from when it holds at least ``steps_per_task`` transitions per task, else
-    collected with the agent told its task (envs seeded ``seed + 50_000``) and written there.
+    collected with the agent told its task (envs seeded with the calibration seeds of
+    :mod:`psp_rl.seeds`, apart from every evaluation's) and written there.
 
     :param cfg: the run's config.
     :param suite: its suite.
@@ -102,7 +104,7 @@ def task_dynamics_of_run(cfg: Any, suite: Any, model: Any, source: Path, steps_p
             cached = None  # written for another model (a grown run): collect afresh
         if cached is not None and int(cached.counts.min()) >= steps_per_task * 0.9:
             return cached
-    envs = eval_envs_of_run(cfg, suite, source, 4, seed=cfg.seed + 50_000)
+    envs = eval_envs_of_run(cfg, suite, source, 4, seed=seeds.calibration(cfg.seed))
     dynamics = TaskDynamics.collect(model, envs, steps_per_task=steps_per_task)
     for env in envs:
         env.close()
@@ -118,7 +120,7 @@ def new_variant_envs(cfg: Any, source: Path, n: int, count: int) -> list[Any]:
         bigger = dataclasses.replace(cfg, num_tasks=cfg.num_tasks + count).load_suite()
     except ValueError as error:
         raise ValueError(f"--new-variants {count}: this suite has no further variants ({error})") from None
-    envs = eval_envs_of_run(cfg, bigger, source, n, seed=cfg.seed + 60_000)
+    envs = eval_envs_of_run(cfg, bigger, source, n, seed=seeds.new_variants(cfg.seed))
     return envs[cfg.num_tasks :]
 
 

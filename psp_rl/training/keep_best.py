@@ -46,7 +46,9 @@ class KeepBestCallback(BaseCallback):
     :param freq: score the current task every this many env steps.
     :param episodes: validation episodes per score.
     :param start: the fraction of each phase after which scoring starts.
-    :param seed: validation seed: every validation of a task starts from the same states.
+    :param seed: validation seed (``psp_rl.seeds.validation(run seed)``): task ``k``'s env is reseeded with
+        ``seeds.of_task(seed, k)`` before every validation, so every validation of a task starts from the same
+        states, none of them an evaluation's.
     :param metric: ``"return"`` or ``"success"`` (the suite's ``metric``).
     :param verbose: 1 prints a line per phase end.
     """

@@ -14,19 +14,31 @@ Run folder ``runs/<suite>__<agent>__s<seed>__<time>/``::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from psp_rl.training.config import TrainConfig
 
-__all__ = ["RUN_FILES", "TB_LOG_NAME", "RunResult", "command_line", "make_run_path", "stem", "versions"]
+__all__ = [
+    "RUN_FILES",
+    "TB_LOG_NAME",
+    "RunResult",
+    "command_line",
+    "config_record",
+    "make_run_path",
+    "removed_on_failed_start",
+    "stem",
+    "versions",
+]
 
 #: TensorBoard sub-folder prefix inside the run folder (SB3 appends ``_1``).
 TB_LOG_NAME = "tb"
@@ -48,7 +60,8 @@ class RunResult:
     :param run_path: the run folder.
     :param config: the resolved config.
     :param metrics: the content of ``metrics.json``.
-    :param model: the trained SB3 model.
+    :param model: the trained SB3 model (``None`` when nothing was trained: a finished run given to
+        ``train(resume=...)``).
     """
 
     run_path: Path
@@ -86,6 +99,7 @@ class RunResult:
                 self.table(),
                 f"average performance {show(m.get('avg_performance'))} | forgetting {show(m.get('forgetting'))}"
                 f" | forward transfer {show(m.get('forward_transfer'))}",
+                *(f"warning: {warning}" for warning in m.get("warnings") or []),
                 f"Run folder: {self.run_path}",
                 f"TensorBoard: tensorboard --logdir {self.run_path}",
             ]
@@ -130,6 +144,45 @@ def make_run_path(cfg: TrainConfig, run_dir: str | Path | None = None) -> Path:
         except FileExistsError:
             continue
     raise RuntimeError(f"could not create a fresh run folder under {parent}")
+
+
+@contextlib.contextmanager
+def removed_on_failed_start(run_path: Path | None, started: Callable[[], bool]) -> Iterator[None]:
+    """Remove a new run's folder again when the run fails (or is interrupted) before its first step: a
+    failed start leaves nothing behind. A folder of a run that took steps is kept, to be resumed or read.
+
+    :param run_path: the new run's folder (``None``: a resumed run, whose folder is never removed).
+    :param started: whether the run has taken its first step.
+    """
+    try:
+        yield
+    except BaseException:
+        if run_path is not None and not started():
+            shutil.rmtree(run_path, ignore_errors=True)
+        raise
+
+
+def config_record(
+    cfg: TrainConfig, num_tasks: int, suite_spec: Mapping[str, Any], schedule: Any
+) -> dict[str, Any]:
+    """What ``config.yaml`` holds: the resolved config, the suite spec and the schedule, for the record.
+
+    :param cfg: the config.
+    :param num_tasks: the suite's number of tasks.
+    :param suite_spec: the resolved suite spec.
+    :param schedule: the run's task schedule.
+    """
+    boundaries = [int(b) for b in schedule.phase_boundaries()]
+    record = cfg.to_dict()
+    record.update(
+        num_tasks=int(num_tasks),
+        steps_per_task=boundaries[0] if boundaries else cfg.steps_per_task,
+        suite_spec=suite_spec,
+        total_timesteps=int(schedule.total_timesteps),
+        phase_boundaries=boundaries,
+        phase_tasks=[schedule.phase_task(i) for i in range(len(boundaries))],
+    )
+    return record
 
 
 def versions(device: str) -> dict[str, Any]:

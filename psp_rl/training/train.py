@@ -14,7 +14,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -23,37 +22,39 @@ from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
+from psp_rl import seeds
 from psp_rl.training.build import (
     algo_class,
     build_hyperparams,
     build_policy_kwargs,
     ent_coef_schedule,
     policy_class,
+    resolve_device,
 )
 from psp_rl.training.config import TrainConfig
-from psp_rl.training.grow import grow_config
 from psp_rl.training.keep_best import KeepBestCallback
 from psp_rl.training.optimizer_reset import OptimizerResetCallback
 from psp_rl.training.phase_schedules import EntCoefScheduleCallback, restart_per_phase
+from psp_rl.training.preflight import preflight
 from psp_rl.training.rehearsal import RehearsalCallback
 from psp_rl.training.replay import ReplaySwitchCallback, refill_steps
-from psp_rl.training.run_folder import TB_LOG_NAME, RunResult, command_line, make_run_path, stem, versions
+from psp_rl.training.resume import finished_message, finished_metrics, open_checkpoint, open_run
+from psp_rl.training.run_folder import (
+    TB_LOG_NAME,
+    RunResult,
+    command_line,
+    config_record,
+    make_run_path,
+    removed_on_failed_start,
+    stem,
+    versions,
+)
 from psp_rl.utils import write_atomic, write_json_atomic
 
 if TYPE_CHECKING:
     from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 __all__ = ["train"]
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was given but no CUDA device is available: use --device auto or cpu.")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def train(
@@ -67,6 +68,7 @@ def train(
     command: Sequence[str] | str | None = None,
     num_threads: int | None = 1,
     verbose: int = 1,
+    skip_damaged: bool = False,
 ) -> RunResult:
     """Train an agent on a task suite (or continue an interrupted run) and write its run folder.
 
@@ -83,8 +85,13 @@ def train(
     :param command: the command line to record in ``command.txt`` (default: ``sys.argv``).
     :param num_threads: torch CPU threads (``torch.set_num_threads``). 1 is the fastest for these small
         networks and avoids a drastic slow-down when the cores are shared; ``None`` keeps torch's setting.
-    :param verbose: 1 prints the final table; 0 prints nothing.
-    :return: the run folder, the config, the metrics and the model.
+    :param verbose: 1 prints the warnings and the final table; 0 prints nothing.
+    :param skip_damaged: with ``resume``: continue from the newest intact checkpoint when newer ones are
+        damaged (by default that is an error naming the damaged file and the intact checkpoint).
+    :return: the run folder, the config, the metrics and the model. ``resume`` of a finished run (without
+        ``num_tasks``) trains and writes nothing: it returns the saved metrics, with ``model`` ``None``.
+    :raises ValueError: on a bad input (config, suite, run folder, damaged checkpoint), naming it and the fix,
+        before anything is created; a new run that fails before its first step removes its folder again.
     """
     import torch
     from stable_baselines3.common.callbacks import CallbackList
@@ -93,8 +100,7 @@ def train(
 
     from psp_rl.policies.expand import check_model_fits, expand_tasks
     from psp_rl.policies.extractor import num_tasks_of
-    from psp_rl.resources import load_yaml
-    from psp_rl.training.checkpoint import AtomicCheckpointCallback, find_latest_checkpoint
+    from psp_rl.training.checkpoint import AtomicCheckpointCallback
     from psp_rl.training.drift import get_drift_steps, set_drift_steps
     from psp_rl.training.eval_callback import ContinualEvalCallback
     from psp_rl.training.evaluation import eval_envs_per_task, load_reference_auc
@@ -106,32 +112,7 @@ def train(
     checkpoint: Path | None = None
     state: dict[str, Any] = {}
     if resume is not None:
-        run_path = Path(resume)
-        if not (run_path / "config.yaml").is_file():
-            raise ValueError(
-                f"--resume {str(run_path)!r}: not a run folder (no config.yaml); give a folder under runs/."
-            )
-        checkpoint = find_latest_checkpoint(run_path)
-        if checkpoint is None:
-            raise ValueError(
-                f"--resume {str(run_path)!r}: no complete checkpoint in {run_path / 'checkpoints'}; "
-                "the run stopped before its first checkpoint, so start it again without --resume."
-            )
-        cfg = TrainConfig.from_dict(load_yaml(run_path / "config.yaml"))
-        if num_tasks is not None:
-            cfg = grow_config(cfg, num_tasks, steps_per_task)
-        elif steps_per_task is not None:
-            raise ValueError(
-                "steps_per_task with resume sets the steps of added tasks: give num_tasks too (--num-tasks)."
-            )
-        state = json.loads((checkpoint / "state.json").read_text())
-        stats = checkpoint / "vecnormalize.pkl"
-        if cfg.normalize is not False and not stats.is_file():
-            raise ValueError(
-                f"--resume {str(run_path)!r}: the run normalizes observations but {stats} is missing, so "
-                "the agent's observation statistics are lost. Put the file back, or delete that checkpoint "
-                "folder to resume from an earlier one, or start the run again without --resume."
-            )
+        run_path, cfg = open_run(resume, num_tasks, steps_per_task)
     elif config is None:
         raise ValueError("train() needs a config (or resume=RUN_DIR).")
     elif num_tasks is not None or steps_per_task is not None:
@@ -141,52 +122,52 @@ def train(
         )
     else:
         cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
-    device = _resolve_device(cfg.device)
+    device = resolve_device(cfg.device)
     if num_threads is not None:
         if num_threads < 1:
             raise ValueError(f"--threads must be >= 1, got {num_threads}.")
         torch.set_num_threads(num_threads)
 
-    # ---- 2. seed
-    set_random_seed(cfg.seed, using_cuda=device == "cuda")
-
-    # ---- 3. suite, schedule, envs
+    # ---- 2. suite and schedule, and every check that needs them: nothing is created before they pass
     suite = cfg.load_suite()
     schedule = cfg.make_schedule(suite)  # the suite's, and the phases of tasks added later
     total_timesteps = int(schedule.total_timesteps)
     boundaries = [int(b) for b in schedule.phase_boundaries()]
     phase_tasks = [schedule.phase_task(i) for i in range(len(boundaries))]
-    reference_auc = load_reference_auc(cfg.reference, suite.num_tasks) if cfg.reference is not None else None
+    if resume is not None and num_tasks is None:
+        finished = finished_metrics(run_path, total_timesteps)
+        if finished is not None:  # its outputs stay as they are
+            if verbose:
+                print(finished_message(run_path, finished, suite.num_tasks), file=sys.stderr)
+            return RunResult(run_path=run_path, config=cfg, metrics=finished, model=None)
+    if resume is not None:
+        checkpoint, state = open_checkpoint(run_path, cfg, skip_damaged)
+    reference_auc = (
+        load_reference_auc(cfg.reference, suite.num_tasks, suite) if cfg.reference is not None else None
+    )
+    warnings = preflight(cfg, suite, boundaries, new_run=resume is None)
+    for warning in warnings if verbose else ():
+        print(f"warning: {warning}", file=sys.stderr)
 
-    if resume is None or num_tasks is not None:  # a new run, or one that grows: (re)write its config
-        run_path = run_path if resume is not None else make_run_path(cfg)
-        record = cfg.to_dict()
-        record.update(
-            num_tasks=int(suite.num_tasks),
-            steps_per_task=int(boundaries[0]) if boundaries else cfg.steps_per_task,
-            suite_spec=suite.spec,
-            total_timesteps=total_timesteps,
-            phase_boundaries=boundaries,
-            phase_tasks=phase_tasks,
-        )
-        write_atomic(run_path / "config.yaml", yaml.safe_dump(record, sort_keys=False))
-    if resume is None:
-        write_json_atomic(run_path / "versions.json", versions(device))
-    with (run_path / "command.txt").open("a", encoding="utf-8") as handle:
-        handle.write(command_line(command) + "\n")
+    # ---- 3. seed
+    set_random_seed(cfg.seed, using_cuda=device == "cuda")
 
+    # ---- 4. envs (seeds of each purpose: psp_rl.seeds)
     start_step = int(state.get("num_timesteps", 0))
     cb_state = state.get("callbacks", {})
     initial_tasks = None
     if resume is not None:
         counts = cb_state.get("schedule", {}).get("episode_counts") or None
         initial_tasks = schedule.initial_tasks(cfg.n_envs, start_step, counts)
-    env = suite.make_vec_env(n_envs=cfg.n_envs, seed=cfg.seed + start_step, initial_tasks=initial_tasks)
+    env = suite.make_vec_env(
+        n_envs=cfg.n_envs, seed=seeds.training(cfg.seed, start_step), initial_tasks=initial_tasks
+    )
     set_drift_steps(env, state.get("extra", {}).get("drift_steps", []))  # drifting suites: same clocks
     # evaluation envs restart their drift clocks at 0 for every evaluation (DriftClockReset)
-    eval_envs = eval_envs_per_task(suite, cfg.eval["episodes"], cfg.eval["n_envs"], seed=cfg.seed + 10_000)
+    eval_seed = seeds.evaluation(cfg.seed)
+    eval_envs = eval_envs_per_task(suite, cfg.eval["episodes"], cfg.eval["n_envs"], seed=eval_seed)
     # keep_best's validation episodes: start states other than the reported evaluation's
-    validation_seed = cfg.seed + 20_000
+    validation_seed = seeds.validation(cfg.seed)
     validation_envs = (
         eval_envs_per_task(suite, cfg.keep_best["episodes"], seed=validation_seed)
         if cfg.keep_best["freq"] > 0
@@ -200,7 +181,7 @@ def train(
         eval_envs = [eval_vec_normalize(e, env) for e in eval_envs]
         validation_envs = [eval_vec_normalize(e, env) for e in validation_envs]
 
-    # ---- 4. model
+    # ---- 5. model
     algo = algo_class(cfg.algo)
     if checkpoint is not None:
         model = algo.load(checkpoint / "model.zip", device=device, tensorboard_log=str(run_path))
@@ -216,7 +197,6 @@ def train(
             policy_class(cfg.algo, cfg.policy),
             env,
             policy_kwargs=build_policy_kwargs(cfg.policy_kwargs),
-            tensorboard_log=str(run_path),
             seed=cfg.seed,
             device=device,
             verbose=0,
@@ -227,134 +207,153 @@ def train(
         model.ent_coef_schedule = ent_schedule  # type: ignore[attr-defined]
     restart_per_phase(model, cfg.restart_schedules, boundaries)  # also after a load: SB3 rebuilds some
 
-    # ---- 5. callbacks: schedule -> evaluation -> checkpoints -> progress bar -> extras
-    schedule_cb = TaskScheduleCallback(schedule)
-    eval_cb = ContinualEvalCallback(
-        eval_envs,
-        suite.normalize,
-        boundaries,
-        phase_tasks,
-        n_eval_episodes=cfg.eval["episodes"],
-        eval_freq=cfg.eval["eval_freq"],
-        deterministic=cfg.eval["deterministic"],
-        matrix=cfg.eval["matrix"],
-        reference_auc=reference_auc,
-        hparams={k: v for k, v in cfg.to_dict().items() if k not in ("run_dir", "description")},
-        eval_seed=cfg.seed + 10_000,  # every evaluation of a task from the same start states
-        metric=suite.metric,  # normalised returns, or success rates (metric: success)
-    )
-    wall_before = float(state.get("extra", {}).get("wall_time_s", 0.0))
-    started = time.perf_counter()
-    checkpoint_cb = AtomicCheckpointCallback(
-        run_path,
-        boundaries,
-        save_freq=cfg.checkpoint["freq"],
-        keep=cfg.checkpoint["keep"],
-        save_replay_buffer=cfg.checkpoint["save_replay_buffer"],
-        stateful={"schedule": schedule_cb, "eval": eval_cb},
-        extra_state=lambda: {
-            "wall_time_s": wall_before + time.perf_counter() - started,
-            "drift_steps": get_drift_steps(env),  # [] unless the suite drifts
-        },
-    )
-    ewc_cb = None
-    if cfg.ewc["lambda"] > 0:
-        from psp_rl.training.ewc import EWCCallback
+    # ---- 6. run folder: a new run's is created now, and removed again if the run fails before its first step
+    if resume is None:
+        run_path = make_run_path(cfg)
+    with removed_on_failed_start(run_path if resume is None else None, lambda: int(model.num_timesteps) > 0):
+        if resume is None:
+            model.tensorboard_log = str(run_path)
+            write_json_atomic(run_path / "versions.json", versions(device))
+        if resume is None or num_tasks is not None:  # a new run, or one that grows: (re)write its config
+            record = config_record(cfg, suite.num_tasks, suite.spec, schedule)
+            write_atomic(run_path / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+        with (run_path / "command.txt").open("a", encoding="utf-8") as handle:
+            handle.write(command_line(command) + "\n")
 
-        ewc_cb = EWCCallback(
-            cfg.ewc["lambda"],
-            fisher_samples=cfg.ewc["fisher_samples"],
-            schedule=schedule,
-            seed=cfg.seed,
-            critic=cfg.ewc["critic"],
+        # ---- 7. callbacks: schedule -> evaluation -> checkpoints -> progress bar -> extras
+        schedule_cb = TaskScheduleCallback(schedule)
+        eval_cb = ContinualEvalCallback(
+            eval_envs,
+            suite.normalize,
+            boundaries,
+            phase_tasks,
+            n_eval_episodes=cfg.eval["episodes"],
+            eval_freq=cfg.eval["eval_freq"],
+            deterministic=cfg.eval["deterministic"],
+            matrix=cfg.eval["matrix"],
+            reference_auc=reference_auc,
+            hparams={k: v for k, v in cfg.to_dict().items() if k not in ("run_dir", "description")},
+            eval_seed=eval_seed,  # every evaluation of a task from the same start states
+            metric=suite.metric,  # normalised returns, or success rates (metric: success)
         )
-        checkpoint_cb.tensor_stateful["ewc"] = ewc_cb
-        if checkpoint is not None and (checkpoint / "ewc.pt").is_file():
-            ewc_cb.load_state_dict(torch.load(checkpoint / "ewc.pt", weights_only=True))
-    rehearsal_cb = None
-    if cfg.rehearsal["coef"] > 0:  # store each finished task's outputs, distil them afterwards
-        rehearsal_cb = RehearsalCallback(
-            schedule,
-            cfg.algo,
-            cfg.rehearsal["coef"],
-            target=cfg.rehearsal["target"],
-            margin=cfg.rehearsal["margin"],
-            states_per_task=cfg.rehearsal["states_per_task"],
-            batch_size=cfg.rehearsal["batch_size"],
-            seed=cfg.seed,
-            when=cfg.rehearsal["when"],
-            ratio=cfg.rehearsal["ratio"],
-            consolidation_steps=cfg.rehearsal["consolidation_steps"],
+        wall_before = float(state.get("extra", {}).get("wall_time_s", 0.0))
+        started = time.perf_counter()
+        checkpoint_cb = AtomicCheckpointCallback(
+            run_path,
+            boundaries,
+            save_freq=cfg.checkpoint["freq"],
+            keep=cfg.checkpoint["keep"],
+            save_replay_buffer=cfg.checkpoint["save_replay_buffer"],
+            stateful={"schedule": schedule_cb, "eval": eval_cb},
+            extra_state=lambda: {
+                "wall_time_s": wall_before + time.perf_counter() - started,
+                "drift_steps": get_drift_steps(env),  # [] unless the suite drifts
+            },
         )
-        checkpoint_cb.tensor_stateful["rehearsal"] = rehearsal_cb
-        if checkpoint is not None and (checkpoint / "rehearsal.pt").is_file():
-            rehearsal_cb.load_state_dict(torch.load(checkpoint / "rehearsal.pt", weights_only=True))
-    replay_cb = None
-    if getattr(model, "replay_buffer", None) is not None:  # off-policy: what a task switch does to it
-        replay_cb = ReplaySwitchCallback(
-            schedule, cfg.replay["at_switch"], refill_steps(model, cfg.replay, cfg.hyperparams)
-        )
-        checkpoint_cb.stateful["replay"] = replay_cb
-        replay_cb.load_state_dict(cb_state.get("replay", {}))
-    keep_best_cb = None
-    if cfg.keep_best["freq"] > 0:  # validation scores of the current task; end each phase on the best weights
-        keep_best_cb = KeepBestCallback(  # freq, episodes, start
-            validation_envs, suite.normalize, boundaries, phase_tasks, **cfg.keep_best,
-            seed=validation_seed, metric=suite.metric,
-        )  # fmt: skip
-        checkpoint_cb.tensor_stateful["keep_best"] = keep_best_cb
-        if checkpoint is not None and (checkpoint / "keep_best.pt").is_file():
-            keep_best_cb.load_state_dict(torch.load(checkpoint / "keep_best.pt", weights_only=True))
-    optimizer_cb = OptimizerResetCallback(schedule, cfg.optimizer["at_switch"])  # keep or clear the moments
-    checkpoint_cb.stateful["optimizer"] = optimizer_cb
-    optimizer_cb.load_state_dict(cb_state.get("optimizer", {}))
-    if "schedule" in cb_state:
-        schedule_cb.load_state_dict(cb_state["schedule"])
-    if "eval" in cb_state:
-        eval_cb.load_state_dict(cb_state["eval"])
-    # EWC consolidates at a phase end before the checkpoint of that step is written.
-    # The replay buffer is emptied before the checkpoint of that step is written, too, and after the
-    # rehearsal has taken the finished task's states from it.
-    # The rehearsal stores (and consolidates) at a phase end before that phase-end evaluation.
-    # keep_best sets the kept weights back before both.
-    ent_cb = EntCoefScheduleCallback() if ent_schedule is not None else None
-    extras = [cb for cb in (ewc_cb, replay_cb, optimizer_cb, ent_cb) if cb is not None]
-    chain: list[Any] = [
-        schedule_cb,
-        *([keep_best_cb] if keep_best_cb else []),
-        *([rehearsal_cb] if rehearsal_cb else []),
-        eval_cb,
-        *extras,
-        checkpoint_cb,
-    ]
-    if progress_bar:
-        chain.append(
-            TaskProgressBarCallback(schedule_cb, num_phases=len(boundaries), total_timesteps=total_timesteps)
-        )
-    chain.extend(callbacks)
+        ewc_cb = None
+        if cfg.ewc["lambda"] > 0:
+            from psp_rl.training.ewc import EWCCallback
 
-    # ---- 6. learn (SB3 adds num_timesteps to the target when reset_num_timesteps=False)
-    remaining = total_timesteps - int(model.num_timesteps)
-    if remaining > 0:
-        try:
-            model.learn(
-                remaining,
-                callback=CallbackList(chain),
-                tb_log_name=TB_LOG_NAME,
-                reset_num_timesteps=resume is None,
+            ewc_cb = EWCCallback(
+                cfg.ewc["lambda"],
+                fisher_samples=cfg.ewc["fisher_samples"],
+                schedule=schedule,
+                seed=cfg.seed,
+                critic=cfg.ewc["critic"],
             )
-        except KeyboardInterrupt:
-            if model.num_timesteps > start_step:
-                checkpoint_cb.save_checkpoint()
-            if verbose:
-                print(
-                    f"\nInterrupted at step {model.num_timesteps}. Continue with:\n"
-                    f"  psp-rl train --resume {run_path}",
-                    file=sys.stderr,
+            checkpoint_cb.tensor_stateful["ewc"] = ewc_cb
+            if checkpoint is not None and (checkpoint / "ewc.pt").is_file():
+                ewc_cb.load_state_dict(torch.load(checkpoint / "ewc.pt", weights_only=True))
+        rehearsal_cb = None
+        if cfg.rehearsal["coef"] > 0:  # store each finished task's outputs, distil them afterwards
+            rehearsal_cb = RehearsalCallback(
+                schedule,
+                cfg.algo,
+                cfg.rehearsal["coef"],
+                target=cfg.rehearsal["target"],
+                margin=cfg.rehearsal["margin"],
+                states_per_task=cfg.rehearsal["states_per_task"],
+                batch_size=cfg.rehearsal["batch_size"],
+                seed=cfg.seed,
+                when=cfg.rehearsal["when"],
+                ratio=cfg.rehearsal["ratio"],
+                consolidation_steps=cfg.rehearsal["consolidation_steps"],
+            )
+            checkpoint_cb.tensor_stateful["rehearsal"] = rehearsal_cb
+            if checkpoint is not None and (checkpoint / "rehearsal.pt").is_file():
+                rehearsal_cb.load_state_dict(torch.load(checkpoint / "rehearsal.pt", weights_only=True))
+        replay_cb = None
+        if getattr(model, "replay_buffer", None) is not None:  # off-policy: what a task switch does to it
+            replay_cb = ReplaySwitchCallback(
+                schedule, cfg.replay["at_switch"], refill_steps(model, cfg.replay, cfg.hyperparams)
+            )
+            checkpoint_cb.stateful["replay"] = replay_cb
+            replay_cb.load_state_dict(cb_state.get("replay", {}))
+        keep_best_cb = None
+        if (
+            cfg.keep_best["freq"] > 0
+        ):  # validation scores of the current task; end each phase on the best weights
+            keep_best_cb = KeepBestCallback(  # freq, episodes, start
+                validation_envs, suite.normalize, boundaries, phase_tasks, **cfg.keep_best,
+                seed=validation_seed, metric=suite.metric,
+            )  # fmt: skip
+            checkpoint_cb.tensor_stateful["keep_best"] = keep_best_cb
+            if checkpoint is not None and (checkpoint / "keep_best.pt").is_file():
+                keep_best_cb.load_state_dict(torch.load(checkpoint / "keep_best.pt", weights_only=True))
+        optimizer_cb = OptimizerResetCallback(
+            schedule, cfg.optimizer["at_switch"]
+        )  # keep or clear the moments
+        checkpoint_cb.stateful["optimizer"] = optimizer_cb
+        optimizer_cb.load_state_dict(cb_state.get("optimizer", {}))
+        if "schedule" in cb_state:
+            schedule_cb.load_state_dict(cb_state["schedule"])
+        if "eval" in cb_state:
+            eval_cb.load_state_dict(cb_state["eval"])
+        # EWC consolidates at a phase end before the checkpoint of that step is written.
+        # The replay buffer is emptied before the checkpoint of that step is written, too, and after the
+        # rehearsal has taken the finished task's states from it.
+        # The rehearsal stores (and consolidates) at a phase end before that phase-end evaluation.
+        # keep_best sets the kept weights back before both.
+        ent_cb = EntCoefScheduleCallback() if ent_schedule is not None else None
+        extras = [cb for cb in (ewc_cb, replay_cb, optimizer_cb, ent_cb) if cb is not None]
+        chain: list[Any] = [
+            schedule_cb,
+            *([keep_best_cb] if keep_best_cb else []),
+            *([rehearsal_cb] if rehearsal_cb else []),
+            eval_cb,
+            *extras,
+            checkpoint_cb,
+        ]
+        if progress_bar:
+            chain.append(
+                TaskProgressBarCallback(
+                    schedule_cb, num_phases=len(boundaries), total_timesteps=total_timesteps
                 )
-            raise
+            )
+        chain.extend(callbacks)
 
-    # ---- 7. save: model, metrics, matrix plot
+        # ---- 8. learn (SB3 adds num_timesteps to the target when reset_num_timesteps=False)
+        remaining = total_timesteps - int(model.num_timesteps)
+        if remaining > 0:
+            try:
+                model.learn(
+                    remaining,
+                    callback=CallbackList(chain),
+                    tb_log_name=TB_LOG_NAME,
+                    reset_num_timesteps=resume is None,
+                )
+            except KeyboardInterrupt:
+                if model.num_timesteps > start_step:
+                    checkpoint_cb.save_checkpoint()
+                if verbose and model.num_timesteps > 0:
+                    print(
+                        f"\nInterrupted at step {model.num_timesteps}. Continue with:\n"
+                        f"  psp-rl train --resume {run_path}",
+                        file=sys.stderr,
+                    )
+                raise
+
+    # ---- 9. save: model, metrics, matrix plot
     model.save(run_path / "model.zip")
     vec_norm = model.get_vec_normalize_env()
     if vec_norm is not None:
@@ -368,6 +367,7 @@ def train(
         "num_timesteps": int(model.num_timesteps),
         "wall_time_s": wall_before + time.perf_counter() - started,
         **eval_cb.metrics(),
+        "warnings": warnings,
     }
     write_json_atomic(run_path / "metrics.json", metrics)
     eval_cb.matrix.plot(

@@ -1,17 +1,21 @@
-"""Atomic checkpoints: phase ends and frequency, pruning, failed saves, finding the latest."""
+"""Atomic checkpoints: phase ends and frequency, pruning, failed saves, finding the latest, damaged files."""
 
 from __future__ import annotations
 
 import json
+import pickle
+import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 from callback_fakes import BOUNDARIES, FakeModel, make_eval_callback, run
 
 from psp_rl.training import (
     AtomicCheckpointCallback,
     find_latest_checkpoint,
 )
+from psp_rl.training.checkpoint import checked_checkpoint, checkpoint_damage
 
 
 def test_checkpoints_at_phase_ends_and_freq(tmp_path: Path) -> None:
@@ -91,3 +95,41 @@ def test_same_step_checkpoint_is_replaced(tmp_path: Path) -> None:
         "latest.json",
         "step_000000000050",
     ]
+
+
+def _checkpoint(folder: Path, step: int) -> Path:
+    """A checkpoint folder with real files: state.json, a zip model, a .pt zip and a pickle."""
+    path = folder / "checkpoints" / f"step_{step:012d}"
+    path.mkdir(parents=True)
+    (path / "state.json").write_text(json.dumps({"num_timesteps": step}))
+    with zipfile.ZipFile(path / "model.zip", "w") as archive:
+        archive.writestr("data", "x" * 1000)
+    torch.save({"w": torch.ones(3)}, path / "keep_best.pt")
+    (path / "replay_buffer.pkl").write_bytes(pickle.dumps(list(range(1000))))
+    return path
+
+
+@pytest.mark.parametrize("name", ["state.json", "model.zip", "keep_best.pt", "replay_buffer.pkl"])
+def test_a_damaged_file_is_named_with_the_newest_intact_checkpoint(tmp_path: Path, name: str) -> None:
+    older, newer = _checkpoint(tmp_path, 100), _checkpoint(tmp_path, 200)
+    assert checkpoint_damage(newer) is None and checked_checkpoint(tmp_path) == newer
+    data = (newer / name).read_bytes()
+    (newer / name).write_bytes(data[: len(data) // 2])  # cut short, as by a full disk
+    assert f"checkpoints/step_000000000200/{name} is damaged" in str(checkpoint_damage(newer))
+    with pytest.raises(ValueError) as info:
+        checked_checkpoint(tmp_path)
+    message = str(info.value)
+    assert f"step_000000000200/{name} is damaged" in message and "--skip-damaged" in message
+    assert "resume from checkpoints/step_000000000100, the newest intact checkpoint" in message
+    # only when the user agrees: the damaged one is passed over
+    assert find_latest_checkpoint(tmp_path) == newer
+    assert checked_checkpoint(tmp_path, skip_damaged=True) == older
+    assert find_latest_checkpoint(tmp_path, skip_damaged=True) == older
+
+
+def test_no_intact_checkpoint_says_to_start_again(tmp_path: Path) -> None:
+    only = _checkpoint(tmp_path, 100)
+    (only / "state.json").write_text("")
+    with pytest.raises(ValueError, match="state.json is damaged.*no older checkpoint.*without --resume"):
+        checked_checkpoint(tmp_path)
+    assert checked_checkpoint(tmp_path / "nowhere") is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -185,10 +186,56 @@ def test_keyboard_interrupt_saves_a_checkpoint_then_resumes(tmp_path: Path) -> N
     assert len(result.metrics["perf_matrix"]) == 2
 
 
-def test_resume_of_a_finished_run_only_rewrites_results(finished_run: RunResult) -> None:
-    result = train(resume=finished_run.run_path, progress_bar=False, verbose=0)
-    assert result.model.num_timesteps == finished_run.model.num_timesteps
+def test_resume_of_a_finished_run_writes_nothing(
+    finished_run: RunResult, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = finished_run.run_path
+    before = {p.relative_to(run): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+    result = train(resume=run, progress_bar=False)
+    err = capsys.readouterr().err
+    assert "is finished" in err and f"--resume {run} --num-tasks 3" in err and f"psp-rl eval {run}" in err
+    assert result.model is None  # nothing trained
     assert result.metrics["perf_matrix"] == finished_run.metrics["perf_matrix"]
+    assert result.metrics["num_timesteps"] == finished_run.model.num_timesteps
+    assert {p.relative_to(run): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()} == before
+
+
+def test_resume_after_the_newest_checkpoint_was_deleted_trains_again(tmp_path: Path) -> None:
+    """Deleting the newest checkpoint of a finished run is how a user asks to train from an earlier one."""
+    result = train(tiny_config(tmp_path), progress_bar=False, verbose=0)
+    first, last = sorted((result.run_path / "checkpoints").glob("step_*"))
+    shutil.rmtree(last)
+    probe = FirstStep()
+    train(resume=result.run_path, progress_bar=False, verbose=0, callbacks=[probe])
+    assert probe.start == STEPS and (result.run_path / "checkpoints" / last.name).is_dir()
+
+
+class FailAtStart(BaseCallback):
+    """Raise ``error`` when training starts, before the first step."""
+
+    def __init__(self, error: type[BaseException]) -> None:
+        super().__init__()
+        self.error = error
+
+    def _on_training_start(self) -> None:
+        raise self.error("failed at the start")
+
+    def _on_step(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_a_failed_start_leaves_no_run_folder(tmp_path: Path, error: type[BaseException]) -> None:
+    with pytest.raises(error):
+        train(tiny_config(tmp_path), progress_bar=False, verbose=0, callbacks=[FailAtStart(error)])
+    assert list((tmp_path / "runs").iterdir()) == []  # created, then removed: nothing was trained
+
+
+def test_a_failure_after_the_first_step_keeps_the_run_folder(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="stopped"):
+        train(tiny_config(tmp_path), progress_bar=False, verbose=0, callbacks=[StopAt(STEPS + 50)])
+    (run,) = (tmp_path / "runs").iterdir()
+    assert find_latest_checkpoint(run) is not None  # kept, to be resumed
 
 
 def test_resume_errors_name_the_fix(tmp_path: Path) -> None:
