@@ -57,18 +57,28 @@ TASK_KEYS = ("env_id", "env_kwargs", "seed")
 class FixedSeed(gym.Wrapper):
     """Every ``reset`` uses the same seed, so every episode starts from the same state (a fixed layout).
 
+    A seed given to ``reset`` does not change the start: it seeds the generator the episode draws from
+    after it (``env.unwrapped.np_random``, which later resets go on drawing from), so ``reset(seed=s)``
+    reproduces an episode and different seeds give different generators, as Gymnasium's ``check_env`` asks.
+
     :param env: the environment.
-    :param seed: the seed of every reset (a seed given to ``reset`` is ignored).
+    :param seed: the seed of every reset's start state.
     """
 
     def __init__(self, env: gym.Env, seed: int) -> None:
         super().__init__(env)
         self.fixed_seed = int(seed)
+        self._episode_rng: Any = None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        return self.env.reset(seed=self.fixed_seed, options=options)
+        obs, info = self.env.reset(seed=self.fixed_seed, options=options)
+        if seed is not None:
+            self._episode_rng = gym.utils.seeding.np_random(int(seed))[0]
+        if self._episode_rng is not None:
+            self.env.unwrapped.np_random = self._episode_rng
+        return obs, info
 
 
 class EpisodeSuccess(gym.Wrapper):

@@ -45,6 +45,26 @@ def test_check_env_and_the_reduced_action_set(overrides: dict) -> None:
         assert env.observation_space["obs"].shape == ((147,) if not overrides else (3, 7, 7))
 
 
+def test_a_seeded_reset_keeps_the_layout_and_seeds_the_episode() -> None:
+    """The protocol's layout comes from the task's seed at every reset; a seed given to reset seeds the
+    generator the episode draws from afterwards, so Gymnasium's check_env passes on the registered id."""
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env as gymnasium_check_env
+
+    psp_rl.envs.register_suites()
+    env = gym.make("psp_rl/minigrid-mg10-v0", task=3)
+    with pytest.warns(UserWarning):  # "different from the unwrapped version": it is a wrapper stack
+        gymnasium_check_env(env, skip_render_check=True)
+    layout = env.reset(seed=1)[0]["obs"]
+    state = env.unwrapped.np_random.bit_generator.state
+    for seed in (2, None, 1):
+        np.testing.assert_array_equal(env.reset(seed=seed)[0]["obs"], layout)  # task 3's one layout
+    assert env.unwrapped.np_random.bit_generator.state == state  # seed 1 again: the same generator
+    env.reset(seed=2)
+    assert env.unwrapped.np_random.bit_generator.state != state
+    env.close()
+
+
 def test_fixed_layouts_same_seed_same_start_and_the_two_seeds_differ() -> None:
     env = psp_rl.load_suite("minigrid-mg10").make_env(0)
     starts = {}
