@@ -247,7 +247,7 @@ class SuperposedLinear(TaskLayer):
         """The key(s) and bias (rows) of task weights ``(K,)`` (one for the batch) or ``(B, K)`` (per sample)."""
         key = self.kind.mix(weights.to(self.context.dtype), self.context)
         if self.task_bias:
-            return key, weights.to(self.weight.dtype) @ self.bias
+            return key, weights.to(self.weight.dtype) @ self.bias  # type: ignore[operator]
         return key, self.bias if weights.dim() == 1 else None
 
     def lifted(

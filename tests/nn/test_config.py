@@ -24,7 +24,9 @@ def test_the_options_are_the_fields_after_num_tasks_each_with_a_meaning() -> Non
     assert {"drift_context", "drift_keys", "coord_input", "mode", "context"} <= set(NETWORK_OPTIONS)
     for f in fields[1:]:
         assert f.kw_only and f.metadata["meaning"], f.name
-        assert f":param {f.name}:" in network_options_doc() and f":param {f.name}:" in NetworkConfig.__doc__
+        assert f":param {f.name}:" in network_options_doc() and f":param {f.name}:" in (
+            NetworkConfig.__doc__ or ""
+        )
     assert list(NetworkConfig(num_tasks=2).policy_kwargs()) == list(NETWORK_OPTIONS)
 
 
