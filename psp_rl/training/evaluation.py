@@ -356,10 +356,20 @@ def evaluate_run(
         from psp_rl.training.inferred_eval import evaluate_run_inferred
 
         inference, result["table"] = evaluate_run_inferred(
-            cfg, suite, model, source, eval_envs, result, method=method, window=window,
-            deterministic=deterministic, switch_every=switch_every, switch_episodes=switch_episodes,
-            calibration_steps=calibration_steps, new_variants=new_variants,
-        )  # fmt: skip
+            cfg,
+            suite,
+            model,
+            source,
+            eval_envs,
+            result,
+            method=method,
+            window=window,
+            deterministic=deterministic,
+            switch_every=switch_every,
+            switch_episodes=switch_episodes,
+            calibration_steps=calibration_steps,
+            new_variants=new_variants,
+        )
         result["inference"] = inference
     for env in eval_envs:
         env.close()

@@ -293,10 +293,15 @@ def train(
         if (
             cfg.keep_best["freq"] > 0
         ):  # validation scores of the current task; end each phase on the best weights
-            keep_best_cb = KeepBestCallback(  # freq, episodes, start
-                validation_envs, suite.normalize, boundaries, phase_tasks, **cfg.keep_best,
-                seed=validation_seed, metric=suite.metric,
-            )  # fmt: skip
+            keep_best_cb = KeepBestCallback(
+                validation_envs,
+                suite.normalize,
+                boundaries,
+                phase_tasks,
+                **cfg.keep_best,  # freq, episodes, start
+                seed=validation_seed,
+                metric=suite.metric,
+            )
             checkpoint_cb.tensor_stateful["keep_best"] = keep_best_cb
             if checkpoint is not None and (checkpoint / "keep_best.pt").is_file():
                 keep_best_cb.load_state_dict(torch.load(checkpoint / "keep_best.pt", weights_only=True))
