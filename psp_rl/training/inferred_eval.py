@@ -222,7 +222,8 @@ def format_inference_table(
     inferred_normalized: Sequence[float],
     accuracy: Sequence[float],
 ) -> str:
-    """A per-task table of the oracle returns (told the task) next to the inferred-task ones.
+    """A per-task table of the oracle returns (told the task) next to the inferred-task ones, their ratio
+    (``x oracle``), and a note on what the ratio means.
 
     :param returns: oracle mean return per task.
     :param normalized: oracle normalized return per task.
@@ -231,12 +232,21 @@ def format_inference_table(
     :param accuracy: per task, the fraction of steps whose inferred task was right.
     :return: the table, lines joined with ``\\n``.
     """
-    header = f"{'task':>4}  {'oracle':>8}  {'norm.':>6}  {'inferred':>8}  {'norm.':>6}  {'accuracy':>8}"
+    header = (
+        f"{'task':>4}  {'oracle':>8}  {'norm.':>6}  {'inferred':>8}  {'norm.':>6}  {'x oracle':>8}  "
+        f"{'accuracy':>8}"
+    )
     lines = [header]
     for k in range(len(returns)):
+        ratio = inferred_normalized[k] / normalized[k] if normalized[k] > 0 else None
         lines.append(
             f"{k:>4}  {fmt_value(returns[k], '.1f'):>8}  {fmt_value(normalized[k], '.3f'):>6}  "
             f"{fmt_value(inferred_returns[k], '.1f'):>8}  {fmt_value(inferred_normalized[k], '.3f'):>6}  "
-            f"{fmt_value(accuracy[k], '.3f'):>8}"
+            f"{fmt_value(ratio, '.2f'):>8}  {fmt_value(accuracy[k], '.3f'):>8}"
         )
+    lines += [
+        "x oracle: normalized return with the inferred task / with the true task (the oracle; '-' where the",
+        "oracle's is not above 0). Above 1 when the inferred ids act better than the true one, e.g. a sibling",
+        "variant's policy that does better on this task than its own; large when the oracle's return is near 0.",
+    ]
     return "\n".join(lines)
