@@ -246,7 +246,8 @@ def format_inference_table(
         )
     lines += [
         "x oracle: normalized return with the inferred task / with the true task (the oracle; '-' where the",
-        "oracle's is not above 0). Above 1 when the inferred ids act better than the true one, e.g. a sibling",
-        "variant's policy that does better on this task than its own; large when the oracle's return is near 0.",
+        "oracle's is not above 0). Above 1 when the inferred ids act better than the true one (e.g. a sibling",
+        "variant's policy does better on this task than its own), or by chance: the two evaluations run",
+        "different episodes, few of them; large when the oracle's return is near 0.",
     ]
     return "\n".join(lines)
