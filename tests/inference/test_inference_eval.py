@@ -154,8 +154,9 @@ def test_the_inference_table_has_one_line_per_task_and_explains_the_ratio() -> N
     note = " ".join(lines[4:])
     assert note.startswith("x oracle: normalized return with the inferred task / with the true task")
     assert (
-        "Above 1 when the inferred ids act better than the true one, e.g. a sibling variant's policy" in note
+        "Above 1 when the inferred ids act better than the true one (e.g. a sibling variant's policy" in note
     )
+    assert "or by chance: the two evaluations run different episodes" in note
 
 
 def test_inference_refuses_per_task_observation_statistics(
