@@ -12,6 +12,21 @@ Example::
 
     suite = psp_rl.load_suite("cartpole-permuted")
     model = PPO(psp_rl.PSPActorCriticPolicy, suite.make_vec_env(n_envs=4, seed=0))
+
+Rooms: :mod:`psp_rl.nn` (torch only), :mod:`psp_rl.policies` (SB3), :mod:`psp_rl.envs` (Gymnasium),
+:mod:`psp_rl.evaluation`, :mod:`psp_rl.continual`, :mod:`psp_rl.inference`, :mod:`psp_rl.training`,
+:mod:`psp_rl.sweep`. Modules at the top:
+
+- :mod:`~psp_rl.cli` -- the ``psp-rl`` command;
+- :mod:`~psp_rl.phases` -- the phase clock and the callback base of everything that acts on phase events;
+- :mod:`~psp_rl.seeds` -- the seeds of every kind of episode, each purpose in its own range;
+- :mod:`~psp_rl.checks` -- checks of single user-given values, with the fix in the message;
+- :mod:`~psp_rl.metrics` -- performance matrix, average performance, forgetting, AUC, forward transfer;
+- :mod:`~psp_rl.lifelong_metrics` -- ICR and TPOT, the MG10 protocol's metrics, from an evaluation history;
+- :mod:`~psp_rl.matrix_figure` -- the performance matrix as a heat map;
+- :mod:`~psp_rl.resources` -- finding the shipped presets (``agents/``, ``envs/``) by name;
+- :mod:`~psp_rl.utils` -- "did you mean" hints, atomic writes;
+- :mod:`~psp_rl._legacy` -- old module paths keep importing (and pickled objects keep loading).
 """
 
 from __future__ import annotations
@@ -50,8 +65,10 @@ _EXPORTS: dict[str, str] = {
     "make_variant_env": "psp_rl.envs",
     "TaskSchedule": "psp_rl.envs",
     "make_schedule": "psp_rl.envs",
+    # continual mechanisms as SB3 callbacks (psp_rl.continual.callbacks(...) builds them all)
+    "TaskScheduleCallback": "psp_rl.continual",
+    "PhaseEvents": "psp_rl.continual",
     # training
-    "TaskScheduleCallback": "psp_rl.training",
     "TrainConfig": "psp_rl.training",
     "resolve_config": "psp_rl.training",
     "train": "psp_rl.training",
@@ -60,7 +77,13 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_EXPORTS]
 
 
+#: subpackages reachable as attributes without their own import (``psp_rl.continual.callbacks(...)``)
+_SUBPACKAGES = ("nn", "policies", "envs", "continual", "evaluation", "training", "inference")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"psp_rl.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'psp_rl' has no attribute {name!r}")

@@ -2,8 +2,8 @@
 
 Code (and pickled objects) that name a module of the flat layout of psp_rl 0.1 (``psp_rl.wrappers``,
 ``psp_rl.networks``, ``psp_rl.config``...) get the module that holds those names now, with a
-``DeprecationWarning`` naming the new path. Saved models do not depend on this: the policy classes that
-SB3 pickles into ``model.zip`` kept their modules.
+``DeprecationWarning`` naming the new path. The policy classes that SB3 pickles into ``model.zip`` kept their
+modules; the per-phase schedules a trained model holds (``PhaseSchedule``) are found here at their new path.
 """
 
 from __future__ import annotations
@@ -27,8 +27,21 @@ MOVED: dict[str, str] = {
     "psp_rl.config": "psp_rl.training.config",
     "psp_rl.train": "psp_rl.training",
     "psp_rl.callbacks": "psp_rl.training",
-    "psp_rl.ewc": "psp_rl.training.ewc",
-    "psp_rl.evaluation": "psp_rl.training.evaluation",
+    "psp_rl.ewc": "psp_rl.continual.ewc",
+    # the continual mechanisms and the evaluation left training/ (pickled PhaseSchedule objects in saved
+    # models name psp_rl.training.phase_schedules)
+    "psp_rl.training.phase_schedules": "psp_rl.continual.schedules",
+    "psp_rl.training.keep_best": "psp_rl.continual.keep_best",
+    "psp_rl.training.rehearsal": "psp_rl.continual.rehearsal",
+    "psp_rl.training.ewc": "psp_rl.continual.ewc",
+    "psp_rl.training.replay": "psp_rl.continual.replay",
+    "psp_rl.training.optimizer_reset": "psp_rl.continual.optimizer",
+    "psp_rl.training.schedule_callback": "psp_rl.continual.tasks",
+    "psp_rl.training.eval_callback": "psp_rl.evaluation.callback",
+    "psp_rl.training.evaluation": "psp_rl.training.saved_runs",
+    "psp_rl.training.drift": "psp_rl.envs.drift_clocks",
+    "psp_rl.training.types": "psp_rl.training.config.types",
+    "psp_rl.training.validation": "psp_rl.training.config.validation",
 }
 
 

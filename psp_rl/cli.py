@@ -258,7 +258,7 @@ def _check_output_file(option: str, name: str) -> None:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from psp_rl.training.build import resolve_device
-    from psp_rl.training.evaluation import evaluate_run
+    from psp_rl.training.saved_runs import evaluate_run
 
     resolve_device(args.device)  # --device cuda without CUDA: an error, not a silent CPU run
     if args.json is not None:

@@ -199,7 +199,7 @@ def test_bad_input_exits_2_naming_it_before_any_work(
     def no_work(*args: object, **kwargs: object) -> None:
         raise AssertionError("the input was not refused before the work started")
 
-    monkeypatch.setattr("psp_rl.training.evaluation.evaluate_episodes", no_work)
+    monkeypatch.setattr("psp_rl.training.saved_runs.evaluate_episodes", no_work)
     monkeypatch.setattr("stable_baselines3.common.base_class.BaseAlgorithm.learn", no_work)
     assert main(argv) == row.code
     captured = capsys.readouterr()
@@ -232,7 +232,7 @@ def test_the_action_space_table_is_sb3s() -> None:
     import stable_baselines3
 
     from psp_rl.training.config import ALGOS
-    from psp_rl.training.preflight import ACTION_SPACES
+    from psp_rl.training.config.preflight import ACTION_SPACES
 
     envs = {"Discrete": gym.make("CartPole-v1"), "Box": gym.make("Pendulum-v1")}
     for algo, (class_name, _) in ALGOS.items():
@@ -351,6 +351,6 @@ def test_eval_refuses_an_unwritable_json_before_evaluating(
     def no_work(*args: object, **kwargs: object) -> None:
         raise AssertionError("evaluated before the --json path was checked")
 
-    monkeypatch.setattr("psp_rl.training.evaluation.evaluate_episodes", no_work)
+    monkeypatch.setattr("psp_rl.training.saved_runs.evaluate_episodes", no_work)
     assert main(["eval", str(finished), "--json", "/nonexistent/x.json"]) == 2
     assert "--json /nonexistent/x.json: the folder /nonexistent does not exist" in capsys.readouterr().err

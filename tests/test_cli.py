@@ -163,8 +163,10 @@ def test_list_into_a_closed_pipe_exits_quietly() -> None:
     # the reader closes the pipe before psp-rl (still importing) writes: the write fails with EPIPE
     proc = subprocess.Popen(
         [sys.executable, "-c", "import sys; from psp_rl.cli import main; sys.exit(main(['list']))"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     proc.stdout.close()
     _, err = proc.communicate(timeout=120)

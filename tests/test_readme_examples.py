@@ -18,8 +18,11 @@ def readme_block(after: str) -> str:
 
 def test_switching_tasks_between_learn_calls(tmp_path: Path) -> None:
     code = readme_block("Switching tasks between `learn()` calls")
-    tiny = {"model.learn(30_000)": "model.learn(64)", "env, seed=0)": "env, seed=0, n_steps=16, batch_size=32)",
-            "n_episodes=5": "n_episodes=1"}  # fmt: skip
+    tiny = {
+        "model.learn(30_000)": "model.learn(64)",
+        "env, seed=0)": "env, seed=0, n_steps=16, batch_size=32)",
+        "n_episodes=5": "n_episodes=1",
+    }
     for old, new in tiny.items():
         assert old in code, f"the README example changed: update {old!r} here"
         code = code.replace(old, new)

@@ -1,11 +1,10 @@
 """What happens around a task switch, as SB3 callbacks usable from plain SB3 code.
 
-One dispatcher owns the task schedule and gives every mechanism its phase events in one order
+One dispatcher owns the task schedule (its events come from :mod:`psp_rl.phases`) and gives every mechanism its phase events in one order
 (:data:`~psp_rl.continual.events.ORDER`); each mechanism is one module with the same small protocol
 (:class:`~psp_rl.continual.mechanism.Mechanism`: defaults, checks, phase hooks, checkpoint state), found
 through a registry. ``psp-rl train`` builds its callbacks with the same :func:`callbacks`.
 
-- :mod:`~psp_rl.continual.phases` -- the phase clock and the callback base that acts on phase events;
 - :mod:`~psp_rl.continual.tasks` -- the callback that drives the training VecEnv's tasks from a schedule;
 - :mod:`~psp_rl.continual.events` -- the dispatcher (:class:`PhaseEvents`) and the order of its members;
 - :mod:`~psp_rl.continual.mechanism` -- the mechanism protocol, the run's :class:`Setup` and the registry;
@@ -47,8 +46,8 @@ from psp_rl.continual import (  # noqa: F401 (registers)
 )
 from psp_rl.continual.events import ORDER, PhaseEvents
 from psp_rl.continual.mechanism import MECHANISMS, Mechanism, Setup, mechanism, register
-from psp_rl.continual.phases import PhaseCallback, PhaseClock, PhaseEvent
 from psp_rl.continual.tasks import TaskScheduleCallback
+from psp_rl.phases import PhaseCallback, PhaseClock, PhaseEvent
 from psp_rl.utils import did_you_mean
 
 if TYPE_CHECKING:

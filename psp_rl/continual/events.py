@@ -14,7 +14,7 @@ At a phase end the order is :data:`ORDER`:
 
 Every step, each member first gets the events due at that step, then its own ``on_step``, member by
 member in that order. Members that are not in :data:`ORDER` (a user's own
-:class:`~psp_rl.continual.phases.PhaseCallback`) act after ``restart_schedules``, before ``checkpoint``.
+:class:`~psp_rl.phases.PhaseCallback`) act after ``restart_schedules``, before ``checkpoint``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from psp_rl.continual.mechanism import Mechanism
-from psp_rl.continual.phases import PhaseCallback, PhaseClock
 from psp_rl.continual.tasks import TaskScheduleCallback
 from psp_rl.envs.schedules import TaskSchedule
+from psp_rl.phases import PhaseCallback, PhaseClock
 
 __all__ = ["ORDER", "PhaseEvents"]
 

@@ -51,6 +51,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 from psp_rl.checks import check_int, check_number
 from psp_rl.continual.mechanism import Mechanism, Setup, register
 from psp_rl.metrics import check_phase_tasks
+from psp_rl.policies.expand import fit_grown
 
 
 class _PolicyOutputs(torch.nn.Module):
@@ -400,8 +401,6 @@ class EWC(Mechanism):
             self._pending_state = dict(state)
 
     def _apply_state(self, state: Mapping[str, Any]) -> None:
-        from psp_rl.training.grow import fit_grown  # MOVE-TO-EXPAND
-
         def collect(prefix: str) -> list[torch.Tensor] | None:
             keys = [f"{prefix}.{name}" for name in self.names]
             present = [k in state for k in keys]

@@ -33,6 +33,7 @@ from typing import Any, SupportsFloat
 import torch
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from psp_rl import seeds
 from psp_rl.checks import check_int, check_number
 from psp_rl.continual.mechanism import Mechanism, Setup, register
 from psp_rl.evaluation.episodes import eval_envs_per_task, score_task
@@ -85,11 +86,10 @@ class KeepBest(Mechanism):
                 "keep_best scores validation episodes of the suite's tasks: pass suite=... "
                 "(psp_rl.load_suite(...)) to psp_rl.continual.callbacks, or set keep_best.freq: 0."
             )
-        seed = setup.validation_seed if setup.validation_seed is not None else setup.seed
-        if setup.validation_envs is not None:
-            envs = setup.validation_envs(section["episodes"])
-        else:
-            envs = eval_envs_per_task(setup.suite, section["episodes"], seed=seed)
+        seed = setup.validation_seed if setup.validation_seed is not None else seeds.validation(setup.seed)
+        envs = eval_envs_per_task(setup.suite, section["episodes"], seed=seed)
+        if setup.env_wrapper is not None:
+            envs = [setup.env_wrapper(env) for env in envs]
         return cls(
             envs,
             setup.suite.normalize,

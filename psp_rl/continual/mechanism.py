@@ -7,8 +7,8 @@ A mechanism is one preset section (``rehearsal:``, ``keep_best:``, ...) and one
 - :meth:`~Mechanism.check` -- the section's checks (errors name the key and the fix);
 - :meth:`~Mechanism.enabled` -- whether the section turns it on for an algorithm;
 - :meth:`~Mechanism.from_section` -- the callback built from the section and the run's :class:`Setup`;
-- the phase hooks it needs (:meth:`~psp_rl.continual.phases.PhaseCallback.on_phase_end`,
-  :meth:`~psp_rl.continual.phases.PhaseCallback.on_phase_start`, SB3's ``_on_step`` /
+- the phase hooks it needs (:meth:`~psp_rl.phases.PhaseCallback.on_phase_end`,
+  :meth:`~psp_rl.phases.PhaseCallback.on_phase_start`, SB3's ``_on_step`` /
   ``_on_rollout_end``);
 - its checkpoint state (``state_dict`` / ``load_state_dict``): JSON in ``state.json``, or tensors in
   ``<STATE_FILE>`` when :attr:`~Mechanism.STATE_FILE` is set.
@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from psp_rl.continual.phases import PhaseCallback
+from psp_rl.checks import check_keys
+from psp_rl.phases import PhaseCallback
 from psp_rl.utils import did_you_mean
 
 if TYPE_CHECKING:
@@ -46,9 +47,10 @@ class Setup:
     :param seed: the run's seed (each mechanism draws from its own namespace of it).
     :param hyperparams: the algorithm's arguments as in the preset (e.g. ``learning_starts``).
     :param suite: the task suite (validation episodes, the score's normalisation and metric).
-    :param validation_envs: ``episodes -> one VecEnv per task`` for validation episodes (default: the
-        suite's evaluation envs, seeded in the validation namespace).
-    :param validation_seed: the seed of every validation episode's start states.
+    :param validation_seed: the seed of every validation episode's start states (default: the
+        validation namespace of ``seed``, :func:`psp_rl.seeds.validation`).
+    :param env_wrapper: applied to every env built for scoring (validation episodes), e.g. to normalise
+        observations with the training env's statistics.
     """
 
     schedule: TaskSchedule
@@ -56,8 +58,8 @@ class Setup:
     seed: int = 0
     hyperparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     suite: Suite | None = None
-    validation_envs: Callable[[int], Sequence[VecEnv]] | None = None
     validation_seed: int | None = None
+    env_wrapper: Callable[[VecEnv], VecEnv] | None = None
 
     @property
     def phase_boundaries(self) -> list[int]:
@@ -108,9 +110,7 @@ class Mechanism(PhaseCallback):
                 f"{cls.NAME} must be a mapping of {sorted(cls.DEFAULTS)}, got {section!r}: "
                 f"write it as {cls.NAME}: {{{next(iter(cls.DEFAULTS))}: ...}}."
             )
-        for key in section:
-            if key not in cls.DEFAULTS:
-                raise ValueError(f"Unknown key {cls.NAME}.{key}.{did_you_mean(str(key), list(cls.DEFAULTS))}")
+        check_keys(cls.NAME, section, cls.DEFAULTS)
 
     @classmethod
     def enabled(cls, section: Any, algo: str) -> bool:

@@ -2,7 +2,10 @@
 
 - :mod:`~psp_rl.envs.variant` — the base of every variant family and the shared argument checks;
 - :mod:`~psp_rl.envs.permute` — permuted observations and relabelled actions;
-- :mod:`~psp_rl.envs.physics` — physics variants and drifting physics;
+- :mod:`~psp_rl.envs.physics` — physics variants and the helpers that set physics attributes;
+- :mod:`~psp_rl.envs.drift` — drifting physics with a saveable clock, its phase as a coordinate;
+- :mod:`~psp_rl.envs.drift_clocks` — the drift clocks of a VecEnv's sub-envs: read, restored, restarted
+  for every evaluation;
 - :mod:`~psp_rl.envs.task` — :class:`TaskObservation`, observations ``{"obs", "task"}`` (and
   ``"coord"``, the continuous task coordinate, with ``coordinate=True``);
 - :mod:`~psp_rl.envs.families` — the family registry and :func:`make_variant_env`;
@@ -11,6 +14,8 @@
 - :mod:`~psp_rl.envs.task_envs` — suites with one environment per task (``tasks``), built by kind
   (``gym``, ``minigrid``: :mod:`~psp_rl.envs.minigrid_env`, ``metaworld``: :mod:`~psp_rl.envs.metaworld_env`;
   the last two need the optional extras of the same names);
+- :mod:`~psp_rl.envs.suite_checks` — each task of a suite built and reset once, repeated variants found,
+  before a run starts;
 - :mod:`~psp_rl.envs.vec` — task-observation VecEnvs, also from your own per-task environments.
 
 Nothing here imports ``psp_rl.nn``, ``psp_rl.policies`` or ``psp_rl.training``; Stable-Baselines3 is

@@ -9,7 +9,7 @@ Kinds:
 - ``parallel`` — sub-env ``i`` always runs task ``i mod K`` (all tasks at once; needs ``n_envs >= K``).
 
 Every schedule is a pure function of the global step count and of the per-sub-env episode counters, so a
-resumed run continues exactly where it stopped. :class:`psp_rl.training.TaskScheduleCallback` applies a
+resumed run continues exactly where it stopped. :class:`psp_rl.continual.TaskScheduleCallback` applies a
 schedule to a training VecEnv.
 
 Example::

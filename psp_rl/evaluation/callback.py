@@ -17,7 +17,6 @@ from stable_baselines3.common.logger import HParam, Image
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from psp_rl import seeds
-from psp_rl.continual.phases import PhaseCallback
 from psp_rl.envs.suites import METRICS
 from psp_rl.evaluation.episodes import eval_envs_per_task, score_task
 from psp_rl.metrics import (
@@ -29,6 +28,7 @@ from psp_rl.metrics import (
     phase_auc,
     task_auc,
 )
+from psp_rl.phases import PhaseCallback
 from psp_rl.utils import unknown
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class ContinualEvalCallback(PhaseCallback):
     :param hparams: the run's hyper-parameters, logged once at the start of a fresh run.
     :param evaluate_fn: ``evaluate_fn(model, env, n_episodes, deterministic) -> float`` mean return, or
         ``(mean return, success rate)`` (needed with ``metric="success"``) (default:
-        :func:`~psp_rl.training.evaluation.evaluate_episodes`); a hook for tests.
+        :func:`~psp_rl.evaluation.episodes.evaluate_episodes`); a hook for tests.
     :param eval_seed: every evaluation of task ``k`` reseeds its env with ``eval_seed + 1000 k`` first,
         so all evaluations of a task start from the same initial states: a change between two of them
         (forgetting, the learning curve) is the policy's, not the luck of the start states. ``None``
@@ -391,6 +391,7 @@ def evaluation_callback(
     seed: int = 0,
     reference_auc: Sequence[float] | None = None,
     hparams: Mapping[str, Any] | None = None,
+    env_wrapper: Callable[[VecEnv], VecEnv] | None = None,
 ) -> ContinualEvalCallback:
     """The evaluation of a run, as ``psp-rl train`` builds it: one VecEnv per task seeded in the
     evaluation namespace of ``seed``, every evaluation of a task from the same start states.
@@ -401,6 +402,8 @@ def evaluation_callback(
     :param seed: the run's seed.
     :param reference_auc: per-task AUCs of a single-task reference run, for forward transfer.
     :param hparams: the run's hyper-parameters, logged once at the start.
+    :param env_wrapper: applied to every evaluation env, e.g. to normalise observations with the training
+        env's statistics.
     :return: the callback.
     """
     unknown_keys = [k for k in section if k not in EVAL_DEFAULTS]
@@ -409,8 +412,9 @@ def evaluation_callback(
     cfg = {**EVAL_DEFAULTS, **section}
     boundaries = [int(b) for b in schedule.phase_boundaries()]
     eval_seed = seeds.evaluation(seed)
+    envs = eval_envs_per_task(suite, cfg["episodes"], cfg["n_envs"], seed=eval_seed)
     return ContinualEvalCallback(
-        eval_envs_per_task(suite, cfg["episodes"], cfg["n_envs"], seed=eval_seed),
+        [env_wrapper(env) for env in envs] if env_wrapper is not None else envs,
         suite.normalize,
         boundaries,
         [schedule.phase_task(i) for i in range(len(boundaries))],

@@ -27,9 +27,13 @@ class PSPContinuousCritic(TaskSubNetwork, ContinuousCritic):
         activation_fn = kwargs.get("activation_fn", torch.nn.ReLU)
         for idx in range(self.n_critics):
             q_net = TaskMLP(
-                in_dim, list(kwargs["net_arch"]), self.network_config, f"qf{idx}", out_dim=1,
+                in_dim,
+                list(kwargs["net_arch"]),
+                self.network_config,
+                f"qf{idx}",
+                out_dim=1,
                 activation_fn=activation_fn,
-            )  # fmt: skip
+            )
             self.add_module(f"qf{idx}", q_net)
             self.q_networks[idx] = q_net
 

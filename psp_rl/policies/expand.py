@@ -43,7 +43,7 @@ from torch import nn
 from psp_rl.policies.common import PSPPolicyMixin
 from psp_rl.policies.extractor import TaskFeaturesExtractor, num_tasks_of
 
-__all__ = ["check_model_fits", "expand_tasks", "grow_tensor", "grown_space", "task_input_end"]
+__all__ = ["check_model_fits", "expand_tasks", "fit_grown", "grow_tensor", "grown_space", "task_input_end"]
 
 # SB3 keeps lists of batch-norm statistics next to its (target) networks: attribute -> network alias
 # (DQN's lists belong to its Q-network, SAC's to its critic)
@@ -265,3 +265,31 @@ def check_model_fits(model: BaseAlgorithm, observation_space: spaces.Space, wher
         f"The model holds K={held} tasks but {where} has only {wanted}: build {where} with num_tasks={held} "
         "(variant k of a suite is the same whatever the number of tasks)."
     )
+
+
+def fit_grown(
+    saved: torch.Tensor, param: torch.Tensor, policy: Any, name: str, *, anchor: bool
+) -> torch.Tensor:
+    """A tensor saved for a parameter before the policy grew, with entries for the added tasks: no
+    information (zeros) for a statistic such as a Fisher sum, the parameter's current values for an anchor.
+
+    :param saved: the saved tensor.
+    :param param: the parameter of the grown policy.
+    :param policy: the grown policy.
+    :param name: the tensor's name, for error messages.
+    :param anchor: the tensor holds parameter values (else a statistic that is zero without data).
+    :raises ValueError: when the shapes differ other than by added tasks.
+    """
+    if saved.shape == param.shape:
+        return saved
+    like = param.detach() if anchor else torch.zeros_like(param)
+    old_tasks = saved.shape[0] if saved.dim() == param.dim() and saved.shape[1:] == param.shape[1:] else -1
+    end = task_input_end(policy)  # of the grown one-hot block: the old one ended earlier
+    end = None if end is None else end - (param.shape[-1] - saved.shape[-1])
+    try:
+        return grow_tensor(saved, like, old_tasks, name, end)
+    except RuntimeError:
+        raise ValueError(
+            f"saved state {name} has shape {tuple(saved.shape)}, the policy {tuple(param.shape)}: it was "
+            "saved from a different network."
+        ) from None

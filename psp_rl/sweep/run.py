@@ -107,8 +107,13 @@ def spec_from_options(options: Mapping[str, Any]) -> tuple[SweepSpec, Path, bool
             raise ValueError(f"--resume {out}: {saved} is not a sweep definition (a mapping); was it edited?")
         return SweepSpec.from_mapping({**definition, **execution}, source=str(saved)), out, True
     data: dict[str, Any] = load_sweep_file(options["file"]) if options.get("file") else {}
-    data.update({k: options[k] for k in ("agent", "suite", "seeds", "num_tasks", "steps_per_task")
-                 if options.get(k) is not None})  # fmt: skip
+    data.update(
+        {
+            k: options[k]
+            for k in ("agent", "suite", "seeds", "num_tasks", "steps_per_task")
+            if options.get(k) is not None
+        }
+    )
     data.update(execution)
     grid = parse_grid(options.get("grid") or [])
     data["grid"] = {**(data.get("grid") or {}), **grid}
@@ -145,10 +150,15 @@ def build_trials(spec: SweepSpec, out: Path) -> list[list[dict[str, Any]]]:
         row = []
         for cfg in per_seed:
             name = trial_id(index, point, cfg.seed)
-            row.append({
-                "trial_id": name, "run_root": str(out / "runs" / name), "config": cfg.to_dict(),
-                "command": _command(spec, cfg, point), "point": index,
-            })  # fmt: skip
+            row.append(
+                {
+                    "trial_id": name,
+                    "run_root": str(out / "runs" / name),
+                    "config": cfg.to_dict(),
+                    "command": _command(spec, cfg, point),
+                    "point": index,
+                }
+            )
         trials.append(row)
     return trials
 
@@ -189,10 +199,20 @@ def write_summary(
                 runs.append(json.loads((run / "metrics.json").read_text()))
                 seeds.append(int(trial["config"]["seed"]))
                 paths.append(str(run.relative_to(out)))
-        stats = summarize_point(runs, reps=BOOTSTRAP["reps"], confidence=BOOTSTRAP["confidence"],
-                                seed=BOOTSTRAP["seed"])  # fmt: skip
-        records.append({"point": index, "label": point_label(point), "overrides": dict(point),
-                        "seeds": list(spec.seeds), "finished_seeds": seeds, "runs": paths, **stats})  # fmt: skip
+        stats = summarize_point(
+            runs, reps=BOOTSTRAP["reps"], confidence=BOOTSTRAP["confidence"], seed=BOOTSTRAP["seed"]
+        )
+        records.append(
+            {
+                "point": index,
+                "label": point_label(point),
+                "overrides": dict(point),
+                "seeds": list(spec.seeds),
+                "finished_seeds": seeds,
+                "runs": paths,
+                **stats,
+            }
+        )
     summary = {"sweep": spec.definition(), "bootstrap": BOOTSTRAP, "points": records}
     write_json_atomic(out / "summary.json", summary)
     title = f"{spec.agent} on {spec.suite or 'its suite'}: {len(spec.seeds)} seeds per grid point"
@@ -224,12 +244,21 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, resume: bool = False, verbose
     todo = [t for t in flat if not is_finished(t["run_root"])]
     skipped = [t["trial_id"] for t in flat if t not in todo]
     if verbose:
-        print(f"{len(flat)} runs ({len(trials)} grid points x {len(spec.seeds)} seeds), {len(skipped)} finished "
-              f"already in {out}, {len(todo)} to train", flush=True)  # fmt: skip
+        print(
+            f"{len(flat)} runs ({len(trials)} grid points x {len(spec.seeds)} seeds), {len(skipped)} finished "
+            f"already in {out}, {len(todo)} to train",
+            flush=True,
+        )
     outcome = run_trials(
-        todo, out / "tune", workers=spec.workers, address=spec.address, cpus_per_run=spec.cpus_per_run,
-        gpus_per_run=spec.gpus_per_run, max_failures=spec.max_failures, verbose=verbose,
-    )  # fmt: skip
+        todo,
+        out / "tune",
+        workers=spec.workers,
+        address=spec.address,
+        cpus_per_run=spec.cpus_per_run,
+        gpus_per_run=spec.gpus_per_run,
+        max_failures=spec.max_failures,
+        verbose=verbose,
+    )
     records = write_summary(spec, out, trials)
     table = format_table(records)
     if verbose:
@@ -237,10 +266,23 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, resume: bool = False, verbose
         for name, error in outcome.failed.items():
             print(f"FAILED {name}: {error}", file=sys.stderr)
         if outcome.failed:
-            print(f"{len(outcome.failed)} run(s) failed every attempt (see above); after a fix, "
-                  f"psp-rl sweep --resume {shlex.quote(str(out))} runs them again.", file=sys.stderr)  # fmt: skip
+            print(
+                f"{len(outcome.failed)} run(s) failed every attempt (see above); after a fix, "
+                f"psp-rl sweep --resume {shlex.quote(str(out))} runs them again.",
+                file=sys.stderr,
+            )
         if outcome.interrupted:
-            print(f"{len(outcome.interrupted)} run(s) unfinished. Continue with:\n"
-                  f"  psp-rl sweep --resume {shlex.quote(str(out))}", file=sys.stderr)  # fmt: skip
-    return SweepResult(out=out, records=records, table=table, trained=outcome.finished, skipped=skipped,
-                       failed=outcome.failed, interrupted=outcome.interrupted)  # fmt: skip
+            print(
+                f"{len(outcome.interrupted)} run(s) unfinished. Continue with:\n"
+                f"  psp-rl sweep --resume {shlex.quote(str(out))}",
+                file=sys.stderr,
+            )
+    return SweepResult(
+        out=out,
+        records=records,
+        table=table,
+        trained=outcome.finished,
+        skipped=skipped,
+        failed=outcome.failed,
+        interrupted=outcome.interrupted,
+    )

@@ -124,14 +124,28 @@ def format_table(records: Sequence[Mapping[str, Any]]) -> str:
     :param records: the records of ``summary.json``.
     :return: the table as text.
     """
-    header = ["grid point", "runs", "avg perf mean [CI]", "avg perf IQM [CI]", "forgetting mean [CI]",
-              "forgetting IQM [CI]"]  # fmt: skip
+    header = [
+        "grid point",
+        "runs",
+        "avg perf mean [CI]",
+        "avg perf IQM [CI]",
+        "forgetting mean [CI]",
+        "forgetting IQM [CI]",
+    ]
     rows = [header]
     for rec in records:
         perf, forget = rec["avg_performance"], rec["forgetting"]
         runs = f"{len(rec['finished_seeds'])}/{len(rec['seeds'])}"
-        rows.append([rec["label"], runs, _cell(perf, "mean"), _cell(perf, "iqm"), _cell(forget, "mean"),
-                     _cell(forget, "iqm")])  # fmt: skip
+        rows.append(
+            [
+                rec["label"],
+                runs,
+                _cell(perf, "mean"),
+                _cell(perf, "iqm"),
+                _cell(forget, "mean"),
+                _cell(forget, "iqm"),
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -152,8 +166,9 @@ def plot_summary(records: Sequence[Mapping[str, Any]], path: str | Path, *, titl
     import matplotlib.pyplot as plt
 
     labels = [str(r["label"]) for r in records]
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(5.5 * len(METRICS), 0.6 * len(records) + 1.6),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        1, len(METRICS), figsize=(5.5 * len(METRICS), 0.6 * len(records) + 1.6), squeeze=False
+    )
     for ax, name in zip(axes[0], METRICS):
         for row, rec in enumerate(records):
             stats = rec[name]
@@ -162,8 +177,15 @@ def plot_summary(records: Sequence[Mapping[str, Any]], path: str | Path, *, titl
                 if value is None:
                     continue
                 low, high = interval
-                ax.errorbar(value, row + offset, xerr=[[value - low], [high - value]], fmt="o", color=color,
-                            capsize=3, label={"iqm": "IQM", "mean": "mean"}[key] if row == 0 else None)  # fmt: skip
+                ax.errorbar(
+                    value,
+                    row + offset,
+                    xerr=[[value - low], [high - value]],
+                    fmt="o",
+                    color=color,
+                    capsize=3,
+                    label={"iqm": "IQM", "mean": "mean"}[key] if row == 0 else None,
+                )
             for value in stats.get("per_run") or []:
                 ax.plot(value, row, "x", color="grey", alpha=0.6, markersize=4)
         ax.set_yticks(range(len(records)), labels)

@@ -1,25 +1,28 @@
-"""Training: config and presets, the ``train()`` flow, its callbacks, checkpoints, EWC and evaluation.
+"""Training: the ``psp-rl train`` flow, its configuration, its run folder and checkpoints, and the
+evaluation of saved runs. The continual mechanisms it assembles live in :mod:`psp_rl.continual`, the
+evaluation callback in :mod:`psp_rl.evaluation`.
 
-- :mod:`~psp_rl.training.config` — :class:`TrainConfig`, agent presets, ``--set`` overrides;
-- :mod:`~psp_rl.training.validation` — every config field checked, with the fix in the message;
-- :mod:`~psp_rl.training.build` — algorithm / policy classes and their arguments from a config;
-- :mod:`~psp_rl.training.train` — :func:`train`: config → seed → envs → model → callbacks → learn → save;
-- :mod:`~psp_rl.training.run_folder` — the run folder's files and :class:`RunResult`;
-- :mod:`~psp_rl.training.schedule_callback` — drives the VecEnv's tasks from a schedule;
-- :mod:`~psp_rl.training.eval_callback` — per-task evaluation and the continual metrics;
-- :mod:`~psp_rl.training.checkpoint` — atomic checkpoints and resume;
-- :mod:`~psp_rl.training.progress` — the task-aware progress bar;
-- :mod:`~psp_rl.training.ewc` — elastic weight consolidation (baseline);
-- :mod:`~psp_rl.training.evaluation` — evaluating saved runs, the per-task table.
+- :mod:`~psp_rl.training.config` -- the configuration: schema, presets, ``--set`` overrides, every check;
+- :mod:`~psp_rl.training.train` -- :func:`train`: config → seed → envs → model → callbacks → learn → save;
+- :mod:`~psp_rl.training.build` -- algorithm / policy classes, their arguments and the model from a config;
+- :mod:`~psp_rl.training.normalize` -- per-task observation normalisation (``TaskVecNormalize``);
+- :mod:`~psp_rl.training.run_folder` -- the run folder's files and :class:`RunResult`;
+- :mod:`~psp_rl.training.checkpoint` -- atomic checkpoints, finding the newest intact one;
+- :mod:`~psp_rl.training.resume` -- opening a run folder and its checkpoint to continue, finished runs;
+- :mod:`~psp_rl.training.grow` -- the config of a run continued with more tasks;
+- :mod:`~psp_rl.training.progress` -- the task-aware progress bar;
+- :mod:`~psp_rl.training.reference` -- the task AUCs of a single-task reference run (forward transfer);
+- :mod:`~psp_rl.training.saved_runs` -- evaluating a saved run folder (``psp-rl eval``);
+- :mod:`~psp_rl.training.inferred_eval` -- a saved run acting without its task ids (``--infer-task``).
 """
 
+from psp_rl.evaluation.callback import ContinualEvalCallback
+from psp_rl.evaluation.tasks import evaluate_tasks, format_task_table
 from psp_rl.training.checkpoint import AtomicCheckpointCallback, find_latest_checkpoint
 from psp_rl.training.config import TrainConfig, load_preset, resolve_config
-from psp_rl.training.eval_callback import ContinualEvalCallback
-from psp_rl.training.evaluation import evaluate_run, evaluate_tasks, format_task_table
 from psp_rl.training.progress import TaskProgressBarCallback
 from psp_rl.training.run_folder import RUN_FILES, RunResult
-from psp_rl.training.schedule_callback import TaskScheduleCallback
+from psp_rl.training.saved_runs import evaluate_run
 from psp_rl.training.train import train
 
 __all__ = [
@@ -28,7 +31,6 @@ __all__ = [
     "ContinualEvalCallback",
     "RunResult",
     "TaskProgressBarCallback",
-    "TaskScheduleCallback",
     "TrainConfig",
     "evaluate_run",
     "evaluate_tasks",

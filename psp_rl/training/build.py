@@ -1,9 +1,11 @@
-"""Turn a validated config into Stable-Baselines3 objects: algorithm and policy classes, their arguments."""
+"""Turn a validated config into Stable-Baselines3 objects: algorithm and policy classes, their arguments,
+the model (new, or loaded from a checkpoint)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from psp_rl.training.config import ACTIVATIONS, ALGOS, coerce_number
 from psp_rl.utils import unknown
@@ -11,10 +13,13 @@ from psp_rl.utils import unknown
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
+    from psp_rl.training.config import TrainConfig
+
 __all__ = [
     "OPTIMIZERS",
     "algo_class",
     "build_hyperparams",
+    "build_model",
     "build_policy_kwargs",
     "policy_class",
     "resolve_device",
@@ -160,3 +165,49 @@ def build_hyperparams(hyperparams: Mapping[str, Any], action_space: Any = None) 
         sigma = float(noise.get("sigma", 0.1))
         out["action_noise"] = kinds[kind](mean=np.zeros(dim), sigma=sigma * np.ones(dim))
     return out
+
+
+def build_model(
+    cfg: TrainConfig,
+    env: Any,
+    device: str,
+    checkpoint: Path | None = None,
+    num_tasks: int | None = None,
+) -> BaseAlgorithm:
+    """The run's SB3 model: a new one from the config, or the one of a checkpoint (with its replay buffer),
+    grown to ``num_tasks`` tasks when the run was continued with more.
+
+    :param cfg: the validated config.
+    :param env: the training VecEnv.
+    :param device: ``cpu`` or ``cuda``.
+    :param checkpoint: a checkpoint folder to load from (``None``: a new model).
+    :param num_tasks: the suite's task count (a loaded model with fewer tasks grows to it).
+    :return: the model, attached to ``env``; an on-policy ``ent_coef: lin_<x>`` is its ``ent_coef_schedule``.
+    """
+    from psp_rl.policies.expand import check_model_fits, expand_tasks
+    from psp_rl.policies.extractor import num_tasks_of
+
+    algo = algo_class(cfg.algo)
+    if checkpoint is not None:
+        model = algo.load(checkpoint / "model.zip", device=device)
+        if (checkpoint / "replay_buffer.pkl").is_file():  # saved by off-policy algorithms only
+            cast(Any, model).load_replay_buffer(checkpoint / "replay_buffer.pkl")
+        if cfg.grown and num_tasks is not None and num_tasks_of(model.observation_space) < num_tasks:
+            expand_tasks(model, num_tasks, env=env)  # a run continued with more tasks
+        else:
+            check_model_fits(model, env.observation_space, f"the run's suite ({cfg.suite})")
+            model.set_env(env)
+    else:
+        model = algo(
+            policy_class(cfg.algo, cfg.policy),
+            env,
+            policy_kwargs=build_policy_kwargs(cfg.policy_kwargs),
+            seed=cfg.seed,
+            device=device,
+            verbose=0,
+            **build_hyperparams(cfg.hyperparams, env.action_space),
+        )
+    schedule = ent_coef_schedule(cfg.hyperparams, cfg.algo)
+    if schedule is not None:  # PPO / A2C: ent_coef: lin_<x> (written into ent_coef before every rollout)
+        cast(Any, model).ent_coef_schedule = schedule
+    return model

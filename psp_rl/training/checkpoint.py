@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from stable_baselines3.common.callbacks import BaseCallback
 
+from psp_rl.phases import PhaseCallback
 from psp_rl.utils import write_json_atomic
 
 __all__ = [
@@ -168,7 +168,7 @@ def checked_checkpoint(run_path: str | Path, skip_damaged: bool = False) -> Path
     )
 
 
-class AtomicCheckpointCallback(BaseCallback):
+class AtomicCheckpointCallback(PhaseCallback):
     """Save ``checkpoints/step_<n>/`` at every phase end and every ``save_freq`` env steps.
 
     A checkpoint holds ``model.zip``, ``vecnormalize.pkl`` (when the training env is normalized),
@@ -204,11 +204,11 @@ class AtomicCheckpointCallback(BaseCallback):
         verbose: int = 0,
         tensor_stateful: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(verbose)
+        super().__init__(phase_boundaries, verbose)
         if keep < 1:
             raise ValueError(f"keep must be >= 1, got {keep}.")
         self.folder = Path(run_path) / "checkpoints"
-        self.phase_boundaries = sorted(int(b) for b in phase_boundaries)
+        self._phase_ended = False  # a phase ended at this step: save once every member has acted
         self.save_freq = int(save_freq)
         self.keep = int(keep)
         self.save_replay_buffer = bool(save_replay_buffer)
@@ -221,16 +221,23 @@ class AtomicCheckpointCallback(BaseCallback):
         self.folder.mkdir(parents=True, exist_ok=True)
         self.last_saved_step = int(self.num_timesteps)
 
+    def on_phase_end(self, phase: int, last: bool) -> None:
+        """Save at the step a phase ends (after every other member's phase-end work).
+
+        :param phase: the phase that ended.
+        :param last: it is the run's last phase.
+        """
+        self._phase_ended = True
+
     def _due(self) -> bool:
         last = self.last_saved_step if self.last_saved_step is not None else 0
         now = int(self.num_timesteps)
-        if any(last < b <= now for b in self.phase_boundaries):
-            return True
-        return self.save_freq > 0 and now // self.save_freq > last // self.save_freq
+        return self._phase_ended or (self.save_freq > 0 and now // self.save_freq > last // self.save_freq)
 
     def _on_step(self) -> bool:
         if self._due():
             self.save_checkpoint()
+        self._phase_ended = False
         return True
 
     def save_checkpoint(self) -> Path:

@@ -1,17 +1,14 @@
-"""Continuing a run with more tasks: the grown config, and saved per-parameter state fitted to a grown
-policy (the agent itself grows with :func:`psp_rl.expand_tasks`)."""
+"""Continuing a run with more tasks: the config of the grown run (the agent itself grows with
+:func:`psp_rl.expand_tasks`, saved per-parameter state with :func:`psp_rl.policies.expand.fit_grown`)."""
 
 from __future__ import annotations
 
 import copy
-from typing import Any
-
-import torch
 
 from psp_rl.training.config import TrainConfig
-from psp_rl.training.validation import validate_config
+from psp_rl.training.config.validation import validate_config
 
-__all__ = ["fit_grown", "grow_config"]
+__all__ = ["grow_config"]
 
 
 def grow_config(cfg: TrainConfig, num_tasks: int, steps_per_task: int | None = None) -> TrainConfig:
@@ -52,33 +49,3 @@ def grow_config(cfg: TrainConfig, num_tasks: int, steps_per_task: int | None = N
     ]
     grown.num_tasks = int(num_tasks)
     return validate_config(grown)
-
-
-def fit_grown(
-    saved: torch.Tensor, param: torch.Tensor, policy: Any, name: str, *, anchor: bool
-) -> torch.Tensor:
-    """A tensor saved for a parameter before the policy grew, with entries for the added tasks: no
-    information (zeros) for a statistic such as a Fisher sum, the parameter's current values for an anchor.
-
-    :param saved: the saved tensor.
-    :param param: the parameter of the grown policy.
-    :param policy: the grown policy.
-    :param name: the tensor's name, for error messages.
-    :param anchor: the tensor holds parameter values (else a statistic that is zero without data).
-    :raises ValueError: when the shapes differ other than by added tasks.
-    """
-    if saved.shape == param.shape:
-        return saved
-    from psp_rl.policies.expand import grow_tensor, task_input_end
-
-    like = param.detach() if anchor else torch.zeros_like(param)
-    old_tasks = saved.shape[0] if saved.dim() == param.dim() and saved.shape[1:] == param.shape[1:] else -1
-    end = task_input_end(policy)  # of the grown one-hot block: the old one ended earlier
-    end = None if end is None else end - (param.shape[-1] - saved.shape[-1])
-    try:
-        return grow_tensor(saved, like, old_tasks, name, end)
-    except RuntimeError:
-        raise ValueError(
-            f"saved state {name} has shape {tuple(saved.shape)}, the policy {tuple(param.shape)}: it was "
-            "saved from a different network."
-        ) from None

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from psp_rl import seeds
-from psp_rl.training.evaluation import eval_envs_of_run, fmt_value
+from psp_rl.evaluation.tasks import fmt_value
+from psp_rl.training.saved_runs import eval_envs_of_run
 
 __all__ = ["evaluate_inferred", "evaluate_run_inferred", "format_inference_table", "task_dynamics_of_run"]
 
@@ -38,7 +39,7 @@ def evaluate_run_inferred(
     calibration_steps: int = 1000,
     new_variants: int = 0,
 ) -> tuple[dict[str, Any], str]:
-    """The inferred-task part of :func:`~psp_rl.training.evaluation.evaluate_run` (see its parameters).
+    """The inferred-task part of :func:`~psp_rl.training.saved_runs.evaluate_run` (see its parameters).
 
     :param oracle: the oracle figures of the same evaluation (``returns``, ``normalized``, ``episodes``,
         ``avg_normalized``)
@@ -178,9 +179,15 @@ def evaluate_inferred(
     runs = []
     for k, env in enumerate(eval_envs):
         runs.append(
-            rollout_inferred(agent, env, episodes, [k] * env.num_envs, deterministic=deterministic,
-                             reward_fn=reward_fn(env))
-        )  # fmt: skip
+            rollout_inferred(
+                agent,
+                env,
+                episodes,
+                [k] * env.num_envs,
+                deterministic=deterministic,
+                reward_fn=reward_fn(env),
+            )
+        )
     returns = [r.mean_return for r in runs]
     normalized = [float(suite.normalize(k, r)) for k, r in enumerate(returns)]
     out: dict[str, Any] = {
@@ -196,16 +203,29 @@ def evaluate_inferred(
     if switch_every is not None and switching_env is not None:
         tasks = [i % suite.num_tasks for i in range(switching_env.num_envs)]
         run = rollout_inferred(
-            agent, switching_env, switch_episodes or episodes, tasks, switch_every=switch_every,
-            switch=lambda i, k: switch_now(switching_env, i, k), num_tasks=suite.num_tasks, seed=seed,
-            deterministic=deterministic, reward_fn=reward_fn(switching_env),
-        )  # fmt: skip
+            agent,
+            switching_env,
+            switch_episodes or episodes,
+            tasks,
+            switch_every=switch_every,
+            switch=lambda i, k: switch_now(switching_env, i, k),
+            num_tasks=suite.num_tasks,
+            seed=seed,
+            deterministic=deterministic,
+            reward_fn=reward_fn(switching_env),
+        )
         out["switches"] = {"every": int(switch_every), **run.summary()}
     if new_envs:
         rates = []
         for env in new_envs:
-            run = rollout_inferred(agent, env, episodes, [-1] * env.num_envs, deterministic=deterministic,
-                                   reward_fn=reward_fn(env))  # fmt: skip
+            run = rollout_inferred(
+                agent,
+                env,
+                episodes,
+                [-1] * env.num_envs,
+                deterministic=deterministic,
+                reward_fn=reward_fn(env),
+            )
             rates.append(run.new_reports / run.steps)
         out["new_variants"] = {
             "count": len(rates),

@@ -71,7 +71,7 @@ class RunResult:
 
     def table(self) -> str:
         """:return: the per-task table of the final evaluation."""
-        from psp_rl.training.evaluation import format_task_table
+        from psp_rl.evaluation.tasks import format_task_table
 
         m = self.metrics
         returns = m.get("final_returns") or []

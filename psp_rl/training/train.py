@@ -18,26 +18,15 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import yaml
 
 from psp_rl import seeds
-from psp_rl.training.build import (
-    algo_class,
-    build_hyperparams,
-    build_policy_kwargs,
-    ent_coef_schedule,
-    policy_class,
-    resolve_device,
-)
+from psp_rl.continual import PhaseEvents, Setup, build_mechanisms
+from psp_rl.training.build import build_model, resolve_device
 from psp_rl.training.config import TrainConfig
-from psp_rl.training.keep_best import KeepBestCallback
-from psp_rl.training.optimizer_reset import OptimizerResetCallback
-from psp_rl.training.phase_schedules import EntCoefScheduleCallback, restart_per_phase
-from psp_rl.training.preflight import preflight
-from psp_rl.training.rehearsal import RehearsalCallback
-from psp_rl.training.replay import ReplaySwitchCallback, refill_steps
+from psp_rl.training.config.preflight import preflight
 from psp_rl.training.resume import finished_message, finished_metrics, open_checkpoint, open_run
 from psp_rl.training.run_folder import (
     TB_LOG_NAME,
@@ -50,9 +39,6 @@ from psp_rl.training.run_folder import (
     versions,
 )
 from psp_rl.utils import write_atomic, write_json_atomic
-
-if TYPE_CHECKING:
-    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 __all__ = ["train"]
 
@@ -98,15 +84,12 @@ def train(
     from stable_baselines3.common.utils import set_random_seed
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from psp_rl.policies.expand import check_model_fits, expand_tasks
-    from psp_rl.policies.extractor import num_tasks_of
+    from psp_rl.envs.drift_clocks import get_drift_steps, set_drift_steps
+    from psp_rl.evaluation.callback import evaluation_callback
     from psp_rl.training.checkpoint import AtomicCheckpointCallback
-    from psp_rl.training.drift import get_drift_steps, set_drift_steps
-    from psp_rl.training.eval_callback import ContinualEvalCallback
-    from psp_rl.training.evaluation import eval_envs_per_task, load_reference_auc
     from psp_rl.training.normalize import eval_vec_normalize, make_vec_normalize
     from psp_rl.training.progress import TaskProgressBarCallback
-    from psp_rl.training.schedule_callback import TaskScheduleCallback
+    from psp_rl.training.reference import load_reference_auc
 
     # ---- 1. config (from the caller, or from the run folder when resuming)
     checkpoint: Path | None = None
@@ -133,7 +116,6 @@ def train(
     schedule = cfg.make_schedule(suite)  # the suite's, and the phases of tasks added later
     total_timesteps = int(schedule.total_timesteps)
     boundaries = [int(b) for b in schedule.phase_boundaries()]
-    phase_tasks = [schedule.phase_task(i) for i in range(len(boundaries))]
     if resume is not None and num_tasks is None:
         finished = finished_metrics(run_path, total_timesteps)
         if finished is not None:  # its outputs stay as they are
@@ -163,56 +145,26 @@ def train(
         n_envs=cfg.n_envs, seed=seeds.training(cfg.seed, start_step), initial_tasks=initial_tasks
     )
     set_drift_steps(env, state.get("extra", {}).get("drift_steps", []))  # drifting suites: same clocks
-    # evaluation envs restart their drift clocks at 0 for every evaluation (DriftClockReset)
-    eval_seed = seeds.evaluation(cfg.seed)
-    eval_envs = eval_envs_per_task(suite, cfg.eval["episodes"], cfg.eval["n_envs"], seed=eval_seed)
-    # keep_best's validation episodes: start states other than the reported evaluation's
-    validation_seed = seeds.validation(cfg.seed)
-    validation_envs = (
-        eval_envs_per_task(suite, cfg.keep_best["episodes"], seed=validation_seed)
-        if cfg.keep_best["freq"] > 0
-        else []
-    )
     if cfg.normalize is not False:  # per-task statistics unless normalize.per_task is false
         if checkpoint is not None:
             env = VecNormalize.load(str(checkpoint / "vecnormalize.pkl"), env)
         else:
             env = make_vec_normalize(env, cfg.normalize)
-        eval_envs = [eval_vec_normalize(e, env) for e in eval_envs]
-        validation_envs = [eval_vec_normalize(e, env) for e in validation_envs]
+    train_env = env
+
+    def scoring_env(eval_env: Any) -> Any:
+        """An evaluation or validation env, normalised with the training env's statistics."""
+        return eval_env if cfg.normalize is False else eval_vec_normalize(eval_env, train_env)
 
     # ---- 5. model
-    algo = algo_class(cfg.algo)
-    if checkpoint is not None:
-        model = algo.load(checkpoint / "model.zip", device=device, tensorboard_log=str(run_path))
-        if (checkpoint / "replay_buffer.pkl").is_file():  # saved by off-policy algorithms only
-            cast("OffPolicyAlgorithm", model).load_replay_buffer(checkpoint / "replay_buffer.pkl")
-        if cfg.grown and num_tasks_of(model.observation_space) < suite.num_tasks:
-            expand_tasks(model, suite.num_tasks, env=env)  # a run continued with more tasks
-        else:
-            check_model_fits(model, env.observation_space, f"the run's suite ({cfg.suite})")
-            model.set_env(env)
-    else:
-        model = algo(
-            policy_class(cfg.algo, cfg.policy),
-            env,
-            policy_kwargs=build_policy_kwargs(cfg.policy_kwargs),
-            seed=cfg.seed,
-            device=device,
-            verbose=0,
-            **build_hyperparams(cfg.hyperparams, env.action_space),
-        )
-    ent_schedule = ent_coef_schedule(cfg.hyperparams, cfg.algo)
-    if ent_schedule is not None:  # PPO / A2C: ent_coef: lin_<x>
-        model.ent_coef_schedule = ent_schedule  # type: ignore[attr-defined]
-    restart_per_phase(model, cfg.restart_schedules, boundaries)  # also after a load: SB3 rebuilds some
+    model = build_model(cfg, env, device, checkpoint, num_tasks=suite.num_tasks)
 
     # ---- 6. run folder: a new run's is created now, and removed again if the run fails before its first step
     if resume is None:
         run_path = make_run_path(cfg)
     with removed_on_failed_start(run_path if resume is None else None, lambda: int(model.num_timesteps) > 0):
+        model.tensorboard_log = str(run_path)
         if resume is None:
-            model.tensorboard_log = str(run_path)
             write_json_atomic(run_path / "versions.json", versions(device))
         if resume is None or num_tasks is not None:  # a new run, or one that grows: (re)write its config
             record = config_record(cfg, suite.num_tasks, suite.spec, schedule)
@@ -220,120 +172,50 @@ def train(
         with (run_path / "command.txt").open("a", encoding="utf-8") as handle:
             handle.write(command_line(command) + "\n")
 
-        # ---- 7. callbacks: schedule -> evaluation -> checkpoints -> progress bar -> extras
-        schedule_cb = TaskScheduleCallback(schedule)
-        eval_cb = ContinualEvalCallback(
-            eval_envs,
-            suite.normalize,
-            boundaries,
-            phase_tasks,
-            n_eval_episodes=cfg.eval["episodes"],
-            eval_freq=cfg.eval["eval_freq"],
-            deterministic=cfg.eval["deterministic"],
-            matrix=cfg.eval["matrix"],
+        # ---- 7. callbacks: one dispatcher drives the tasks and calls the continual mechanisms (from the
+        # registry), the evaluation and the checkpoints in psp_rl.continual.ORDER; then the progress bar
+        setup = Setup(
+            schedule=schedule,
+            algo=cfg.algo,
+            seed=cfg.seed,
+            hyperparams=cfg.hyperparams,
+            suite=suite,
+            validation_seed=seeds.validation(cfg.seed),
+            env_wrapper=scoring_env,
+        )
+        members: dict[str, Any] = dict(build_mechanisms(cfg.continual, setup))
+        members["evaluation"] = eval_cb = evaluation_callback(
+            suite,
+            schedule,
+            cfg.eval,
+            seed=cfg.seed,
             reference_auc=reference_auc,
             hparams={k: v for k, v in cfg.to_dict().items() if k not in ("run_dir", "description")},
-            eval_seed=eval_seed,  # every evaluation of a task from the same start states
-            metric=suite.metric,  # normalised returns, or success rates (metric: success)
+            env_wrapper=scoring_env,
         )
         wall_before = float(state.get("extra", {}).get("wall_time_s", 0.0))
         started = time.perf_counter()
-        checkpoint_cb = AtomicCheckpointCallback(
+        members["checkpoint"] = checkpoint_cb = AtomicCheckpointCallback(
             run_path,
-            boundaries,
             save_freq=cfg.checkpoint["freq"],
             keep=cfg.checkpoint["keep"],
             save_replay_buffer=cfg.checkpoint["save_replay_buffer"],
-            stateful={"schedule": schedule_cb, "eval": eval_cb},
             extra_state=lambda: {
                 "wall_time_s": wall_before + time.perf_counter() - started,
                 "drift_steps": get_drift_steps(env),  # [] unless the suite drifts
             },
         )
-        ewc_cb = None
-        if cfg.ewc["lambda"] > 0:
-            from psp_rl.training.ewc import EWCCallback
-
-            ewc_cb = EWCCallback(
-                cfg.ewc["lambda"],
-                fisher_samples=cfg.ewc["fisher_samples"],
-                schedule=schedule,
-                seed=cfg.seed,
-                critic=cfg.ewc["critic"],
-            )
-            checkpoint_cb.tensor_stateful["ewc"] = ewc_cb
-            if checkpoint is not None and (checkpoint / "ewc.pt").is_file():
-                ewc_cb.load_state_dict(torch.load(checkpoint / "ewc.pt", weights_only=True))
-        rehearsal_cb = None
-        if cfg.rehearsal["coef"] > 0:  # store each finished task's outputs, distil them afterwards
-            rehearsal_cb = RehearsalCallback(
-                schedule,
-                cfg.algo,
-                cfg.rehearsal["coef"],
-                target=cfg.rehearsal["target"],
-                margin=cfg.rehearsal["margin"],
-                states_per_task=cfg.rehearsal["states_per_task"],
-                batch_size=cfg.rehearsal["batch_size"],
-                seed=cfg.seed,
-                when=cfg.rehearsal["when"],
-                ratio=cfg.rehearsal["ratio"],
-                consolidation_steps=cfg.rehearsal["consolidation_steps"],
-            )
-            checkpoint_cb.tensor_stateful["rehearsal"] = rehearsal_cb
-            if checkpoint is not None and (checkpoint / "rehearsal.pt").is_file():
-                rehearsal_cb.load_state_dict(torch.load(checkpoint / "rehearsal.pt", weights_only=True))
-        replay_cb = None
-        if getattr(model, "replay_buffer", None) is not None:  # off-policy: what a task switch does to it
-            replay_cb = ReplaySwitchCallback(
-                schedule, cfg.replay["at_switch"], refill_steps(model, cfg.replay, cfg.hyperparams)
-            )
-            checkpoint_cb.stateful["replay"] = replay_cb
-            replay_cb.load_state_dict(cb_state.get("replay", {}))
-        keep_best_cb = None
-        if (
-            cfg.keep_best["freq"] > 0
-        ):  # validation scores of the current task; end each phase on the best weights
-            keep_best_cb = KeepBestCallback(
-                validation_envs,
-                suite.normalize,
-                boundaries,
-                phase_tasks,
-                **cfg.keep_best,  # freq, episodes, start
-                seed=validation_seed,
-                metric=suite.metric,
-            )
-            checkpoint_cb.tensor_stateful["keep_best"] = keep_best_cb
-            if checkpoint is not None and (checkpoint / "keep_best.pt").is_file():
-                keep_best_cb.load_state_dict(torch.load(checkpoint / "keep_best.pt", weights_only=True))
-        optimizer_cb = OptimizerResetCallback(
-            schedule, cfg.optimizer["at_switch"]
-        )  # keep or clear the moments
-        checkpoint_cb.stateful["optimizer"] = optimizer_cb
-        optimizer_cb.load_state_dict(cb_state.get("optimizer", {}))
-        if "schedule" in cb_state:
-            schedule_cb.load_state_dict(cb_state["schedule"])
-        if "eval" in cb_state:
+        events = PhaseEvents(schedule, members)
+        checkpoint_cb.stateful = {"schedule": events, "eval": eval_cb, **events.json_states()}
+        checkpoint_cb.tensor_stateful = events.tensor_states()
+        if checkpoint is not None:
+            events.load_state_dict(cb_state.get("schedule", {}))
             eval_cb.load_state_dict(cb_state["eval"])
-        # EWC consolidates at a phase end before the checkpoint of that step is written.
-        # The replay buffer is emptied before the checkpoint of that step is written, too, and after the
-        # rehearsal has taken the finished task's states from it.
-        # The rehearsal stores (and consolidates) at a phase end before that phase-end evaluation.
-        # keep_best sets the kept weights back before both.
-        ent_cb = EntCoefScheduleCallback() if ent_schedule is not None else None
-        extras = [cb for cb in (ewc_cb, replay_cb, optimizer_cb, ent_cb) if cb is not None]
-        chain: list[Any] = [
-            schedule_cb,
-            *([keep_best_cb] if keep_best_cb else []),
-            *([rehearsal_cb] if rehearsal_cb else []),
-            eval_cb,
-            *extras,
-            checkpoint_cb,
-        ]
+            events.load_checkpoint(checkpoint, state)
+        chain: list[Any] = [events]
         if progress_bar:
             chain.append(
-                TaskProgressBarCallback(
-                    schedule_cb, num_phases=len(boundaries), total_timesteps=total_timesteps
-                )
+                TaskProgressBarCallback(events, num_phases=len(boundaries), total_timesteps=total_timesteps)
             )
         chain.extend(callbacks)
 
@@ -381,7 +263,7 @@ def train(
     if remaining > 0:  # every TensorBoard event on disk when train() returns
         model.logger.close()
     env.close()
-    for e in eval_envs:
+    for e in eval_cb.eval_envs:
         e.close()
     result = RunResult(run_path=run_path, config=cfg, metrics=metrics, model=model)
     if verbose:

@@ -36,9 +36,15 @@ def test_capacity_jobs_use_the_diagonal_matrix(bench: ModuleType, tmp_path: Path
     out = tmp_path / "r.json"
     bench.main(["--experiment", "2", "--dry-run", "--no-report", "--out", str(out)])
     args = argparse.Namespace(
-        quick=False, seeds=None, steps_per_task=None, num_tasks=None, widths=None, agents=None,
-        eval_episodes=None, ewc_lambda=1000.0,
-    )  # fmt: skip
+        quick=False,
+        seeds=None,
+        steps_per_task=None,
+        num_tasks=None,
+        widths=None,
+        agents=None,
+        eval_episodes=None,
+        ewc_lambda=1000.0,
+    )
     spec = experiment_spec("2", args)
     jobs = make_jobs("2", spec, str(tmp_path))
     keys = {j["key"] for j in jobs}
@@ -70,8 +76,15 @@ def test_partial_invocations_add_up_in_one_results_file(bench: ModuleType, tmp_p
     protocol = {"steps_per_task": 10, "seeds": [0, 1], "presets": ["a", "b"]}
 
     def invocation(results: dict, presets: list[str], seeds: list[int], steps: int = 10) -> dict:
-        spec = {"kind": "single", "protocol": protocol, "full_protocol": False, "steps_per_task": steps,
-                "seeds": seeds, "presets": presets, "evals_per_phase": 0}  # fmt: skip
+        spec = {
+            "kind": "single",
+            "protocol": protocol,
+            "full_protocol": False,
+            "steps_per_task": steps,
+            "seeds": seeds,
+            "presets": presets,
+            "evals_per_phase": 0,
+        }
         _experiment_entry(results, "7", spec, f"run {presets} {seeds} {steps}")
         for preset in presets:
             for seed in seeds:
@@ -96,8 +109,14 @@ def test_partial_invocations_add_up_in_one_results_file(bench: ModuleType, tmp_p
     plan = {"steps_per_task": 10, "seeds": [0, 1], "num_tasks": [5], "agents": ["p", "q"], "combos": combos}
     eight: dict = {"experiments": {}}
     for agent, seeds in (("p", [0, 1]), ("q", [0])):
-        spec = {**plan, "agents": [agent], "seeds": seeds, "protocol": plan, "full_protocol": False,
-                "evals_per_phase": 0}  # fmt: skip
+        spec = {
+            **plan,
+            "agents": [agent],
+            "seeds": seeds,
+            "protocol": plan,
+            "full_protocol": False,
+            "evals_per_phase": 0,
+        }
         _experiment_entry(eight, "8", spec, "run")
         for seed in seeds:
             record_run(
@@ -111,16 +130,34 @@ def test_partial_invocations_add_up_in_one_results_file(bench: ModuleType, tmp_p
     with pytest.raises(SystemExit):  # --merge is gone: one engine writes one file
         bench.main(["--merge", str(a), "--out", str(a), "--no-report"])
     with pytest.raises(FileNotFoundError, match="no such notes file"):
-        bench.main(["--render-only", "--out", str(a), "--notes", str(tmp_path / "nope.json"),
-                    "--report", str(tmp_path / "r.md"), "--fig-dir", str(tmp_path / "f")])  # fmt: skip
+        bench.main(
+            [
+                "--render-only",
+                "--out",
+                str(a),
+                "--notes",
+                str(tmp_path / "nope.json"),
+                "--report",
+                str(tmp_path / "r.md"),
+                "--fig-dir",
+                str(tmp_path / "f"),
+            ]
+        )
 
 
 def namespace(**overrides: object) -> argparse.Namespace:
     """The parsed command line of ``continual.py`` with ``overrides``."""
     args = dict(
-        quick=False, seeds=None, steps_per_task=None, num_tasks=None, widths=None, agents=None,
-        eval_episodes=None, presets=None, ewc_lambda=1000.0,
-    )  # fmt: skip
+        quick=False,
+        seeds=None,
+        steps_per_task=None,
+        num_tasks=None,
+        widths=None,
+        agents=None,
+        eval_episodes=None,
+        presets=None,
+        ewc_lambda=1000.0,
+    )
     args.update(overrides)
     return argparse.Namespace(**args)
 
@@ -151,8 +188,9 @@ def test_experiment_7_single_variant_jobs(bench: ModuleType, tmp_path: Path) -> 
         if job["agent"] == "sb3":
             assert cfg.policy == "MultiInputPolicy"
             assert cfg.policy_kwargs == {
-                "net_arch": preset_kwargs["net_arch"], "activation_fn": preset_kwargs["activation_fn"],
-            }  # fmt: skip
+                "net_arch": preset_kwargs["net_arch"],
+                "activation_fn": preset_kwargs["activation_fn"],
+            }
         else:
             assert cfg.policy == "psp" and cfg.policy_kwargs["context"] == "binary"
             assert cfg.policy_kwargs["net_arch"] == preset_kwargs["net_arch"]
@@ -197,9 +235,14 @@ def test_experiment_8_runs_the_presets_as_they_are(bench: ModuleType, tmp_path: 
         assert job["sets"] == []  # no net_arch, mode, context, eval or checkpoint overrides
         cfg = job_config(job)
         cli = resolve_config(
-            job["preset"], job["suite"], seed=job["seed"], device="cpu", steps_per_task=own,
-            num_tasks=job["num_tasks"], run_dir=job["run_dir"],
-        )  # fmt: skip
+            job["preset"],
+            job["suite"],
+            seed=job["seed"],
+            device="cpu",
+            steps_per_task=own,
+            num_tasks=job["num_tasks"],
+            run_dir=job["run_dir"],
+        )
         assert cfg.to_dict() == cli.to_dict()
         preset = job["preset_data"]
         assert cfg.policy_kwargs == preset["policy_kwargs"] and cfg.hyperparams == preset["hyperparams"]
@@ -235,10 +278,29 @@ def test_benchmark_runs_on_the_sweep_engine(bench: ModuleType, local_ray: Any, t
 
     out = tmp_path / "res.json"
     argv = [
-        "--experiment", "1", "--agents", "psp", "shared", "--num-tasks", "2", "--steps-per-task", "256",
-        "--seeds", "0", "--eval-episodes", "1", "--widths", "8", "--out", str(out), "--no-report",
-        "--run-dir", str(tmp_path / "runs"), "--workers", "2",
-    ]  # fmt: skip
+        "--experiment",
+        "1",
+        "--agents",
+        "psp",
+        "shared",
+        "--num-tasks",
+        "2",
+        "--steps-per-task",
+        "256",
+        "--seeds",
+        "0",
+        "--eval-episodes",
+        "1",
+        "--widths",
+        "8",
+        "--out",
+        str(out),
+        "--no-report",
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--workers",
+        "2",
+    ]
     runs = bench.main(argv)["experiments"]["1"]["runs"]
     assert sorted(r["agent"] for r in runs) == ["psp", "shared"]
     assert all(len(r["perf_matrix"]) == 2 and r["param_count"] > 0 for r in runs)

@@ -24,12 +24,24 @@ def run(
     agent: str, seed: int, perf: float, forg: float | None, auc: list[float], k: int = 2, **extra
 ) -> dict:
     return {
-        "key": f"x|{agent}|K{k}|w64|s{seed}", "agent": agent, "num_tasks": k, "width": 64, "seed": seed,
-        "avg_performance": perf, "forgetting": forg, "perf_matrix": [[1.0, 0.0], [perf, perf]][:2],
-        "phase_tasks": [0, 1], "task_auc": auc, "param_count": 1000 if agent != "separate" else 2000,
-        "wall_time_s": 12.5, "final_normalized": [perf] * k, "history": history(k, [perf] * k),
-        "hyperparams": {"learning_rate": 3e-4, "n_steps": 64}, "git_commit": "abcdef0123", **extra,
-    }  # fmt: skip
+        "key": f"x|{agent}|K{k}|w64|s{seed}",
+        "agent": agent,
+        "num_tasks": k,
+        "width": 64,
+        "seed": seed,
+        "avg_performance": perf,
+        "forgetting": forg,
+        "perf_matrix": [[1.0, 0.0], [perf, perf]][:2],
+        "phase_tasks": [0, 1],
+        "task_auc": auc,
+        "param_count": 1000 if agent != "separate" else 2000,
+        "wall_time_s": 12.5,
+        "final_normalized": [perf] * k,
+        "history": history(k, [perf] * k),
+        "hyperparams": {"learning_rate": 3e-4, "n_steps": 64},
+        "git_commit": "abcdef0123",
+        **extra,
+    }
 
 
 RESULTS = {
@@ -46,7 +58,7 @@ RESULTS = {
                 "widths": [64],
                 "agents": ["psp", "shared", "separate"],
                 "eval_episodes": 2,
-            },  # fmt: skip
+            },
             "protocol": {"steps_per_task": 50000, "seeds": [0, 1, 2], "num_tasks": [10], "widths": [64]},
             "full_protocol": False,
             "commands": ["python benchmarks/continual.py --experiment 1 --quick"],
@@ -167,11 +179,31 @@ def test_benchmark_runs_a_tiny_experiment_and_renders(tmp_path: Path) -> None:
     spec.loader.exec_module(module)
     out = tmp_path / "res.json"
     argv = [
-        "--experiment", "1", "--agents", "psp", "ewc", "--num-tasks", "2", "--steps-per-task", "512",
-        "--seeds", "0", "--eval-episodes", "1", "--widths", "8", "--out", str(out),
-        "--run-dir", str(tmp_path / "runs"), "--report", str(tmp_path / "results.md"),
-        "--fig-dir", str(tmp_path / "figures"), "--in-process",
-    ]  # fmt: skip
+        "--experiment",
+        "1",
+        "--agents",
+        "psp",
+        "ewc",
+        "--num-tasks",
+        "2",
+        "--steps-per-task",
+        "512",
+        "--seeds",
+        "0",
+        "--eval-episodes",
+        "1",
+        "--widths",
+        "8",
+        "--out",
+        str(out),
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--report",
+        str(tmp_path / "results.md"),
+        "--fig-dir",
+        str(tmp_path / "figures"),
+        "--in-process",
+    ]
     results = module.main(argv)
     runs = results["experiments"]["1"]["runs"]
     assert sorted(r["agent"] for r in runs) == ["ewc", "psp"]
@@ -217,14 +249,27 @@ def single_run(
     """A run of a `single` experiment (K = 1): its final raw return and AUC."""
     normalized = [[0.0], [auc], [min(1.0, 2 * auc)]]
     return {
-        "key": f"7|{preset}|{agent}|K1|wpreset|s{seed}", "experiment": "7", "agent": agent, "num_tasks": 1,
-        "width": None, "seed": seed, "preset": preset, "policy": "psp" if agent == "psp" else "MultiInputPolicy",
-        "suite": suite, "steps_per_task": 1000, "n_envs": 1, "eval_episodes": 5, "task_auc": [auc],
-        "final_returns": [final], "final_normalized": [normalized[-1][0]], "wall_time_s": 10.0 + seed,
+        "key": f"7|{preset}|{agent}|K1|wpreset|s{seed}",
+        "experiment": "7",
+        "agent": agent,
+        "num_tasks": 1,
+        "width": None,
+        "seed": seed,
+        "preset": preset,
+        "policy": "psp" if agent == "psp" else "MultiInputPolicy",
+        "suite": suite,
+        "steps_per_task": 1000,
+        "n_envs": 1,
+        "eval_episodes": 5,
+        "task_auc": [auc],
+        "final_returns": [final],
+        "final_normalized": [normalized[-1][0]],
+        "wall_time_s": 10.0 + seed,
         "history": {"step": [0, 500, 1000], "phase_end": [False, False, True], "normalized": normalized},
-        "hyperparams": {"learning_rate": 1e-3}, "policy_kwargs": {"net_arch": [64, 64]},
+        "hyperparams": {"learning_rate": 1e-3},
+        "policy_kwargs": {"net_arch": [64, 64]},
         "git_commit": "abcdef0123",
-    }  # fmt: skip
+    }
 
 
 SINGLE = {
@@ -311,12 +356,21 @@ def preset_run(agent: str, k: int, seed: int, perf: float, forg: float, lowest: 
     final = [1.0] * k
     final[1] = lowest
     return {
-        **run(agent, seed, perf, forg, [0.5] * k, k=k), "key": f"8|{agent}|K{k}|wpreset|s{seed}",
-        "experiment": "8", "width": None, "preset": agent, "policy": "psp", "suite": "cartpole-permuted",
-        "n_envs": 4, "steps_per_task": 1000, "eval_episodes": 10, "final_normalized": final,
-        "wall_time_s": 100.0 + seed, "policy_kwargs": {"context": "binary"},
+        **run(agent, seed, perf, forg, [0.5] * k, k=k),
+        "key": f"8|{agent}|K{k}|wpreset|s{seed}",
+        "experiment": "8",
+        "width": None,
+        "preset": agent,
+        "policy": "psp",
+        "suite": "cartpole-permuted",
+        "n_envs": 4,
+        "steps_per_task": 1000,
+        "eval_episodes": 10,
+        "final_normalized": final,
+        "wall_time_s": 100.0 + seed,
+        "policy_kwargs": {"context": "binary"},
         "hyperparams": {"learning_rate": "lin_3e-4" if agent == "ppo-psp" else 7e-4},
-    }  # fmt: skip
+    }
 
 
 COMBOS = [
@@ -338,7 +392,7 @@ DEFAULTS = {
         "agents": ["ppo-psp", "a2c-psp"],
         "eval_episodes": 10,
         "evals_per_phase": 0,
-    },  # fmt: skip
+    },
     "protocol": {
         "steps_per_task": 50000,
         "seeds": [0, 1, 2, 3, 4],
@@ -347,7 +401,7 @@ DEFAULTS = {
         "agents": ["ppo-psp", "a2c-psp"],
         "eval_episodes": 10,
         "combos": COMBOS,
-    },  # fmt: skip
+    },
     "full_protocol": False,
     "commands": ["python benchmarks/continual.py --experiment 8 --quick"],
     "runs": [
@@ -405,8 +459,9 @@ def test_render_per_seed_table_and_targets(tmp_path: Path) -> None:
     targets = DEFAULTS["targets"]
     assert target_misses({"avg_performance": 0.97, "forgetting": 0.02}, targets) == []
     assert target_misses({"avg_performance": None, "forgetting": 0.03}, targets) == [
-        "no average performance", "forgetting 0.030 > 0.02",
-    ]  # fmt: skip
+        "no average performance",
+        "forgetting 0.030 > 0.02",
+    ]
     good = [{"seed": 0, "avg_performance": 1.0, "forgetting": 0.0}]
     assert targets_verdict(good, targets, [0]) == "yes"
     assert targets_verdict(good, {}, [0]) == "n/a (no targets)"
@@ -439,9 +494,16 @@ def test_combos_at_the_presets_own_steps_are_the_full_protocol(tmp_path: Path) -
 
 def test_render_adds_sections_of_run_tables(tmp_path: Path) -> None:
     record = {
-        "label": "psp", "seed": 0, "num_tasks": 2, "steps_per_task": 64, "eval_episodes": 3,
-        "avg_performance": 0.9, "forgetting": 0.0, "after_own_phase": [1.0, 0.8], "final_normalized": [1.0, 0.8],
-    }  # fmt: skip
+        "label": "psp",
+        "seed": 0,
+        "num_tasks": 2,
+        "steps_per_task": 64,
+        "eval_episodes": 3,
+        "avg_performance": 0.9,
+        "forgetting": 0.0,
+        "after_own_phase": [1.0, 0.8],
+        "final_normalized": [1.0, 0.8],
+    }
     sweep = tmp_path / "mg10.json"
     sweep.write_text(json.dumps([record]))
     notes = {"sweeps": [{"title": "MiniGrid MG10", "file": str(sweep), "text": "Reduced budget."}]}

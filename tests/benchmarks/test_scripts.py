@@ -36,9 +36,17 @@ def test_width_rule_runs_both_settings_and_resumes(tmp_path: Path) -> None:
 
 def test_runs_table_collects_run_folders(tmp_path: Path) -> None:
     cfg = resolve_config(
-        "ppo-psp", num_tasks=2, steps_per_task=64, run_dir=str(tmp_path / "runs"),
-        sets=["policy_kwargs.net_arch=[8]", "hyperparams.n_steps=16", "hyperparams.batch_size=32", "eval.episodes=1"],
-    )  # fmt: skip
+        "ppo-psp",
+        num_tasks=2,
+        steps_per_task=64,
+        run_dir=str(tmp_path / "runs"),
+        sets=[
+            "policy_kwargs.net_arch=[8]",
+            "hyperparams.n_steps=16",
+            "hyperparams.batch_size=32",
+            "eval.episodes=1",
+        ],
+    )
     train(cfg, progress_bar=False, verbose=0)
     out = tmp_path / "sweep.json"
     table = runs_table.main(["--out", str(out), f"tiny={tmp_path / 'runs'}"])
@@ -58,9 +66,15 @@ def test_runs_table_collects_run_folders(tmp_path: Path) -> None:
 
 def test_runs_table_summarises_seeds_and_states_the_evaluation() -> None:
     base = {
-        "label": "psp", "num_tasks": 2, "steps_per_task": 64, "eval_episodes": 3, "deterministic": False,
-        "metric": "success", "after_own_phase": [1.0, 0.5], "final_normalized": [1.0, 0.5],
-    }  # fmt: skip
+        "label": "psp",
+        "num_tasks": 2,
+        "steps_per_task": 64,
+        "eval_episodes": 3,
+        "deterministic": False,
+        "metric": "success",
+        "after_own_phase": [1.0, 0.5],
+        "final_normalized": [1.0, 0.5],
+    }
     records = [
         {**base, "seed": 0, "avg_performance": 0.6, "forgetting": 0.0},
         {**base, "seed": 1, "avg_performance": 0.8, "forgetting": 0.2},
@@ -75,14 +89,41 @@ def test_runs_table_summarises_seeds_and_states_the_evaluation() -> None:
 
 def test_inference_benchmark_measures_resumes_and_writes_its_page(tmp_path: Path) -> None:
     cfg = resolve_config(
-        "ppo-psp", num_tasks=2, steps_per_task=64, run_dir=str(tmp_path / "runs"),
-        sets=["policy_kwargs.net_arch=[8]", "hyperparams.n_steps=16", "hyperparams.batch_size=32", "eval.episodes=1"],
-    )  # fmt: skip
+        "ppo-psp",
+        num_tasks=2,
+        steps_per_task=64,
+        run_dir=str(tmp_path / "runs"),
+        sets=[
+            "policy_kwargs.net_arch=[8]",
+            "hyperparams.n_steps=16",
+            "hyperparams.batch_size=32",
+            "eval.episodes=1",
+        ],
+    )
     run = train(cfg, progress_bar=False, verbose=0).run_path
     out = tmp_path / "bench.json"
-    args = ["--run", f"tiny={run}", "--blind", f"tiny={run}", "--methods", "dynamics", "--windows", "2",
-            "--episodes", "1", "--switch-every", "10", "--switch-episodes", "2", "--new-variants", "1",
-            "--calibration-steps", "60", "--out", str(out)]  # fmt: skip
+    args = [
+        "--run",
+        f"tiny={run}",
+        "--blind",
+        f"tiny={run}",
+        "--methods",
+        "dynamics",
+        "--windows",
+        "2",
+        "--episodes",
+        "1",
+        "--switch-every",
+        "10",
+        "--switch-episodes",
+        "2",
+        "--new-variants",
+        "1",
+        "--calibration-steps",
+        "60",
+        "--out",
+        str(out),
+    ]
     inference.main(args)
     records = json.loads(out.read_text())["records"]
     assert set(records) == {"tiny|window|dynamics|2", "tiny|switch|dynamics|16", "tiny|blind"}

@@ -29,9 +29,14 @@ class Recorder(PhaseCallback):
 def _tiny_ppo(suite: Any) -> PPO:
     env = suite.make_vec_env(n_envs=2, seed=0)
     return PPO(
-        psp_rl.PSPActorCriticPolicy, env, n_steps=16, batch_size=32, n_epochs=1, seed=0,
+        psp_rl.PSPActorCriticPolicy,
+        env,
+        n_steps=16,
+        batch_size=32,
+        n_epochs=1,
+        seed=0,
         policy_kwargs={"net_arch": [8]},
-    )  # fmt: skip
+    )
 
 
 def test_members_act_in_order_once_per_event_and_tasks_follow_the_schedule() -> None:

@@ -25,18 +25,48 @@ AGENTS = {
     # name: (algorithm, policy, suite, policy_kwargs, hyper-parameters)
     "ppo_binary": (PPO, "PSPActorCriticPolicy", "cartpole-permuted", {}, {"n_steps": 64, "batch_size": 32}),
     "ppo_complex_box": (
-        PPO, "PSPActorCriticPolicy", "pendulum-permuted", {"context": "complex"}, {"n_steps": 64, "batch_size": 32},
+        PPO,
+        "PSPActorCriticPolicy",
+        "pendulum-permuted",
+        {"context": "complex"},
+        {"n_steps": 64, "batch_size": 32},
     ),
-    "a2c_rotation": (A2C, "PSPActorCriticPolicy", "cartpole-permuted", {"context": "rotation"}, {"n_steps": 8}),
+    "a2c_rotation": (
+        A2C,
+        "PSPActorCriticPolicy",
+        "cartpole-permuted",
+        {"context": "rotation"},
+        {"n_steps": 8},
+    ),
     "ppo_separate": (
-        PPO, "PSPActorCriticPolicy", "cartpole-permuted", {"mode": "separate"}, {"n_steps": 64, "batch_size": 32},
+        PPO,
+        "PSPActorCriticPolicy",
+        "cartpole-permuted",
+        {"mode": "separate"},
+        {"n_steps": 64, "batch_size": 32},
     ),
-    "dqn_binary": (DQN, "PSPDQNPolicy", "cartpole-permuted", {}, {"learning_starts": 50, "buffer_size": 1000}),
-    "sac_binary": (SAC, "PSPSACPolicy", "pendulum-permuted", {}, {"learning_starts": 50, "buffer_size": 1000}),
+    "dqn_binary": (
+        DQN,
+        "PSPDQNPolicy",
+        "cartpole-permuted",
+        {},
+        {"learning_starts": 50, "buffer_size": 1000},
+    ),
+    "sac_binary": (
+        SAC,
+        "PSPSACPolicy",
+        "pendulum-permuted",
+        {},
+        {"learning_starts": 50, "buffer_size": 1000},
+    ),
     "td3_multihead": (
-        TD3, "PSPTD3Policy", "pendulum-permuted", {"mode": "multihead"}, {"learning_starts": 50, "buffer_size": 1000},
+        TD3,
+        "PSPTD3Policy",
+        "pendulum-permuted",
+        {"mode": "multihead"},
+        {"learning_starts": 50, "buffer_size": 1000},
     ),
-}  # fmt: skip
+}
 
 
 def main(out: Path) -> None:

@@ -105,7 +105,7 @@ def test_the_preset_trains_and_reports_success_rates(tmp_path: Path) -> None:
             "eval.episodes=1",
         ],
     )
-    assert cfg.eval["deterministic"] is False and cfg.replay["at_switch"] == "reset"
+    assert cfg.eval["deterministic"] is False and cfg.continual["replay"]["at_switch"] == "reset"
     result = train(cfg, progress_bar=False, verbose=0)
     metrics = json.loads((result.run_path / "metrics.json").read_text())
     assert metrics["metric"] == "success"

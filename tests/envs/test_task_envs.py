@@ -17,8 +17,9 @@ from stable_baselines3.common.env_checker import check_env
 import psp_rl
 from psp_rl.cli import main
 from psp_rl.envs.task_envs import EpisodeSuccess, FixedSeed, MissingExtraError
-from psp_rl.training.eval_callback import ContinualEvalCallback
-from psp_rl.training.evaluation import evaluate_episodes, format_task_table
+from psp_rl.evaluation.callback import ContinualEvalCallback
+from psp_rl.evaluation.episodes import evaluate_episodes
+from psp_rl.evaluation.tasks import format_task_table
 
 
 def _spec(**changes: Any) -> dict[str, Any]:

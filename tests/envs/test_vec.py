@@ -73,8 +73,14 @@ def test_own_variants_train_with_a_schedule() -> None:
     schedule = psp_rl.make_schedule("sequential", num_tasks=2, steps_per_task=128)
     vec_env = make_task_vec_env(cartpoles([0.5, 1.5]), n_envs=2, schedule=schedule, seed=0)
     assert vec_env.observation_space["task"] == gym.spaces.Discrete(2)
-    model = PPO(psp_rl.PSPActorCriticPolicy, vec_env, n_steps=32, batch_size=32, seed=0,
-                policy_kwargs=dict(net_arch=[8, 8]))  # fmt: skip
+    model = PPO(
+        psp_rl.PSPActorCriticPolicy,
+        vec_env,
+        n_steps=32,
+        batch_size=32,
+        seed=0,
+        policy_kwargs=dict(net_arch=[8, 8]),
+    )
     callback = psp_rl.TaskScheduleCallback(schedule)
     model.learn(schedule.total_timesteps, callback=callback)
     assert model.num_timesteps >= schedule.total_timesteps

@@ -142,8 +142,11 @@ def test_the_score_method_waits_for_transitions_and_options_are_checked(rewards_
     actions, _ = agent.predict(np.zeros((3, 4), np.float32))
     assert actions.shape == (3,)
     assert agent.current_tasks.tolist() == [-1, -1, -1] and agent.acting_tasks.tolist() == [0, 0, 0]
-    for bad, match in (({"method": "oracle"}, "method must be"), ({"window": 0}, "window must be"),
-                       ({"switches": "often"}, "switches must be")):  # fmt: skip
+    for bad, match in (
+        ({"method": "oracle"}, "method must be"),
+        ({"window": 0}, "window must be"),
+        ({"switches": "often"}, "switches must be"),
+    ):
         with pytest.raises(ValueError, match=match):
             psp_rl.infer_task(rewards_model, **bad)
 

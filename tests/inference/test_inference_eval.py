@@ -18,10 +18,22 @@ from psp_rl.inference import rollout_inferred
 from psp_rl.training.inferred_eval import format_inference_table, switch_now
 
 TINY = [
-    "--num-tasks", "2", "--steps-per-task", "128", "--n-envs", "2", "--device", "cpu", "--no-progress",
-    "--set", "policy_kwargs.net_arch=[16]", "hyperparams.n_steps=32", "hyperparams.batch_size=64",
-    "hyperparams.n_epochs=1", "eval.episodes=1",
-]  # fmt: skip
+    "--num-tasks",
+    "2",
+    "--steps-per-task",
+    "128",
+    "--n-envs",
+    "2",
+    "--device",
+    "cpu",
+    "--no-progress",
+    "--set",
+    "policy_kwargs.net_arch=[16]",
+    "hyperparams.n_steps=32",
+    "hyperparams.batch_size=64",
+    "hyperparams.n_epochs=1",
+    "eval.episodes=1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +93,21 @@ def test_eval_with_inferred_tasks_prints_and_writes_the_figures(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_json = tmp_path / "eval.json"
-    argv = ["eval", str(run_dir), "--episodes", "2", "--infer-task", "--method", "score", "--window", "4",
-            "--switch-every", "15", "--json", str(out_json)]  # fmt: skip
+    argv = [
+        "eval",
+        str(run_dir),
+        "--episodes",
+        "2",
+        "--infer-task",
+        "--method",
+        "score",
+        "--window",
+        "4",
+        "--switch-every",
+        "15",
+        "--json",
+        str(out_json),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "inferred" in out and "accuracy" in out and "detection delay" in out
@@ -106,8 +131,25 @@ def test_eval_with_the_dynamics_method_fits_keeps_and_reuses_its_models(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_json = tmp_path / "dyn.json"
-    argv = ["eval", str(run_dir), "--episodes", "2", "--infer-task", "--method", "dynamics", "--window", "16",
-            "--calibration-steps", "400", "--new-variants", "2", "--switch-every", "15", "--json", str(out_json)]  # fmt: skip
+    argv = [
+        "eval",
+        str(run_dir),
+        "--episodes",
+        "2",
+        "--infer-task",
+        "--method",
+        "dynamics",
+        "--window",
+        "16",
+        "--calibration-steps",
+        "400",
+        "--new-variants",
+        "2",
+        "--switch-every",
+        "15",
+        "--json",
+        str(out_json),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "inferred task (dynamics, window 16)" in out and "2 never-trained variants: reported new on" in out

@@ -81,7 +81,9 @@ def test_psp_adds_only_per_task_biases() -> None:
     shared = _count(TaskMLP(8, [16, 16], NetworkConfig(K, mode="shared"), "n", out_dim=3))
     psp = _count(TaskMLP(8, [16, 16], NetworkConfig(K, mode="psp", task_bias=True), "n", out_dim=3))
     assert psp == shared + (K - 1) * (16 + 16 + 3)
-    assert _count(TaskMLP(8, [16, 16], NetworkConfig(K, mode="psp", task_bias=False), "n", out_dim=3)) == shared
+    assert (
+        _count(TaskMLP(8, [16, 16], NetworkConfig(K, mode="psp", task_bias=False), "n", out_dim=3)) == shared
+    )
 
 
 def test_complex_networks_keep_hidden_complex_and_return_real() -> None:

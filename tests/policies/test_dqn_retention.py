@@ -59,9 +59,18 @@ def train_two_variants(mode: str, task_bias: bool) -> tuple[float, float, float]
     """
     env_fns = [lambda: SideBandit(swap=False), lambda: SideBandit(swap=True)]
     env = psp_rl.make_task_vec_env(env_fns, n_envs=1, seed=0)
-    model = DQN(psp_rl.PSPDQNPolicy, env, learning_starts=50, train_freq=1, batch_size=32, learning_rate=1e-3,
-                exploration_fraction=0.5, target_update_interval=50, seed=0,
-                policy_kwargs=dict(mode=mode, task_bias=task_bias, net_arch=[32]))  # fmt: skip
+    model = DQN(
+        psp_rl.PSPDQNPolicy,
+        env,
+        learning_starts=50,
+        train_freq=1,
+        batch_size=32,
+        learning_rate=1e-3,
+        exploration_fraction=0.5,
+        target_update_interval=50,
+        seed=0,
+        policy_kwargs=dict(mode=mode, task_bias=task_bias, net_arch=[32]),
+    )
     model.learn(STEPS)
     after_own_phase = greedy_accuracy(model, 0)
     env.env_method("set_task", 1)  # from the next reset: learn() resets the env first

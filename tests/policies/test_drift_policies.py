@@ -33,8 +33,11 @@ class CoordEnv(gym.Env):
 
     def _obs(self) -> dict[str, Any]:
         s = (self.t * 0.01) % 1.0
-        return {"obs": self.np_random.uniform(-1, 1, 3).astype(np.float32), "task": 0,
-                "coord": np.array([s], np.float32)}  # fmt: skip
+        return {
+            "obs": self.np_random.uniform(-1, 1, 3).astype(np.float32),
+            "task": 0,
+            "coord": np.array([s], np.float32),
+        }
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)
@@ -69,8 +72,11 @@ def make(algo: str, **policy_kwargs: Any) -> Any:
 def obs_at(coords: list[float]) -> dict[str, np.ndarray]:
     n = len(coords)
     rng = np.random.default_rng(0)
-    return {"obs": np.tile(rng.uniform(-1, 1, 3).astype(np.float32), (n, 1)), "task": np.zeros(n, np.int64),
-            "coord": np.array(coords, np.float32)[:, None]}  # fmt: skip
+    return {
+        "obs": np.tile(rng.uniform(-1, 1, 3).astype(np.float32), (n, 1)),
+        "task": np.zeros(n, np.int64),
+        "coord": np.array(coords, np.float32)[:, None],
+    }
 
 
 def first_output(model: Any, obs: dict[str, np.ndarray]) -> torch.Tensor:
@@ -97,9 +103,15 @@ def test_trains_acts_on_the_coordinate_and_saves(algo: str, setting: dict, tmp_p
 
 
 def test_without_a_coordinate_the_drift_settings_are_an_error() -> None:
-    env = DummyVecEnv([lambda: gym.wrappers.TransformObservation(  # drop the coord entry
-        CoordEnv(False), lambda o: {"obs": o["obs"], "task": o["task"]},
-        spaces.Dict({"obs": spaces.Box(-1.0, 1.0, (3,), np.float32), "task": spaces.Discrete(1)}))])  # fmt: skip
+    env = DummyVecEnv(
+        [
+            lambda: gym.wrappers.TransformObservation(  # drop the coord entry
+                CoordEnv(False),
+                lambda o: {"obs": o["obs"], "task": o["task"]},
+                spaces.Dict({"obs": spaces.Box(-1.0, 1.0, (3,), np.float32), "task": spaces.Discrete(1)}),
+            )
+        ]
+    )
     for kwargs in (dict(drift_context="interpolate"), dict(coord_input=True)):
         with pytest.raises(ValueError, match="coordinate: true"):
             PPO(PSPActorCriticPolicy, env, policy_kwargs=kwargs)

@@ -15,7 +15,7 @@ from psp_rl.nn import NetworkConfig
 from psp_rl.nn.config import NETWORK_OPTIONS
 from psp_rl.policies.extractor import TaskFeaturesExtractor
 from psp_rl.training.config import PSP_POLICY_KEYS
-from psp_rl.training.types import init_types
+from psp_rl.training.config.types import init_types
 
 POLICIES = [PSPActorCriticPolicy, PSPDQNPolicy, PSPSACPolicy, PSPTD3Policy]
 # every option away from its default, on a space with a coordinate (for drift_context and coord_input)

@@ -14,8 +14,12 @@ import psp_rl
 from psp_rl.policies.obs_checks import check_observation
 
 K = 2
-SUITES = {"ppo": "cartpole-permuted", "dqn": "cartpole-permuted", "sac": "pendulum-permuted",
-          "td3": "pendulum-permuted"}  # fmt: skip
+SUITES = {
+    "ppo": "cartpole-permuted",
+    "dqn": "cartpole-permuted",
+    "sac": "pendulum-permuted",
+    "td3": "pendulum-permuted",
+}
 
 
 @pytest.fixture(scope="module", params=list(SUITES))
@@ -68,8 +72,11 @@ def test_an_id_out_of_range_or_not_an_integer_is_refused(model: BaseAlgorithm) -
 def test_non_finite_values_are_refused(model: BaseAlgorithm, bad: float) -> None:
     obs = np.zeros((2, obs_dim(model)), np.float32)
     obs[1, 2] = bad
-    with pytest.raises(ValueError, match=r"'obs' entry holds NaN or inf values \(1 of \d+ values, the first at "
-                       r"index \(1, 2\)\).*VecCheckNan"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"'obs' entry holds NaN or inf values \(1 of \d+ values, the first at "
+        r"index \(1, 2\)\).*VecCheckNan",
+    ):
         model.predict({"obs": obs, "task": np.array([0, 1])}, deterministic=True)
 
 
@@ -105,9 +112,12 @@ def test_learning_is_untouched() -> None:
 
 def test_the_coordinate_entry_is_checked_like_the_others() -> None:
     space = gym.spaces.Dict(
-        {"obs": gym.spaces.Box(-1, 1, (3,)), "task": gym.spaces.Discrete(1),
-         "coord": gym.spaces.Box(0, 1, (1,))}
-    )  # fmt: skip
+        {
+            "obs": gym.spaces.Box(-1, 1, (3,)),
+            "task": gym.spaces.Discrete(1),
+            "coord": gym.spaces.Box(0, 1, (1,)),
+        }
+    )
     good = {"obs": np.zeros((2, 3), np.float32), "task": np.zeros(2, np.int64), "coord": np.zeros((2, 1))}
     assert check_observation(good, space, 1)["task"].dtype == np.int64
     with pytest.raises(ValueError, match=r"lacks|add \['coord'\]"):

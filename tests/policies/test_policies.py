@@ -200,9 +200,14 @@ def _drift_of_other_task(mode: str, context: str = "binary") -> tuple[float, flo
     """PPO trains 2048 steps on task 1 only; how far do task 0's and task 1's action logits move?"""
     env = DummyVecEnv([lambda: variant_env("CartPole-v1", 1)] * 2)
     model = PPO(
-        PSPActorCriticPolicy, env, n_steps=256, batch_size=64, n_epochs=4, seed=0,
+        PSPActorCriticPolicy,
+        env,
+        n_steps=256,
+        batch_size=64,
+        n_epochs=4,
+        seed=0,
         policy_kwargs=dict(mode=mode, context=context, net_arch=[64, 64]),
-    )  # fmt: skip
+    )
     obs = mixed_observations("CartPole-v1", 256)["obs"]
 
     def logits(task: int) -> torch.Tensor:

@@ -29,8 +29,10 @@ def test_fixtures_are_there() -> None:
 def test_saved_agent_loads_and_acts_identically(path: Path) -> None:
     torch.set_num_threads(1)
     model = ALGOS[path.stem.split("_")[0]].load(path, device="cpu")
-    assert isinstance(model.policy, (psp_rl.PSPActorCriticPolicy, psp_rl.PSPDQNPolicy, psp_rl.PSPSACPolicy,
-                                     psp_rl.PSPTD3Policy))  # fmt: skip
+    assert isinstance(
+        model.policy,
+        (psp_rl.PSPActorCriticPolicy, psp_rl.PSPDQNPolicy, psp_rl.PSPSACPolicy, psp_rl.PSPTD3Policy),
+    )
     expected = np.load(path.with_suffix(".npz"))
     actions, _ = model.predict({"obs": expected["obs"], "task": expected["task"]}, deterministic=True)
     np.testing.assert_allclose(actions, expected["actions"], rtol=1e-5, atol=1e-6)

@@ -41,9 +41,16 @@ def make_ppo(suite: str, mode: str, width: int = 64, **policy_kwargs: Any) -> PP
     )
     kwargs.update(policy_kwargs)
     return PPO(
-        PSPActorCriticPolicy, env, n_steps=64, batch_size=32, n_epochs=3, learning_rate=1e-3,
-        policy_kwargs=kwargs, seed=SEED, device="cpu",
-    )  # fmt: skip
+        PSPActorCriticPolicy,
+        env,
+        n_steps=64,
+        batch_size=32,
+        n_epochs=3,
+        learning_rate=1e-3,
+        policy_kwargs=kwargs,
+        seed=SEED,
+        device="cpu",
+    )
 
 
 def copy_shared_into_psp(shared: PPO, psp: PPO, multiply_by_key: bool = True) -> None:

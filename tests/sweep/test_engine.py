@@ -18,8 +18,15 @@ from psp_rl.sweep.summary import summarize_point
 from psp_rl.sweep.trial import find_run_folder
 from psp_rl.training import train
 
-SPEC = dict(agent="ppo-psp", suite="cartpole-permuted", seeds=[0, 1], grid={"policy_kwargs.mode": ["psp", "shared"]},
-            set=TINY_SETS, num_tasks=2, steps_per_task=TINY_STEPS)  # fmt: skip
+SPEC = dict(
+    agent="ppo-psp",
+    suite="cartpole-permuted",
+    seeds=[0, 1],
+    grid={"policy_kwargs.mode": ["psp", "shared"]},
+    set=TINY_SETS,
+    num_tasks=2,
+    steps_per_task=TINY_STEPS,
+)
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +100,22 @@ def test_a_trial_that_crashes_once_is_retried_from_its_checkpoint(local_ray: Any
     (configs,) = SweepSpec(**{**SPEC, "grid": {}, "seeds": [3]}).configs(tmp_path / "runs")
     root = tmp_path / "runs" / "crashy"
     trial = {
-        "trial_id": "crashy", "run_root": str(root), "config": configs[0].to_dict(), "command": "test",
-        "target": "crashing_target:run", "pythonpath": [str(Path(__file__).parent)],
+        "trial_id": "crashy",
+        "run_root": str(root),
+        "config": configs[0].to_dict(),
+        "command": "test",
+        "target": "crashing_target:run",
+        "pythonpath": [str(Path(__file__).parent)],
         "crash_after": TINY_STEPS + 32,  # in the second phase, after the first phase's checkpoint
-    }  # fmt: skip
+    }
     results: list[tuple[str, Any]] = []
-    outcome = run_trials([trial], tmp_path / "tune", max_failures=1, verbose=0,
-                         on_result=lambda name, res: results.append((name, res)))  # fmt: skip
+    outcome = run_trials(
+        [trial],
+        tmp_path / "tune",
+        max_failures=1,
+        verbose=0,
+        on_result=lambda name, res: results.append((name, res)),
+    )
     assert outcome.finished == ["crashy"] and not outcome.failed and not outcome.interrupted
     assert (root / "crashed-once").is_file()  # the first attempt did crash
     run = find_run_folder(root)

@@ -84,8 +84,9 @@ def test_every_run_config_is_validated_with_the_closest_key(tmp_path: Path) -> N
     )
     trials = build_trials(spec, tmp_path)
     assert [[t["trial_id"] for t in row] for row in trials] == [
-        ["g00_mode-psp__s0", "g00_mode-psp__s1"], ["g01_mode-shared__s0", "g01_mode-shared__s1"],
-    ]  # fmt: skip
+        ["g00_mode-psp__s0", "g00_mode-psp__s1"],
+        ["g01_mode-shared__s0", "g01_mode-shared__s1"],
+    ]
     cfg = trials[1][1]["config"]
     assert cfg["policy_kwargs"]["mode"] == "shared" and cfg["seed"] == 1 and cfg["eval"]["episodes"] == 1
     assert trials[1][1]["run_root"] == str(tmp_path / "runs" / "g01_mode-shared__s1")
@@ -110,8 +111,13 @@ def test_sweep_file_and_command_line(tmp_path: Path) -> None:
         "agent: ppo-psp\nseeds: [0, 1]\ngrid:\n  policy_kwargs.mode: [psp, shared]\n"
         "set: {eval.episodes: 2}\nnum_tasks: 2\nworkers: 2\ngpus_per_run: 0.5\nout: sweeps/x\n"
     )
-    options = {"file": str(path), "grid": ["hyperparams.learning_rate=1e-3,1e-4"], "sets": [["n_envs=2"]],
-               "seeds": None, "num_tasks": 3}  # fmt: skip
+    options = {
+        "file": str(path),
+        "grid": ["hyperparams.learning_rate=1e-3,1e-4"],
+        "sets": [["n_envs=2"]],
+        "seeds": None,
+        "num_tasks": 3,
+    }
     spec, out, resume = spec_from_options(options)
     assert out == Path("sweeps/x") and not resume
     assert spec.grid == {"policy_kwargs.mode": ["psp", "shared"], "hyperparams.learning_rate": [1e-3, 1e-4]}
@@ -158,7 +164,7 @@ def test_arms_are_crossed_with_the_grid_and_each_adds_its_own_overrides(tmp_path
     assert [p["arm"] for p in points] == ["psp", "psp", "ewc", "ewc"]
     configs = spec.configs(tmp_path)
     assert [c[0].policy_kwargs.get("mode", "psp") for c in configs] == ["psp", "psp", "shared", "shared"]
-    assert [c[0].ewc["lambda"] for c in configs] == [0.0, 0.0, 100, 100]
+    assert [c[0].continual["ewc"]["lambda"] for c in configs] == [0.0, 0.0, 100, 100]
     assert [c[0].eval["episodes"] for c in configs] == [1, 2, 1, 2]
     with pytest.raises(ValueError, match="arm 'bad'"):
         SweepSpec.from_mapping({"agent": "ppo-psp", "arms": {"bad": 3}})

@@ -20,9 +20,11 @@ def metrics(last_row: list[float], diagonal: list[float]) -> dict[str, Any]:
     rows = [[diagonal[i] if j == i else 0.0 for j in range(k)] for i in range(k - 1)] + [last_row]
     forgetting = [diagonal[j] - last_row[j] for j in range(k - 1)] + [None]
     return {
-        "perf_matrix": rows, "forgetting_per_task": forgetting, "avg_performance": float(np.mean(last_row)),
+        "perf_matrix": rows,
+        "forgetting_per_task": forgetting,
+        "avg_performance": float(np.mean(last_row)),
         "forgetting": float(np.mean(forgetting[:-1])),
-    }  # fmt: skip
+    }
 
 
 RUNS = [

@@ -15,8 +15,9 @@ from psp_rl.training import resolve_config
 
 
 def tiny_config(seed: int = 0) -> Any:
-    return resolve_config("ppo-psp", "cartpole-permuted", seed=seed, num_tasks=2, steps_per_task=TINY_STEPS,
-                          sets=TINY_SETS)  # fmt: skip
+    return resolve_config(
+        "ppo-psp", "cartpole-permuted", seed=seed, num_tasks=2, steps_per_task=TINY_STEPS, sets=TINY_SETS
+    )
 
 
 def test_a_trial_reports_its_evaluations_and_is_not_trained_twice(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from psp_rl.training.config import (
     parse_overrides,
     resolve_config,
 )
-from psp_rl.training.validation import init_types
+from psp_rl.training.config.validation import init_types
 
 PRESETS = ["ppo-psp", "a2c-psp", "dqn-psp", "sac-psp", "td3-psp"]
 
@@ -188,50 +188,136 @@ def test_build_hyperparams_schedules_and_noise() -> None:
 
 # Every value is checked against the type its key needs: (agent, --set item, key, value repr, expected type).
 BAD_VALUES = [
-    ("ppo-psp", "hyperparams.learning_rate=abc", "hyperparams.learning_rate", "'abc'", "a number or a lin_<number>"),
-    ("ppo-psp", "hyperparams.learning_rate=lin_fast", "hyperparams.learning_rate", "'lin_fast'", "lin_<number>"),
+    (
+        "ppo-psp",
+        "hyperparams.learning_rate=abc",
+        "hyperparams.learning_rate",
+        "'abc'",
+        "a number or a lin_<number>",
+    ),
+    (
+        "ppo-psp",
+        "hyperparams.learning_rate=lin_fast",
+        "hyperparams.learning_rate",
+        "'lin_fast'",
+        "lin_<number>",
+    ),
     ("ppo-psp", "hyperparams.learning_rate=true", "hyperparams.learning_rate", "True", "a number"),
     ("ppo-psp", "hyperparams.n_steps=1.5", "hyperparams.n_steps", "1.5", "an integer"),
     ("ppo-psp", "hyperparams.n_steps=true", "hyperparams.n_steps", "True", "an integer"),
-    ("ppo-psp", "hyperparams.clip_range=wide", "hyperparams.clip_range", "'wide'", "a number or a lin_<number>"),
+    (
+        "ppo-psp",
+        "hyperparams.clip_range=wide",
+        "hyperparams.clip_range",
+        "'wide'",
+        "a number or a lin_<number>",
+    ),
     ("ppo-psp", "hyperparams.target_kl=x", "hyperparams.target_kl", "'x'", "a number or null"),
     ("ppo-psp", "hyperparams.normalize_advantage=1", "hyperparams.normalize_advantage", "1", "true or false"),
     ("ppo-psp", "hyperparams.rollout_buffer_kwargs=3", "hyperparams.rollout_buffer_kwargs", "3", "a mapping"),
-    ("ppo-psp", "hyperparams.rollout_buffer_class=RolloutBuffer", "hyperparams.rollout_buffer_class",
-     "'RolloutBuffer'", "type[RolloutBuffer]"),
+    (
+        "ppo-psp",
+        "hyperparams.rollout_buffer_class=RolloutBuffer",
+        "hyperparams.rollout_buffer_class",
+        "'RolloutBuffer'",
+        "type[RolloutBuffer]",
+    ),
     ("a2c-psp", "hyperparams.rms_prop_eps=tiny", "hyperparams.rms_prop_eps", "'tiny'", "a number"),
     ("a2c-psp", "hyperparams.use_rms_prop=2", "hyperparams.use_rms_prop", "2", "true or false"),
-    ("dqn-psp", "hyperparams.exploration_fraction=abc", "hyperparams.exploration_fraction", "'abc'", "a number"),
-    ("dqn-psp", "hyperparams.target_update_interval=1e3", "hyperparams.target_update_interval", "1000.0",
-     "an integer"),
-    ("dqn-psp", "hyperparams.train_freq=[4, steps]", "hyperparams.train_freq", "[4, 'steps']",
-     "an integer or a [integer, step|episode] list"),
-    ("sac-psp", "hyperparams.ent_coef=abc", "hyperparams.ent_coef", "'abc'", "auto|auto_<number> or a number"),
+    (
+        "dqn-psp",
+        "hyperparams.exploration_fraction=abc",
+        "hyperparams.exploration_fraction",
+        "'abc'",
+        "a number",
+    ),
+    (
+        "dqn-psp",
+        "hyperparams.target_update_interval=1e3",
+        "hyperparams.target_update_interval",
+        "1000.0",
+        "an integer",
+    ),
+    (
+        "dqn-psp",
+        "hyperparams.train_freq=[4, steps]",
+        "hyperparams.train_freq",
+        "[4, 'steps']",
+        "an integer or a [integer, step|episode] list",
+    ),
+    (
+        "sac-psp",
+        "hyperparams.ent_coef=abc",
+        "hyperparams.ent_coef",
+        "'abc'",
+        "auto|auto_<number> or a number",
+    ),
     ("sac-psp", "hyperparams.target_entropy=low", "hyperparams.target_entropy", "'low'", "auto or a number"),
     ("sac-psp", "hyperparams.buffer_size=big", "hyperparams.buffer_size", "'big'", "an integer"),
-    ("td3-psp", "hyperparams.action_noise={type: normal, sigma: x}", "hyperparams.action_noise",
-     "{'type': 'normal', 'sigma': 'x'}", "a mapping {type: normal|ornstein-uhlenbeck, sigma: <number>}"),
+    (
+        "td3-psp",
+        "hyperparams.action_noise={type: normal, sigma: x}",
+        "hyperparams.action_noise",
+        "{'type': 'normal', 'sigma': 'x'}",
+        "a mapping {type: normal|ornstein-uhlenbeck, sigma: <number>}",
+    ),
     ("td3-psp", "hyperparams.action_noise=0.1", "hyperparams.action_noise", "0.1", "a mapping {type:"),
     ("td3-psp", "hyperparams.policy_delay=2.5", "hyperparams.policy_delay", "2.5", "an integer"),
-    ("ppo-psp", "policy_kwargs.net_arch=abc", "policy_kwargs.net_arch", "'abc'", "a list of positive integers"),
+    (
+        "ppo-psp",
+        "policy_kwargs.net_arch=abc",
+        "policy_kwargs.net_arch",
+        "'abc'",
+        "a list of positive integers",
+    ),
     ("ppo-psp", "policy_kwargs.net_arch=[64, 0]", "policy_kwargs.net_arch", "[64, 0]", "positive integers"),
-    ("ppo-psp", "policy_kwargs.net_arch={pi: [8], qf: [8]}", "policy_kwargs.net_arch", "{'pi': [8], 'qf': [8]}",
-     "{pi|vf: lists of positive integers}"),
-    ("sac-psp", "policy_kwargs.net_arch={pi: [8], vf: [8]}", "policy_kwargs.net_arch", "{'pi': [8], 'vf': [8]}",
-     "{pi|qf: lists of positive integers}"),
-    ("dqn-psp", "policy_kwargs.net_arch={pi: [8]}", "policy_kwargs.net_arch", "{'pi': [8]}",
-     "a list of positive integers or null"),
+    (
+        "ppo-psp",
+        "policy_kwargs.net_arch={pi: [8], qf: [8]}",
+        "policy_kwargs.net_arch",
+        "{'pi': [8], 'qf': [8]}",
+        "{pi|vf: lists of positive integers}",
+    ),
+    (
+        "sac-psp",
+        "policy_kwargs.net_arch={pi: [8], vf: [8]}",
+        "policy_kwargs.net_arch",
+        "{'pi': [8], 'vf': [8]}",
+        "{pi|qf: lists of positive integers}",
+    ),
+    (
+        "dqn-psp",
+        "policy_kwargs.net_arch={pi: [8]}",
+        "policy_kwargs.net_arch",
+        "{'pi': [8]}",
+        "a list of positive integers or null",
+    ),
     ("ppo-psp", "policy_kwargs.context_seed=x", "policy_kwargs.context_seed", "'x'", "an integer"),
     ("ppo-psp", "policy_kwargs.context=[binary]", "policy_kwargs.context", "['binary']", "a string"),
     ("ppo-psp", "policy_kwargs.task_bias=1", "policy_kwargs.task_bias", "1", "true or false"),
     ("ppo-psp", "policy_kwargs.activation_fn=3", "policy_kwargs.activation_fn", "3", "an activation name"),
     ("ppo-psp", "policy_kwargs.log_std_init=low", "policy_kwargs.log_std_init", "'low'", "a number"),
-    ("ppo-psp", "policy_kwargs.optimizer_class=Adamax", "policy_kwargs.optimizer_class", "'Adamax'",
-     "Adam|AdamW|RMSprop|SGD"),  # optimizers by name (torch.optim class names), like activation_fn
-    ("ppo-psp", "policy_kwargs.features_extractor_kwargs=3", "policy_kwargs.features_extractor_kwargs", "3",
-     "a mapping or null"),
-    ("ppo-psp", "policy_kwargs.features_extractor_kwargs.lift_dim=x",
-     "policy_kwargs.features_extractor_kwargs.lift_dim", "'x'", "an integer or null"),
+    (
+        "ppo-psp",
+        "policy_kwargs.optimizer_class=Adamax",
+        "policy_kwargs.optimizer_class",
+        "'Adamax'",
+        "Adam|AdamW|RMSprop|SGD",
+    ),  # optimizers by name (torch.optim class names), like activation_fn
+    (
+        "ppo-psp",
+        "policy_kwargs.features_extractor_kwargs=3",
+        "policy_kwargs.features_extractor_kwargs",
+        "3",
+        "a mapping or null",
+    ),
+    (
+        "ppo-psp",
+        "policy_kwargs.features_extractor_kwargs.lift_dim=x",
+        "policy_kwargs.features_extractor_kwargs.lift_dim",
+        "'x'",
+        "an integer or null",
+    ),
     ("sac-psp", "policy_kwargs.n_critics=two", "policy_kwargs.n_critics", "'two'", "an integer"),
     ("ppo-psp", "eval.episodes=x", "eval.episodes", "'x'", "an integer >= 1"),
     ("ppo-psp", "eval.n_envs=1.5", "eval.n_envs", "1.5", "an integer >= 1 or null"),
@@ -250,7 +336,7 @@ BAD_VALUES = [
     ("ppo-psp", "eval=3", "eval", "3", "a mapping"),
     ("ppo-psp", "hyperparams=abc", "hyperparams", "'abc'", "a mapping"),
     ("ppo-psp", "suite_overrides=3", "suite_overrides", "3", "a mapping"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("agent", "item", "key", "value", "expected"), BAD_VALUES)
@@ -292,16 +378,27 @@ def test_type_error_message_shows_a_working_fix() -> None:
         ("sac-psp", ["hyperparams.ent_coef=0.05", "hyperparams.target_entropy=auto"], None),
         ("td3-psp", ["hyperparams.action_noise={type: ornstein-uhlenbeck, sigma: 0.2}"], None),
         ("td3-psp", ["hyperparams.action_noise=null", "hyperparams.train_freq=[2, step]"], None),
-        ("ppo-psp", ["policy_kwargs.net_arch={pi: [32], vf: [32, 32]}", "policy_kwargs.context_seed=7"], None),
+        (
+            "ppo-psp",
+            ["policy_kwargs.net_arch={pi: [32], vf: [32, 32]}", "policy_kwargs.context_seed=7"],
+            None,
+        ),
         ("sac-psp", ["policy_kwargs.net_arch={pi: [32], qf: [32]}", "policy_kwargs.n_critics=3"], None),
         ("ppo-psp", ["policy_kwargs.task_bias=false", "policy_kwargs.activation_fn=relu"], None),
         ("ppo-psp", ["policy_kwargs.features_extractor_kwargs={lift_dim: 0, cnn_output_dim: 32}"], None),
-        ("ppo-psp", ["policy_kwargs.optimizer_kwargs={eps: 1e-5}", "policy_kwargs.log_std_init=-1e-1"],
-         ("policy_kwargs", "log_std_init", -0.1)),
+        (
+            "ppo-psp",
+            ["policy_kwargs.optimizer_kwargs={eps: 1e-5}", "policy_kwargs.log_std_init=-1e-1"],
+            ("policy_kwargs", "log_std_init", -0.1),
+        ),
         ("ppo-psp", ["normalize={norm_reward: false, clip_obs: 5}", "reference=[0.5, 1]"], None),
-        ("ppo-psp", ["eval.n_envs=null", "eval.deterministic=false", "checkpoint.save_replay_buffer=false"], None),
+        (
+            "ppo-psp",
+            ["eval.n_envs=null", "eval.deterministic=false", "checkpoint.save_replay_buffer=false"],
+            None,
+        ),
     ],
-)  # fmt: skip
+)
 def test_valid_values_and_zoo_conventions_pass(agent: str, sets: list[str], check: Any) -> None:
     cfg = resolve_config(agent, sets=sets)
     if check is not None:
@@ -376,7 +473,7 @@ def test_init_types_follow_kwargs_up_the_mro_and_skip_unresolved_hints() -> None
     assert table["names"][0].test(["a"]) and not table["names"][0].test(["a", 1])
 
 
-# Numbers out of their range (psp_rl.training.ranges): (agent, --set item, words of the message).
+# Numbers out of their range (psp_rl.training.config.ranges): (agent, --set item, words of the message).
 OUT_OF_RANGE = [
     ("ppo-psp", "hyperparams.gamma=1.5", ["hyperparams.gamma must be a number in [0, 1]", "got 1.5"]),
     ("ppo-psp", "hyperparams.learning_rate=0", ["hyperparams.learning_rate must be a number > 0", "got 0"]),

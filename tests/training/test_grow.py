@@ -15,7 +15,7 @@ from test_train import STEPS, FirstStep, scalar_steps, tiny_config
 from psp_rl.cli import main
 from psp_rl.training import RunResult, train
 from psp_rl.training.checkpoint import find_latest_checkpoint
-from psp_rl.training.evaluation import evaluate_run
+from psp_rl.training.saved_runs import evaluate_run
 
 ADDED = 128  # steps per added task
 
@@ -88,8 +88,14 @@ def test_psp_rl_eval_on_a_grown_run_evaluates_every_task(base_run: RunResult, tm
 def test_an_interrupted_growth_resumes_without_num_tasks(base_run: RunResult, tmp_path: Path) -> None:
     run = copy_run(base_run.run_path, tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        train(resume=run, num_tasks=4, steps_per_task=ADDED, progress_bar=False, verbose=0,
-              callbacks=[StopAt(2 * STEPS + ADDED + 32, KeyboardInterrupt)])  # fmt: skip
+        train(
+            resume=run,
+            num_tasks=4,
+            steps_per_task=ADDED,
+            progress_bar=False,
+            verbose=0,
+            callbacks=[StopAt(2 * STEPS + ADDED + 32, KeyboardInterrupt)],
+        )
     evaluated = evaluate_run(run, episodes=1)  # run/model.zip holds 2 tasks: the interrupt's checkpoint 4
     assert len(evaluated["returns"]) == 4 and "checkpoints" in evaluated["source"]
     result = train(resume=run, progress_bar=False, verbose=0)
@@ -100,8 +106,14 @@ def test_an_interrupted_growth_resumes_without_num_tasks(base_run: RunResult, tm
 def test_a_growth_that_crashed_before_its_first_checkpoint(base_run: RunResult, tmp_path: Path) -> None:
     run = copy_run(base_run.run_path, tmp_path)
     with pytest.raises(RuntimeError):
-        train(resume=run, num_tasks=3, steps_per_task=ADDED, progress_bar=False, verbose=0,
-              callbacks=[StopAt(2 * STEPS + 32)])  # fmt: skip
+        train(
+            resume=run,
+            num_tasks=3,
+            steps_per_task=ADDED,
+            progress_bar=False,
+            verbose=0,
+            callbacks=[StopAt(2 * STEPS + 32)],
+        )
     with pytest.raises(ValueError, match="finish the growth with psp-rl train --resume"):
         evaluate_run(run, episodes=1)  # every model on disk predates the growth
     result = train(resume=run, progress_bar=False, verbose=0)  # the recorded growth is carried out

@@ -12,10 +12,10 @@ from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.distributions import CategoricalDistribution
 
+from psp_rl.continual import TaskScheduleCallback
+from psp_rl.continual.ewc import EWC
 from psp_rl.envs.suites import load_suite
 from psp_rl.policies import PSPActorCriticPolicy, PSPDQNPolicy
-from psp_rl.training import TaskScheduleCallback
-from psp_rl.training.ewc import EWCCallback, ewc_callback_from_config
 
 N_ENVS, N_STEPS = 2, 64
 STEPS = 4 * N_ENVS * N_STEPS  # one phase = four rollouts, so a boundary falls on a rollout end
@@ -42,12 +42,12 @@ def params(model: PPO, names: list[str] | None = None) -> list[torch.Tensor]:
     return [named[n].detach().clone() for n in (names if names is not None else named)]
 
 
-def run(ewc_lambda: float | None, seed: int = 0, critic: bool = False) -> tuple[PPO, EWCCallback | None]:
+def run(ewc_lambda: float | None, seed: int = 0, critic: bool = False) -> tuple[PPO, EWC | None]:
     model, schedule = make_ppo(seed)
     callbacks: list = [TaskScheduleCallback(schedule)]
     ewc = None
     if ewc_lambda is not None:
-        ewc = EWCCallback(ewc_lambda, fisher_samples=64, schedule=schedule, critic=critic)
+        ewc = EWC(ewc_lambda, fisher_samples=64, schedule=schedule, critic=critic)
         callbacks.append(ewc)
     model.learn(schedule.total_timesteps, callback=callbacks)
     return model, ewc
@@ -120,7 +120,7 @@ def test_later_fishers_are_the_squared_log_likelihood_gradient(
 ) -> None:
     """From the second consolidation on, the penalty's gradient hooks must not leak into the Fisher."""
     model, schedule = make_ppo(num_tasks=3)
-    ewc = EWCCallback(100.0, fisher_samples=64, schedule=schedule, critic=critic)
+    ewc = EWC(100.0, fisher_samples=64, schedule=schedule, critic=critic)
     records: list[tuple] = []
     sampled: list[torch.Tensor] | None = None
     sample = CategoricalDistribution.sample
@@ -162,7 +162,7 @@ def test_state_round_trip(tmp_path: Path) -> None:
     model, ewc = run(10.0)
     assert ewc is not None
     path = ewc.save(tmp_path / "ewc.pt")
-    fresh = EWCCallback(10.0, fisher_samples=64, phase_boundaries=[STEPS, 2 * STEPS])
+    fresh = EWC(10.0, fisher_samples=64, phase_boundaries=[STEPS, 2 * STEPS])
     fresh.load(path)
     fresh.init_callback(model)  # attaching applies the pending state
     assert fresh.num_consolidated == 1 and fresh.next_phase == 2
@@ -174,18 +174,17 @@ def test_state_round_trip(tmp_path: Path) -> None:
     fresh.remove_hooks()
 
 
-def test_from_config_follows_the_schedule() -> None:
-    cfg = dict(
-        algo="ppo",
-        suite="cartpole-permuted",
-        num_tasks=3,
-        steps_per_task=500,
-        policy_kwargs={"mode": "shared"},
-    )
-    cb = ewc_callback_from_config(cfg, ewc_lambda=5.0)
+def test_the_registry_builds_it_from_its_section_following_the_schedule() -> None:
+    import psp_rl
+
+    schedule = load_suite("cartpole-permuted", num_tasks=3, steps_per_task=500).make_schedule()
+    events = psp_rl.continual.callbacks(schedule, algo="ppo", ewc={"lambda": 5.0})
+    cb = events["ewc"]
+    assert isinstance(cb, EWC) and cb.ewc_lambda == 5.0
     assert cb.phase_boundaries == [500, 1000, 1500] and cb.phase_tasks == [0, 1, 2]
-    with pytest.raises(ValueError, match="PPO and A2C"):
-        ewc_callback_from_config({**cfg, "algo": "dqn", "policy_kwargs": {}}, ewc_lambda=1.0)
+    assert "ewc" not in psp_rl.continual.callbacks(schedule, algo="ppo").mechanisms  # lambda 0: off
+    with pytest.raises(ValueError, match="ppo and a2c"):
+        psp_rl.continual.callbacks(schedule, algo="dqn", ewc={"lambda": 1.0})
 
 
 def test_a2c_consolidates_mid_rollout() -> None:
@@ -193,10 +192,13 @@ def test_a2c_consolidates_mid_rollout() -> None:
     suite = load_suite("cartpole-permuted", num_tasks=2, steps_per_task=84)
     schedule = suite.make_schedule()
     model = A2C(
-        PSPActorCriticPolicy, suite.make_vec_env(n_envs=2), n_steps=8, seed=0,
+        PSPActorCriticPolicy,
+        suite.make_vec_env(n_envs=2),
+        n_steps=8,
+        seed=0,
         policy_kwargs=dict(mode="shared", net_arch=[8]),
-    )  # fmt: skip
-    ewc = EWCCallback(1.0, fisher_samples=16, schedule=schedule)
+    )
+    ewc = EWC(1.0, fisher_samples=16, schedule=schedule)
     anchors: dict[int, list[torch.Tensor]] = {}
 
     class Spy(BaseCallback):
@@ -214,20 +216,20 @@ def test_a2c_consolidates_mid_rollout() -> None:
 
 def test_errors() -> None:
     with pytest.raises(ValueError, match=">= 0"):
-        EWCCallback(-1.0, phase_boundaries=[10])
+        EWC(-1.0, phase_boundaries=[10])
     with pytest.raises(ValueError, match="exactly one"):
-        EWCCallback(1.0)
+        EWC(1.0)
     suite = load_suite("cartpole-permuted", num_tasks=2, steps_per_task=100)
     model = DQN(PSPDQNPolicy, suite.make_vec_env(n_envs=1), learning_starts=10)
     with pytest.raises(ValueError, match="PPO and A2C"):
-        EWCCallback(1.0, phase_boundaries=[100]).init_callback(model)
+        EWC(1.0, phase_boundaries=[100]).init_callback(model)
 
 
 def test_two_anchors_penalty_and_gradient_match_the_explicit_sum() -> None:
     """The merged (F, θ̄, residual) form equals λ/2 Σ_t F_t (θ − θ*_t)² and its gradient."""
     model, schedule = make_ppo()
     lam = 3.0
-    ewc = EWCCallback(lam, phase_boundaries=[1, 2])
+    ewc = EWC(lam, phase_boundaries=[1, 2])
     ewc.init_callback(model)
     ewc._stash = np.zeros((4, 1), dtype=np.float32)  # not read: the Fisher is given below
     gen = torch.Generator().manual_seed(0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from psp_rl.continual.phases import PhaseClock, PhaseEvent
+from psp_rl.phases import PhaseClock, PhaseEvent
 
 
 def test_events_come_once_and_in_order() -> None:

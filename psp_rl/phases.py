@@ -1,11 +1,12 @@
-"""Phase events: where a run stands in its task schedule, and the callback base that acts on them.
+"""Phase events: where a run stands in its task schedule, and the SB3 callback base that acts on them.
 
 A sequential schedule trains one task per phase; phase ``p`` ends at env step ``phase_boundaries[p]``
 and phase ``p + 1`` starts at that same step. :class:`PhaseClock` turns the step counter into those
 events, each once; :class:`PhaseCallback` is the SB3 callback base of everything that acts on them
 (the continual mechanisms, the evaluation, the checkpoints). Inside a
 :class:`~psp_rl.continual.events.PhaseEvents` dispatcher the events come from the dispatcher's one
-clock; a :class:`PhaseCallback` used on its own runs a clock of its own.
+clock; a :class:`PhaseCallback` used on its own runs a clock of its own. Below both the continual
+mechanisms and the evaluation, so both can build on it.
 
 Example::
 
@@ -145,6 +146,18 @@ class PhaseCallback(BaseCallback):
         else:
             self.on_phase_start(event.phase)
 
+    def on_training_start(self, locals_: dict[str, Any], globals_: dict[str, Any]) -> None:
+        """SB3's training-start hook; on its own, the callback places its clock at the run's step first (the
+        events before it were given by an earlier ``learn()``, or before the checkpoint it resumes from).
+
+        :param locals_: SB3's locals.
+        :param globals_: SB3's globals.
+        """
+        if not self.driven and self._own_clock is not None and not self._own_clock_placed:
+            self._own_clock.skip_to(self.model.num_timesteps)
+            self._own_clock_placed = True
+        super().on_training_start(locals_, globals_)
+
     def on_step(self) -> bool:
         """SB3's step hook; on its own, the callback first gives itself the events due.
 
@@ -152,8 +165,10 @@ class PhaseCallback(BaseCallback):
         """
         if not self.driven and self._own_clock is not None:
             self.num_timesteps = self.model.num_timesteps  # as SB3's on_step sets it, for the events first
-            if not self._own_clock_placed:  # a resumed run: the events before its first step were given
-                self._own_clock.skip_to(self.num_timesteps - self.training_env.num_envs)
+            if not self._own_clock_placed:  # stepped without a training start: before this step's envs
+                env = self.model.get_env()
+                envs = env.num_envs if env is not None else 1
+                self._own_clock.skip_to(self.num_timesteps - envs)
                 self._own_clock_placed = True
             for event in self._own_clock.due(self.num_timesteps):
                 self.handle(event)

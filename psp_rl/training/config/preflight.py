@@ -1,7 +1,7 @@
 """The checks of a run that need its suite, made before the run creates anything.
 
-A config is checked on its own when it is resolved (:mod:`~psp_rl.training.validation`,
-:mod:`~psp_rl.training.ranges`). What depends on the suite as well is checked here, before the run folder
+A config is checked on its own when it is resolved (:mod:`~psp_rl.training.config.validation`,
+:mod:`~psp_rl.training.config.ranges`). What depends on the suite as well is checked here, before the run folder
 exists: every task's environment builds and resets; the algorithm acts in the suite's action space; no task
 repeats another's variant; the run folder's parent can be written. Phases too short for the algorithm to
 update the agent in them are reported as warnings (printed, and kept in ``metrics.json`` and the summary):
@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from psp_rl.training.ranges import ON_POLICY
+from psp_rl.training.config.ranges import ON_POLICY
 
 if TYPE_CHECKING:
     from psp_rl.envs.suites import Suite
-    from psp_rl.training.config import TrainConfig
+    from psp_rl.training.config.schema import TrainConfig
 
 __all__ = ["ACTION_SPACES", "check_action_space", "check_run_dir", "preflight", "update_warnings"]
 
@@ -115,7 +115,7 @@ def update_warnings(cfg: TrainConfig, boundaries: Sequence[int]) -> list[str]:
     :return: one message per problem (empty when every phase trains).
     """
     from psp_rl.training.build import algo_class
-    from psp_rl.training.types import init_types
+    from psp_rl.training.config.types import init_types
 
     defaults = {key: default for key, (_, default) in init_types(algo_class(cfg.algo)).items()}
     hp = {**defaults, **cfg.hyperparams}
@@ -140,7 +140,7 @@ def update_warnings(cfg: TrainConfig, boundaries: Sequence[int]) -> list[str]:
         fix = (
             f"--steps-per-task {max(every, first + every)} or more, or a smaller hyperparams.learning_starts"
         )
-    each_phase = cfg.algo not in ON_POLICY and cfg.replay.get("learning_starts") == "each_phase"
+    each_phase = cfg.algo not in ON_POLICY and cfg.continual["replay"].get("learning_starts") == "each_phase"
     none, short = [], []
     begin = 0
     for phase, end in enumerate(boundaries):

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from psp_rl.continual.keep_best import KeepBest
 from psp_rl.training import TrainConfig, train
-from psp_rl.training.keep_best import KeepBestCallback
 from tests.training.callback_fakes import FakeModel
 
 BOUNDARIES = [100, 200]
@@ -28,12 +28,15 @@ class WeightModel(FakeModel):
             self.policy.weight.fill_(float(step))
 
 
-class ScriptedKeepBest(KeepBestCallback):
+class ScriptedKeepBest(KeepBest):
     """Scores come from ``scores[step]`` instead of validation episodes."""
 
-    def __init__(self, scores: dict[int, float], **kwargs) -> None:
+    def __init__(
+        self, scores: dict[int, float], boundaries: list[int] = BOUNDARIES, tasks: tuple = (0, 1), **kwargs
+    ) -> None:
         kwargs = {"freq": 20, "start": 0.5, **kwargs}
-        super().__init__([None, None], lambda task, ret: ret, BOUNDARIES, [0, 1], **kwargs)  # type: ignore[list-item]
+        envs = [None] * len(tasks)
+        super().__init__(envs, lambda task, ret: ret, boundaries, list(tasks), **kwargs)  # type: ignore[arg-type]
         self.scores = scores
         self.scored: list[tuple[int, int]] = []
 
@@ -42,7 +45,7 @@ class ScriptedKeepBest(KeepBestCallback):
         return self.scores.get(self.num_timesteps, 0.0)
 
 
-def _run(callback: KeepBestCallback, model: WeightModel, steps: range) -> list[float]:
+def _run(callback: KeepBest, model: WeightModel, steps: range) -> list[float]:
     """Step the callback; return the model's weight right after each phase end."""
     ends = []
     for step in steps:
@@ -105,8 +108,7 @@ def test_a_run_grown_after_its_last_phase_scores_the_added_phases() -> None:
     model = WeightModel()
     finished = _callback({}, model)
     _run(finished, model, range(1, 201))  # both phases closed: nothing left to score
-    grown = ScriptedKeepBest({250: 0.9, 300: 0.1}, freq=50)
-    grown.phase_boundaries, grown.phase_tasks = [100, 200, 300], [0, 1, 2]  # a third task added
+    grown = ScriptedKeepBest({250: 0.9, 300: 0.1}, [100, 200, 300], (0, 1, 2), freq=50)  # a third task added
     grown.init_callback(model)  # type: ignore[arg-type]
     grown.load_state_dict(finished.state_dict())
     for step in range(201, 301):
@@ -129,9 +131,9 @@ def test_checkpoint_state_loads_with_weights_only(tmp_path: Path) -> None:
 
 def test_bad_arguments_and_schedules_are_refused() -> None:
     with pytest.raises(ValueError, match="sequential schedule"):
-        KeepBestCallback([], lambda t, r: r, [100], [None], freq=10)
+        KeepBest([], lambda t, r: r, [100], [None], freq=10)
     with pytest.raises(ValueError, match="freq >= 1"):
-        KeepBestCallback([], lambda t, r: r, [100], [0], freq=0)
+        KeepBest([], lambda t, r: r, [100], [0], freq=0)
 
 
 @pytest.mark.parametrize(

@@ -22,28 +22,27 @@ import dataclasses
 import functools
 import inspect
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from psp_rl.checks import check_int as _check_int
+from psp_rl.checks import check_keys as _check_keys
+from psp_rl.continual import check_sections
+from psp_rl.evaluation.callback import EVAL_DEFAULTS, EVAL_MATRIX
 from psp_rl.nn.contexts import CONTEXT_KINDS
 from psp_rl.nn.networks import available_modes
 from psp_rl.training.build import OPTIMIZERS, algo_class, policy_class
-from psp_rl.training.config import (
+from psp_rl.training.config.ranges import check_ranges
+from psp_rl.training.config.schema import (
     ACTIVATIONS,
     ALGOS,
     CHECKPOINT_DEFAULTS,
     DEVICES,
-    EVAL_DEFAULTS,
-    EVAL_MATRIX,
-    EWC_DEFAULTS,
-    KEEP_BEST_DEFAULTS,
     PSP_POLICY_KEYS,
-    REHEARSAL_DEFAULTS,
     RESERVED_HYPERPARAMS,
     coerce_number,
 )
-from psp_rl.training.ranges import check_ranges
-from psp_rl.training.types import (
+from psp_rl.training.config.types import (
     BASIC_TYPES,
     POSITIVE_INT,
     ExpectedType,
@@ -54,36 +53,15 @@ from psp_rl.training.types import (
     init_params,
     init_types,
     is_number,
-    kind_of,
 )
-from psp_rl.utils import did_you_mean, unknown
+from psp_rl.utils import unknown
 
 if TYPE_CHECKING:
-    from psp_rl.training.config import TrainConfig
+    from psp_rl.training.config.schema import TrainConfig
 
 __all__ = ["check_fields", "init_params", "init_types", "validate_config"]
 
 _EMPTY: Any = inspect.Parameter.empty
-
-
-def _check_keys(kind: str, given: Iterable[str], valid: Iterable[str]) -> None:
-    valid = list(valid)
-    for key in given:
-        if key not in valid:
-            raise ValueError(f"Unknown {kind} key {key!r}.{did_you_mean(key, valid)}")
-
-
-def _check_at_switch(
-    section: str, value: Any, choices: Sequence[str], extra: Mapping[str, Sequence[str]] | None = None
-) -> None:
-    """A ``{at_switch: <choice>}`` section (``replay``, ``optimizer``), with its ``extra`` keys' choices."""
-    if not isinstance(value, dict):
-        raise ValueError(f"{section} must be a mapping such as {{at_switch: {choices[0]}}}, got {value!r}.")
-    keyed = {"at_switch": choices, **(extra or {})}
-    _check_keys(section, value, keyed)
-    for key, allowed in keyed.items():
-        if key in value and value[key] not in allowed:
-            raise unknown(f"{section}.{key}", value[key], allowed)
 
 
 GROWN_KEYS = ("from_tasks", "num_tasks", "steps_per_task")
@@ -111,74 +89,6 @@ def _check_grown(stages: Any, num_tasks: int | None) -> None:
         previous = stage["num_tasks"]
     if previous is not None and num_tasks != previous:
         raise ValueError(f"num_tasks ({num_tasks}) must be the last grown count ({previous}).")
-
-
-def _check_rehearsal(section: Any, algo: str) -> None:
-    """The ``rehearsal`` section: ``coef`` >= 0 (> 0 only for the algorithms it supports), positive step
-    and batch counts, ``when`` one of its choices."""
-    from psp_rl.training.rehearsal import REHEARSAL_ALGOS, REHEARSAL_TARGETS, REHEARSAL_WHEN
-
-    if not isinstance(section, dict):
-        raise ValueError(f"rehearsal must be a mapping such as {{coef: 1.0}}, got {section!r}.")
-    _check_keys("rehearsal", section, REHEARSAL_DEFAULTS)
-    coef = section["coef"]
-    _check_number("rehearsal.coef", coef, 0, "0 turns rehearsal off")
-    _check_int("rehearsal.states_per_task", section["states_per_task"], 1)
-    _check_int("rehearsal.batch_size", section["batch_size"], 1)
-    _check_int("rehearsal.consolidation_steps", section["consolidation_steps"], 1)
-    if section["when"] not in REHEARSAL_WHEN:
-        raise unknown("rehearsal.when", section["when"], REHEARSAL_WHEN)
-    _check_number("rehearsal.ratio", section["ratio"], 0, "distillation steps per gradient step", strict=True)
-    target, margin = section["target"], section["margin"]
-    if target not in REHEARSAL_TARGETS:
-        raise unknown("rehearsal.target", target, REHEARSAL_TARGETS)
-    _check_number("rehearsal.margin", margin, 0, strict=True)
-    if coef > 0 and algo in REHEARSAL_ALGOS and algo not in REHEARSAL_TARGETS[target]:
-        raise ValueError(
-            f"rehearsal.target={target} is for {', '.join(REHEARSAL_TARGETS[target])}, not {algo}: "
-            "use rehearsal.target=outputs."
-        )
-    if coef > 0 and algo not in REHEARSAL_ALGOS:
-        raise ValueError(
-            f"rehearsal is implemented for {', '.join(REHEARSAL_ALGOS)}, not {algo}: set rehearsal.coef=0."
-        )
-
-
-def _check_keep_best(section: Any) -> None:
-    """The ``keep_best`` section: ``freq`` >= 0 (0: off), ``episodes`` >= 1, ``start`` in ``[0, 1)``."""
-    if not isinstance(section, dict):
-        raise ValueError(f"keep_best must be a mapping such as {{freq: 5000}}, got {section!r}.")
-    _check_keys("keep_best", section, KEEP_BEST_DEFAULTS)
-    _check_int("keep_best.freq", section["freq"], 0)
-    _check_int("keep_best.episodes", section["episodes"], 1)
-    start = section["start"]
-    _check_number("keep_best.start", start, 0, "the fraction of each phase after which scoring starts")
-    if start >= 1:
-        raise ValueError(f"keep_best.start is a fraction of the phase and must be below 1, got {start!r}.")
-
-
-def _check_number(name: str, value: Any, minimum: float, meaning: str = "", strict: bool = False) -> None:
-    """A real number (not a bool) ``>= minimum``, or ``> minimum`` when ``strict``; ``meaning`` goes into the
-    error message."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (value > minimum if strict else value >= minimum)
-    ):
-        bound = f"{'>' if strict else '>='} {minimum:g}"
-        raise ValueError(
-            f"{name} must be a number {bound}{f' ({meaning})' if meaning else ''}, got {value!r}."
-        )
-
-
-def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        expected = f"an integer >= {minimum}" + (" or null" if allow_none else "")
-        raise ValueError(
-            f"{name} must be {expected}, got {value!r} ({kind_of(value)}). Fix it, e.g. --set {name}={minimum}."
-        )
 
 
 # Expected types ----------------------------------------------------------------------------------------
@@ -329,6 +239,18 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     :return: ``cfg``.
     """
     check_fields(type(cfg), {field.name: getattr(cfg, field.name) for field in dataclasses.fields(cfg)})
+    _check_run(cfg)
+    _check_eval_and_checkpoint(cfg)
+    check_sections(cfg.continual, cfg.algo)  # each continual mechanism checks its own section
+    _check_grown(cfg.grown, cfg.num_tasks)
+    algo_cls = _check_hyperparams(cfg)
+    _check_policy_kwargs(cfg, algo_cls)
+    _check_normalize(cfg.normalize)
+    return cfg
+
+
+def _check_run(cfg: TrainConfig) -> None:
+    """The run's own keys: algorithm, device, seed, env and task counts, suite."""
     if cfg.algo not in ALGOS:
         raise unknown("algo", cfg.algo, ALGOS)
     if cfg.device not in DEVICES:
@@ -340,6 +262,9 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     if not isinstance(cfg.suite, str) or not cfg.suite:
         raise ValueError(f"suite must be a suite name or path, got {cfg.suite!r}.")
 
+
+def _check_eval_and_checkpoint(cfg: TrainConfig) -> None:
+    """The ``eval`` and ``checkpoint`` sections."""
     _check_keys("eval", cfg.eval, EVAL_DEFAULTS)
     _check_int("eval.episodes", cfg.eval["episodes"], 1)
     _check_int("eval.eval_freq", cfg.eval["eval_freq"], 0)
@@ -353,40 +278,13 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     check_value(
         "checkpoint.save_replay_buffer", cfg.checkpoint["save_replay_buffer"], BASIC_TYPES[bool], True
     )
-    _check_keys("ewc", cfg.ewc, EWC_DEFAULTS)
-    _check_int("ewc.fisher_samples", cfg.ewc["fisher_samples"], 1)
-    if not isinstance(cfg.ewc["critic"], bool):
-        raise ValueError(f"ewc.critic must be true or false, got {cfg.ewc['critic']!r}.")
-    from psp_rl.training.optimizer_reset import OPTIMIZER_AT_SWITCH
-    from psp_rl.training.replay import REPLAY_AT_SWITCH, REPLAY_LEARNING_STARTS
 
-    _check_at_switch("replay", cfg.replay, REPLAY_AT_SWITCH, {"learning_starts": REPLAY_LEARNING_STARTS})
-    if cfg.replay["learning_starts"] == "each_phase" and cfg.replay["at_switch"] != "reset":
-        raise ValueError(
-            "replay.learning_starts: each_phase waits for an emptied buffer to refill; it needs "
-            "replay.at_switch: reset (with keep the buffer is never emptied: use learning_starts: once)."
-        )
-    _check_at_switch("optimizer", cfg.optimizer, OPTIMIZER_AT_SWITCH)
-    from psp_rl.training.phase_schedules import RESTARTABLE
 
-    if not isinstance(cfg.restart_schedules, list):
-        raise ValueError(
-            f"restart_schedules must be a list of schedule names, e.g. [exploration, learning_rate], "
-            f"got {cfg.restart_schedules!r}."
-        )
-    for name in cfg.restart_schedules:
-        if name not in RESTARTABLE:
-            raise unknown("schedule in restart_schedules", name, RESTARTABLE)
-    ewc_lambda = cfg.ewc["lambda"]
-    _check_number("ewc.lambda", ewc_lambda, 0, "0 turns EWC off")
-    if ewc_lambda > 0 and cfg.algo not in ("ppo", "a2c"):
-        raise ValueError(
-            f"EWC is implemented for ppo and a2c, not {cfg.algo}: set ewc.lambda=0 or algo ppo/a2c."
-        )
-    _check_rehearsal(cfg.rehearsal, cfg.algo)
-    _check_keep_best(cfg.keep_best)
-    _check_grown(cfg.grown, cfg.num_tasks)
+def _check_hyperparams(cfg: TrainConfig) -> type:
+    """``hyperparams``: the algorithm's constructor arguments, their types and ranges.
 
+    :return: the algorithm class.
+    """
     algo_cls = algo_class(cfg.algo)
     valid_hp = init_params(algo_cls)
     for key in cfg.hyperparams:
@@ -399,7 +297,11 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     )
     check_section("hyperparams.", cfg.hyperparams, init_types(algo_cls), HYPERPARAM_CONVENTIONS)
     check_ranges(cfg, {key: default for key, (_, default) in init_types(algo_cls).items()})
+    return algo_cls
 
+
+def _check_policy_kwargs(cfg: TrainConfig, algo_cls: type) -> None:
+    """``policy_kwargs``: the policy's (and its features extractor's) constructor arguments."""
     pk = cfg.policy_kwargs
     skip: tuple[str, ...] = ("observation_space", "action_space", "lr_schedule")
     policy: type | None = None
@@ -429,22 +331,24 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
         if key in pk and (not isinstance(pk[key], str) or pk[key] not in choices):
             raise unknown(f"policy_kwargs.{key}", pk[key], choices)
 
-    if isinstance(cfg.normalize, dict):
+
+def _check_normalize(normalize: Any) -> None:
+    """``normalize``: a bool or VecNormalize's arguments (and psp_rl's own options)."""
+    if isinstance(normalize, dict):
         from stable_baselines3.common.vec_env import VecNormalize
 
         from psp_rl.training.normalize import NORMALIZE_OPTIONS
 
         skip = ("venv", "norm_obs_keys")
-        _check_keys("normalize", cfg.normalize, [*init_params(VecNormalize, skip=skip), *NORMALIZE_OPTIONS])
-        check_section("normalize.", cfg.normalize, init_types(VecNormalize, skip=skip))
+        _check_keys("normalize", normalize, [*init_params(VecNormalize, skip=skip), *NORMALIZE_OPTIONS])
+        check_section("normalize.", normalize, init_types(VecNormalize, skip=skip))
         for key, kind in NORMALIZE_OPTIONS.items():
-            if key in cfg.normalize and not isinstance(cfg.normalize[key], kind):
+            if key in normalize and not isinstance(normalize[key], kind):
                 raise ValueError(
-                    f"normalize.{key} must be {kind.__name__}, got {cfg.normalize[key]!r}: "
+                    f"normalize.{key} must be {kind.__name__}, got {normalize[key]!r}: "
                     f"e.g. --set normalize.{key}=true."
                 )
-    elif not isinstance(cfg.normalize, bool):
+    elif not isinstance(normalize, bool):
         raise ValueError(
-            f"normalize must be true, false or a mapping of VecNormalize arguments, got {cfg.normalize!r}."
+            f"normalize must be true, false or a mapping of VecNormalize arguments, got {normalize!r}."
         )
-    return cfg

@@ -7,9 +7,9 @@ import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
+from psp_rl.continual import TaskScheduleCallback
 from psp_rl.envs.schedules import make_schedule
 from psp_rl.envs.suites import Suite
-from psp_rl.training import TaskScheduleCallback
 
 SPEC = {
     "env_id": "CartPole-v1",

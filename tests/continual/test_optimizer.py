@@ -10,8 +10,8 @@ from stable_baselines3 import A2C, SAC
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 import psp_rl
-from psp_rl.training import TaskScheduleCallback, resolve_config, train
-from psp_rl.training.optimizer_reset import OptimizerResetCallback, model_optimizers
+from psp_rl.continual.optimizer import OptimizerReset, model_optimizers
+from psp_rl.training import resolve_config, train
 
 STEPS_PER_TASK = 64
 N_STEPS = 8  # one A2C update every 8 env steps: 8 updates per phase
@@ -36,11 +36,17 @@ class OptimizerSteps(BaseCallback):
 def run_a2c(at_switch: str) -> list[tuple[int, int]]:
     suite = psp_rl.load_suite("cartpole-permuted", num_tasks=2, steps_per_task=STEPS_PER_TASK)
     schedule = suite.make_schedule()
-    model = A2C(psp_rl.PSPActorCriticPolicy, suite.make_vec_env(n_envs=1, seed=0), n_steps=N_STEPS, seed=0,
-                policy_kwargs=dict(net_arch=[8]))  # fmt: skip
+    model = A2C(
+        psp_rl.PSPActorCriticPolicy,
+        suite.make_vec_env(n_envs=1, seed=0),
+        n_steps=N_STEPS,
+        seed=0,
+        policy_kwargs=dict(net_arch=[8]),
+    )
     steps = OptimizerSteps()
-    callbacks = [TaskScheduleCallback(schedule), OptimizerResetCallback(schedule, at_switch), steps]
-    model.learn(schedule.total_timesteps, callback=CallbackList(callbacks))
+    events = psp_rl.continual.callbacks(schedule, algo="a2c", optimizer={"at_switch": at_switch})
+    assert ("optimizer" in events) == (at_switch == "reset")
+    model.learn(schedule.total_timesteps, callback=CallbackList([events, steps]))
     return steps.counts
 
 
@@ -67,16 +73,16 @@ def test_every_optimizer_of_sac_is_found_and_cleared() -> None:
     assert len(optimizers) == 3  # actor, critic, entropy coefficient
     assert all(len(o.state) > 0 for o in optimizers)
     schedule = psp_rl.make_schedule("sequential", 2, steps_per_task=10)
-    callback = OptimizerResetCallback(schedule, "reset")
+    callback = OptimizerReset(schedule)
     callback.init_callback(model)
-    callback.on_switch(1)
+    callback.on_phase_start(1)
     assert all(len(o.state) == 0 for o in optimizers)
 
 
 def test_bad_choice_names_the_valid_ones() -> None:
     schedule = psp_rl.make_schedule("sequential", 2, steps_per_task=10)
     with pytest.raises(ValueError, match="Unknown optimizer.at_switch 'rest'. Did you mean 'reset'"):
-        OptimizerResetCallback(schedule, "rest")
+        psp_rl.continual.callbacks(schedule, algo="a2c", optimizer={"at_switch": "rest"})
     with pytest.raises(ValueError, match="optimizer.at_switch"):
         resolve_config("a2c-psp", sets=["optimizer.at_switch=forget"])
     with pytest.raises(ValueError, match="Unknown optimizer key"):
@@ -85,12 +91,23 @@ def test_bad_choice_names_the_valid_ones() -> None:
         resolve_config("a2c-psp", sets=["optimizer=reset"])
 
 
-def test_train_checkpoints_the_reset_position_and_resumes(tmp_path: Path) -> None:
+def test_train_checkpoints_the_phase_position_with_the_dispatcher(tmp_path: Path) -> None:
+    """The reset has no state of its own: which phase starts were handled is the dispatcher's, in every
+    checkpoint, so a resumed run neither clears the moments twice nor skips a switch."""
     cfg = resolve_config(
-        "a2c-psp", "cartpole-permuted", num_tasks=2, steps_per_task=400, run_dir=str(tmp_path),
+        "a2c-psp",
+        "cartpole-permuted",
+        num_tasks=2,
+        steps_per_task=400,
+        run_dir=str(tmp_path),
         sets=["optimizer.at_switch=reset", "policy_kwargs.net_arch=[8]", "eval.episodes=1", "n_envs=2"],
-    )  # fmt: skip
+    )
     result = train(cfg, progress_bar=False, verbose=0)
-    last = sorted((result.run_path / "checkpoints").glob("step_*"))[-1]
+    first, last = sorted((result.run_path / "checkpoints").glob("step_*"))
+    assert json.loads((first / "state.json").read_text())["callbacks"]["schedule"]["phases"] == {
+        "ended": 1,
+        "started": 2,
+    }
     state = json.loads((last / "state.json").read_text())
-    assert state["callbacks"]["optimizer"] == {"reset_phase": 1, "resets": 1}
+    assert state["callbacks"]["optimizer"] == {}
+    assert state["callbacks"]["schedule"]["phases"] == {"ended": 2, "started": 2}

@@ -8,13 +8,13 @@ import math
 
 import numpy as np
 import pytest
-from callback_fakes import FakeModel, make_eval_callback, run
 from stable_baselines3.common.logger import HParam, Image
 
-import psp_rl.training.eval_callback as callbacks_module
+import psp_rl.evaluation.callback as callbacks_module
 from psp_rl.training import (
     ContinualEvalCallback,
 )
+from tests.training.callback_fakes import FakeModel, make_eval_callback, run
 
 
 def test_docstring_examples() -> None:
@@ -72,9 +72,18 @@ def test_diagonal_matrix_evaluates_the_current_task_and_everything_at_the_end() 
     # step 0 and in-phase evaluations cover the phase's task, a phase end also the next one's, and
     # the last phase end every task
     assert calls == [
-        (0, "env0"), (50, "env0"), (100, "env0"), (100, "env1"), (150, "env1"), (200, "env1"),
-        (200, "env2"), (250, "env2"), (300, "env0"), (300, "env1"), (300, "env2"),
-    ]  # fmt: skip
+        (0, "env0"),
+        (50, "env0"),
+        (100, "env0"),
+        (100, "env1"),
+        (150, "env1"),
+        (200, "env1"),
+        (200, "env2"),
+        (250, "env2"),
+        (300, "env0"),
+        (300, "env1"),
+        (300, "env2"),
+    ]
     R = cb.matrix.R
     np.testing.assert_allclose(np.diag(R), [1.0, 1.0, 1.0])
     np.testing.assert_allclose(R[-1], [0.8, 0.9, 1.0])
@@ -149,8 +158,8 @@ def test_every_evaluation_of_a_task_starts_from_the_same_states(eval_seed: int |
     from stable_baselines3 import SAC
 
     import psp_rl
+    from psp_rl.evaluation.episodes import eval_envs_per_task
     from psp_rl.training import ContinualEvalCallback
-    from psp_rl.training.evaluation import eval_envs_per_task
 
     suite = psp_rl.load_suite("pendulum-permuted", num_tasks=2, steps_per_task=100)
     model = SAC(

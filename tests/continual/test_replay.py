@@ -12,8 +12,9 @@ from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 import psp_rl
-from psp_rl.training import TaskScheduleCallback, resolve_config, train
-from psp_rl.training.replay import ReplaySwitchCallback, refill_steps
+from psp_rl.continual import PhaseEvents
+from psp_rl.continual.replay import ReplayReset, refill_steps
+from psp_rl.training import resolve_config, train
 
 
 class UpdateRecorder(BaseCallback):
@@ -33,29 +34,36 @@ class UpdateRecorder(BaseCallback):
 
 def run_dqn(
     at_switch: str, n_envs: int = 2, refill: int = 0, recorder: BaseCallback | None = None
-) -> tuple[DQN, ReplaySwitchCallback]:
+) -> tuple[DQN, ReplayReset]:
     # CartPole episodes of an untrained greedy Q-network can last a few hundred steps: 1000 steps per
     # task leave every sub-env time to finish its task-0 episode
     suite = psp_rl.load_suite("cartpole-permuted", num_tasks=2, steps_per_task=1000)
     schedule = suite.make_schedule()
-    model = DQN(psp_rl.PSPDQNPolicy, suite.make_vec_env(n_envs=n_envs, seed=0), learning_starts=50,
-                buffer_size=5000, seed=0, policy_kwargs=dict(net_arch=[8]))  # fmt: skip
-    replay = ReplaySwitchCallback(schedule, at_switch, learning_starts=refill)
-    callbacks = [TaskScheduleCallback(schedule), replay, *([recorder] if recorder else [])]
-    model.learn(schedule.total_timesteps, callback=CallbackList(callbacks))
+    model = DQN(
+        psp_rl.PSPDQNPolicy,
+        suite.make_vec_env(n_envs=n_envs, seed=0),
+        learning_starts=50,
+        buffer_size=5000,
+        seed=0,
+        policy_kwargs=dict(net_arch=[8]),
+    )
+    refills = {"learning_starts": "each_phase", "hyperparams": {"learning_starts": refill}} if refill else {}
+    replay = ReplayReset(schedule, at_switch, **refills)
+    events = PhaseEvents(schedule, {"replay": replay})
+    model.learn(schedule.total_timesteps, callback=CallbackList([events, *([recorder] if recorder else [])]))
     return model, replay
 
 
 def test_reset_keeps_only_the_new_tasks_transitions() -> None:
     model, replay = run_dqn("reset")
-    tasks = ReplaySwitchCallback.buffer_tasks(model)
-    assert replay.resets == 1 and replay.reset_phase == 1
+    tasks = ReplayReset.buffer_tasks(model)
+    assert replay.resets == 1 and replay.pending == []
     assert len(tasks) > 0 and set(tasks.tolist()) == {1}  # no trailing task-0 transition survives
 
 
 def test_keep_leaves_old_transitions() -> None:
     model, replay = run_dqn("keep")
-    tasks = ReplaySwitchCallback.buffer_tasks(model)
+    tasks = ReplayReset.buffer_tasks(model)
     assert replay.resets == 0 and set(tasks.tolist()) == {0, 1}
 
 
@@ -77,19 +85,19 @@ def test_learning_starts_each_phase_waits_for_the_emptied_buffer_to_refill() -> 
 
 def test_learning_starts_resumes_inside_a_refill_and_comes_from_the_preset() -> None:
     schedule = psp_rl.make_schedule("sequential", 3, steps_per_task=1000)
-    replay = ReplaySwitchCallback(schedule, learning_starts=300)
-    replay.load_state_dict({"reset_phase": 1, "resets": 1, "resume_at": 1350})
-    assert replay.state_dict() == {"reset_phase": 1, "resets": 1, "resume_at": 1350}
+    replay = ReplayReset(schedule, learning_starts="each_phase", hyperparams={"learning_starts": 300})
+    replay.load_state_dict({"pending": [], "resets": 1, "resume_at": 1350})
+    assert replay.state_dict() == {"pending": [], "resets": 1, "resume_at": 1350}
     replay.model = SimpleNamespace(learning_starts=1000)  # type: ignore[assignment]
     replay._on_training_start()
     assert replay.model.learning_starts == 1350  # type: ignore[attr-defined]
     dqn = DQN.__new__(DQN)  # refill_steps reads only the class's default
-    assert refill_steps(dqn, {"learning_starts": "once"}, {"learning_starts": 500}) == 0
-    assert refill_steps(dqn, {"learning_starts": "each_phase"}, {"learning_starts": 500}) == 500
-    assert refill_steps(dqn, {"learning_starts": "each_phase"}, {}) == 100  # SB3's DQN default
-    assert refill_steps(SimpleNamespace(), {}, {}) == 0  # once (the default) never looks at the model
-    with pytest.raises(ValueError, match="learning_starts must be an integer >= 0"):
-        ReplaySwitchCallback(schedule, learning_starts=-1)
+    assert refill_steps(dqn, "once", {"learning_starts": 500}) == 0
+    assert refill_steps(dqn, "each_phase", {"learning_starts": 500}) == 500
+    assert refill_steps(dqn, "each_phase", {}) == 100  # SB3's DQN default
+    assert refill_steps(SimpleNamespace(), "once", {}) == 0  # once (the default) never looks at the model
+    with pytest.raises(ValueError, match="Unknown replay.learning_starts 'each'. Did you mean 'each_phase'"):
+        ReplayReset(schedule, learning_starts="each")
     with pytest.raises(ValueError, match="needs replay.at_switch: reset"):
         resolve_config("dqn-psp", sets=["replay.learning_starts=each_phase", "replay.at_switch=keep"])
     with pytest.raises(ValueError, match="Unknown replay.learning_starts 'each'. Did you mean 'each_phase'"):
@@ -98,11 +106,11 @@ def test_learning_starts_resumes_inside_a_refill_and_comes_from_the_preset() -> 
 
 def test_state_round_trip_and_bad_choice() -> None:
     schedule = psp_rl.make_schedule("sequential", 3, steps_per_task=10)
-    replay = ReplaySwitchCallback(schedule)
-    replay.load_state_dict({"reset_phase": 2, "resets": 2})
-    assert replay.state_dict() == {"reset_phase": 2, "resets": 2}
+    replay = ReplayReset(schedule)
+    replay.load_state_dict({"pending": [2], "resets": 1})
+    assert replay.state_dict() == {"pending": [2], "resets": 1}
     with pytest.raises(ValueError, match="Unknown replay.at_switch 'rest'. Did you mean 'reset'"):
-        ReplaySwitchCallback(schedule, "rest")
+        ReplayReset(schedule, "rest")
     with pytest.raises(ValueError, match="replay.at_switch"):
         resolve_config("dqn-psp", sets=["replay.at_switch=forget"])
     with pytest.raises(ValueError, match="Unknown replay key"):
@@ -111,10 +119,18 @@ def test_state_round_trip_and_bad_choice() -> None:
 
 def test_train_saves_the_buffer_and_the_reset_position(tmp_path: Path) -> None:
     cfg = resolve_config(
-        "dqn-psp", "cartpole-permuted", num_tasks=2, steps_per_task=1000, run_dir=str(tmp_path),
-        sets=["hyperparams.learning_starts=50", "hyperparams.buffer_size=5000", "policy_kwargs.net_arch=[8]",
-              "eval.episodes=1"],
-    )  # fmt: skip
+        "dqn-psp",
+        "cartpole-permuted",
+        num_tasks=2,
+        steps_per_task=1000,
+        run_dir=str(tmp_path),
+        sets=[
+            "hyperparams.learning_starts=50",
+            "hyperparams.buffer_size=5000",
+            "policy_kwargs.net_arch=[8]",
+            "eval.episodes=1",
+        ],
+    )
     result = train(cfg, progress_bar=False, verbose=0)
     checkpoints = sorted((result.run_path / "checkpoints").glob("step_*"))
     last = checkpoints[-1]
@@ -122,5 +138,5 @@ def test_train_saves_the_buffer_and_the_reset_position(tmp_path: Path) -> None:
     import json
 
     state = json.loads((last / "state.json").read_text())
-    assert state["callbacks"]["replay"] == {"reset_phase": 1, "resets": 1}
-    assert set(np.unique(ReplaySwitchCallback.buffer_tasks(result.model)).tolist()) == {1}
+    assert state["callbacks"]["replay"] == {"pending": [], "resets": 1}
+    assert set(np.unique(ReplayReset.buffer_tasks(result.model)).tolist()) == {1}

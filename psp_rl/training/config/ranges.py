@@ -1,4 +1,4 @@
-"""Check that a config's numbers lie in their ranges (types are :mod:`~psp_rl.training.validation`'s job).
+"""Check that a config's numbers lie in their ranges (types are :mod:`~psp_rl.training.config.validation`'s job).
 
 A value of the right type can still be one that Stable-Baselines3 or torch rejects only later, with an
 ``AssertionError`` or a message that names no key (``n_steps: -5``, ``batch_size: 0``, ``learning_rate:
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from psp_rl import seeds
-from psp_rl.training.config import coerce_number
-from psp_rl.training.types import is_int, is_number
+from psp_rl.training.config.schema import coerce_number
+from psp_rl.training.config.types import is_int, is_number
 
 if TYPE_CHECKING:
-    from psp_rl.training.config import TrainConfig
+    from psp_rl.training.config.schema import TrainConfig
 
 __all__ = ["HYPERPARAM_RANGES", "Range", "check_ranges"]
 

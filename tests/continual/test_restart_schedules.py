@@ -10,9 +10,9 @@ from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.utils import LinearSchedule
 
 import psp_rl
-import psp_rl.training.phase_schedules as phase_schedules
+import psp_rl.continual.schedules as phase_schedules
+from psp_rl.continual.schedules import PhaseSchedule, restart_per_phase
 from psp_rl.training import resolve_config
-from psp_rl.training.phase_schedules import PhaseSchedule, restart_per_phase
 
 
 def test_docstring_examples() -> None:
@@ -33,8 +33,14 @@ def test_local_progress_restarts_at_every_boundary() -> None:
 def test_dqn_exploration_restarts_each_phase_and_after_load(tmp_path: Path) -> None:
     suite = psp_rl.load_suite("cartpole-permuted", num_tasks=2, steps_per_task=200)
     env = suite.make_vec_env(n_envs=1, seed=0)
-    model = DQN(psp_rl.PSPDQNPolicy, env, learning_starts=50, exploration_fraction=0.5, seed=0,
-                policy_kwargs=dict(net_arch=[8]))  # fmt: skip
+    model = DQN(
+        psp_rl.PSPDQNPolicy,
+        env,
+        learning_starts=50,
+        exploration_fraction=0.5,
+        seed=0,
+        policy_kwargs=dict(net_arch=[8]),
+    )
     boundaries = suite.make_schedule().phase_boundaries()
     assert restart_per_phase(model, ["exploration", "clip_range"], boundaries) == ["exploration"]
     eps = []
@@ -59,8 +65,14 @@ def test_dqn_exploration_restarts_each_phase_and_after_load(tmp_path: Path) -> N
 
 def test_ppo_learning_rate_restarts_and_again_after_load(tmp_path: Path) -> None:
     suite = psp_rl.load_suite("cartpole-permuted", num_tasks=2, steps_per_task=128)
-    model = PPO(psp_rl.PSPActorCriticPolicy, suite.make_vec_env(n_envs=1), n_steps=64, batch_size=64,
-                learning_rate=LinearSchedule(1e-3, 0.0, 1.0), policy_kwargs=dict(net_arch=[8]))  # fmt: skip
+    model = PPO(
+        psp_rl.PSPActorCriticPolicy,
+        suite.make_vec_env(n_envs=1),
+        n_steps=64,
+        batch_size=64,
+        learning_rate=LinearSchedule(1e-3, 0.0, 1.0),
+        policy_kwargs=dict(net_arch=[8]),
+    )
     restart_per_phase(model, ["learning_rate"], [128, 256])
     assert model.lr_schedule(1.0) == pytest.approx(1e-3) and model.lr_schedule(0.5) == pytest.approx(0.0)
     assert model.lr_schedule(0.25) == pytest.approx(5e-4)
@@ -72,9 +84,9 @@ def test_ppo_learning_rate_restarts_and_again_after_load(tmp_path: Path) -> None
 
 
 def test_config_key_is_checked() -> None:
-    assert resolve_config("dqn-psp").restart_schedules == ["exploration", "learning_rate"]
+    assert resolve_config("dqn-psp").continual["restart_schedules"] == ["exploration", "learning_rate"]
     cfg = resolve_config("ppo-psp", sets=["restart_schedules=[learning_rate, clip_range]"])
-    assert cfg.restart_schedules == ["learning_rate", "clip_range"]
+    assert cfg.continual["restart_schedules"] == ["learning_rate", "clip_range"]
     with pytest.raises(ValueError, match="Did you mean 'exploration'"):
         resolve_config("dqn-psp", sets=["restart_schedules=[exploraton]"])
     with pytest.raises(ValueError, match="must be a list"):
@@ -90,32 +102,39 @@ def test_every_preset_says_which_schedules_restart() -> None:
         assert "restart_schedules" in preset, f"agents/{name}.yaml must say which schedules restart"
         cfg = resolve_config(name)
         if cfg.algo == "dqn":
-            assert "exploration" in cfg.restart_schedules  # every variant is explored from epsilon = 1
+            assert (
+                "exploration" in cfg.continual["restart_schedules"]
+            )  # every variant is explored from epsilon = 1
 
 
 def test_an_on_policy_entropy_bonus_schedule_restarts_each_phase(tmp_path: Path) -> None:
     from psp_rl.training import train
 
     seen: list[tuple[int, float]] = []
-    original = phase_schedules.EntCoefScheduleCallback._on_rollout_start
+    original = phase_schedules.RestartSchedules._on_rollout_start
 
-    def record(self: phase_schedules.EntCoefScheduleCallback) -> None:
+    def record(self: phase_schedules.RestartSchedules) -> None:
         original(self)
         seen.append((self.model.num_timesteps, self.model.ent_coef))
 
-    phase_schedules.EntCoefScheduleCallback._on_rollout_start = record  # type: ignore[method-assign]
+    phase_schedules.RestartSchedules._on_rollout_start = record  # type: ignore[method-assign]
     try:
         cfg = resolve_config(
             "a2c-psp",
             num_tasks=2,
             steps_per_task=80,
-            sets=["hyperparams.ent_coef=lin_0.02", "restart_schedules=[learning_rate, ent_coef]",
-                  "eval.episodes=1", "policy_kwargs.net_arch=[8]", "n_envs=2"],
-        )  # fmt: skip
+            sets=[
+                "hyperparams.ent_coef=lin_0.02",
+                "restart_schedules=[learning_rate, ent_coef]",
+                "eval.episodes=1",
+                "policy_kwargs.net_arch=[8]",
+                "n_envs=2",
+            ],
+        )
         cfg.run_dir = str(tmp_path)
         result = train(cfg, progress_bar=False, verbose=0)
     finally:
-        phase_schedules.EntCoefScheduleCallback._on_rollout_start = original  # type: ignore[method-assign]
+        phase_schedules.RestartSchedules._on_rollout_start = original  # type: ignore[method-assign]
     # every rollout of 2 envs x 5 steps: the coefficient falls from 0.02 towards 0 in each 80-step phase
     assert seen[0] == (0, pytest.approx(0.02))
     first = [c for t, c in seen if t <= 80]  # step 80 is the first phase's end (coefficient 0)

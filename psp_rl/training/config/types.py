@@ -21,6 +21,8 @@ from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
+from psp_rl.checks import kind_of
+
 __all__ = ["ExpectedType", "check_section", "check_value", "init_params", "init_types"]
 
 _EMPTY: Any = inspect.Parameter.empty
@@ -256,21 +258,6 @@ def init_types(cls: type, skip: Iterable[str] = ()) -> dict[str, tuple[ExpectedT
                 if name in resolved:
                     hints.setdefault(name, resolved[name])
     return {name: (from_hint(hints.get(name, Any)), defaults.get(name, _EMPTY)) for name in names}
-
-
-def kind_of(value: Any) -> str:
-    """What a value is, in YAML words."""
-    if value is None:
-        return "null"
-    words: list[tuple[Any, str]] = [
-        (bool, "a boolean"),
-        (int, "an integer"),
-        (float, "a number"),
-        (str, "a string"),
-        ((list, tuple), "a list"),
-        (dict, "a mapping"),
-    ]
-    return next((word for kind, word in words if isinstance(value, kind)), type(value).__name__)
 
 
 def as_yaml(value: Any) -> str:

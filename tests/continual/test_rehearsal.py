@@ -8,28 +8,36 @@ from typing import Any
 import pytest
 import torch
 from stable_baselines3 import DQN
-from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.utils import LinearSchedule
 
 import psp_rl
-from psp_rl.training import TaskScheduleCallback, resolve_config, train
-from psp_rl.training.phase_schedules import restart_per_phase
-from psp_rl.training.rehearsal import RehearsalCallback, margin_loss
-from psp_rl.training.replay import ReplaySwitchCallback
+from psp_rl.continual import PhaseEvents
+from psp_rl.continual.rehearsal import Rehearsal, margin_loss
+from psp_rl.continual.replay import ReplayReset
+from psp_rl.continual.schedules import restart_per_phase
+from psp_rl.training import resolve_config, train
 
 
 def run_dqn(
     coef: float = 1.0, when: str = "interleaved", learning_rate: str = "constant", target: str = "outputs"
-) -> tuple[DQN, RehearsalCallback]:
+) -> tuple[DQN, Rehearsal]:
     suite = psp_rl.load_suite("cartpole-permuted", num_tasks=2, steps_per_task=1000)
     schedule = suite.make_schedule()
     rate = LinearSchedule(1e-3, 0.0, 1.0) if learning_rate == "lin" else 1e-4
-    model = DQN(psp_rl.PSPDQNPolicy, suite.make_vec_env(n_envs=1, seed=0), learning_starts=50,
-                buffer_size=5000, train_freq=16, gradient_steps=4, seed=0, learning_rate=rate,
-                policy_kwargs=dict(net_arch=[16]))  # fmt: skip
+    model = DQN(
+        psp_rl.PSPDQNPolicy,
+        suite.make_vec_env(n_envs=1, seed=0),
+        learning_starts=50,
+        buffer_size=5000,
+        train_freq=16,
+        gradient_steps=4,
+        seed=0,
+        learning_rate=rate,
+        policy_kwargs=dict(net_arch=[16]),
+    )
     if learning_rate == "lin":
         restart_per_phase(model, ["learning_rate"], schedule.phase_boundaries())
-    rehearsal = RehearsalCallback(
+    rehearsal = Rehearsal(
         schedule,
         "dqn",
         coef,
@@ -40,25 +48,25 @@ def run_dqn(
         when=when,
         consolidation_steps=40,
     )
-    chain = [TaskScheduleCallback(schedule), rehearsal, ReplaySwitchCallback(schedule, "reset")]
-    model.learn(schedule.total_timesteps, callback=CallbackList(chain))
+    events = PhaseEvents(schedule, {"rehearsal": rehearsal, "replay": ReplayReset(schedule)})
+    model.learn(schedule.total_timesteps, callback=events)
     return model, rehearsal
 
 
 @pytest.fixture(scope="module")
-def trained() -> tuple[DQN, RehearsalCallback]:
+def trained() -> tuple[DQN, Rehearsal]:
     return run_dqn()
 
 
 def test_the_finished_tasks_states_are_stored_before_the_buffer_is_emptied(trained) -> None:
     model, rehearsal = trained
     # every phase end stores its task (the last one at the run's end)
-    assert list(rehearsal.memory) == [0, 1] and rehearsal.resets == 2
+    assert list(rehearsal.memory) == [0, 1] and rehearsal.stored == 2
     obs, q_values = rehearsal.memory[0]
     assert q_values.shape == (300, 2) and obs["obs"].shape == (300, 4)
     assert torch.all(obs["task"] == 0)  # only task 0's states, taken before the reset emptied the buffer
     assert torch.all(rehearsal.memory[1][0]["task"] == 1)
-    assert set(ReplaySwitchCallback.buffer_tasks(model).tolist()) == {1}
+    assert set(ReplayReset.buffer_tasks(model).tolist()) == {1}
     # distillation ran after every TD burst of the second phase: 4 steps per burst
     assert rehearsal.updates > 0 and rehearsal.updates % 4 == 0
 
@@ -79,7 +87,7 @@ def test_phase_end_consolidates_every_stored_task_at_each_phase_end(monkeypatch:
     assert rates.count(pytest.approx(1e-3)) >= 2 * 40
     assert model.policy.optimizer.param_groups[0]["lr"] < 1e-4  # and the decayed rate is back
     with pytest.raises(ValueError, match="Unknown rehearsal.when 'always'"):
-        RehearsalCallback(psp_rl.make_schedule("sequential", 2, steps_per_task=10), "dqn", 1.0, when="always")
+        Rehearsal(psp_rl.make_schedule("sequential", 2, steps_per_task=10), "dqn", 1.0, when="always")
     with pytest.raises(ValueError, match="rehearsal.when"):
         resolve_config("dqn-psp", sets=["rehearsal.when=sometimes"])
 
@@ -127,7 +135,7 @@ def test_the_margin_loss_is_zero_where_the_stored_action_leads_by_the_margin() -
 def test_the_actions_target_brings_the_stored_greedy_actions_back(trained) -> None:
     model, rehearsal = trained
     obs, targets = rehearsal.memory[0]
-    held = RehearsalCallback(rehearsal.schedule, "dqn", 1.0, target="actions", margin=0.5, batch_size=32)
+    held = Rehearsal(rehearsal.schedule, "dqn", 1.0, target="actions", margin=0.5, batch_size=32)
     held.init_callback(model)
     held.memory, held.num_timesteps = {0: (obs, targets)}, rehearsal.num_timesteps  # task 1's phase
 
@@ -148,7 +156,7 @@ def test_the_actions_target_brings_the_stored_greedy_actions_back(trained) -> No
 
 def test_ratio_sets_the_distillation_steps_per_gradient_step(trained) -> None:
     model, rehearsal = trained
-    fewer = RehearsalCallback(rehearsal.schedule, "dqn", 1.0, ratio=0.25, batch_size=32)
+    fewer = Rehearsal(rehearsal.schedule, "dqn", 1.0, ratio=0.25, batch_size=32)
     fewer.init_callback(model)
     fewer.memory, fewer.num_timesteps = dict(rehearsal.memory), rehearsal.num_timesteps
     model.gradient_steps = 8
@@ -157,20 +165,20 @@ def test_ratio_sets_the_distillation_steps_per_gradient_step(trained) -> None:
     model.gradient_steps = 1
     fewer._on_rollout_end()
     assert fewer.updates == 3  # at least one
-    with pytest.raises(ValueError, match="rehearsal.ratio must be > 0"):
-        RehearsalCallback(rehearsal.schedule, "dqn", 1.0, ratio=0.0)
+    with pytest.raises(ValueError, match="rehearsal.ratio must be a number > 0"):
+        Rehearsal(rehearsal.schedule, "dqn", 1.0, ratio=0.0)
 
 
 def test_off_does_nothing_and_state_round_trips() -> None:
     schedule = psp_rl.make_schedule("sequential", 3, steps_per_task=10)
-    assert not RehearsalCallback(schedule, "dqn", 0.0).active()
-    callback = RehearsalCallback(schedule, "dqn", 1.0)
+    assert not Rehearsal.enabled(Rehearsal.merged({"coef": 0.0}), "dqn")
+    callback = Rehearsal(schedule, "dqn", 1.0)
     obs = {"obs": torch.randn(5, 4), "task": torch.zeros(5, 1)}
     callback.memory = {0: (obs, torch.randn(5, 2))}
-    callback.reset_phase, callback.resets, callback.updates = 1, 1, 12
-    copy = RehearsalCallback(schedule, "dqn", 1.0)
+    callback.stored, callback.updates = 1, 12
+    copy = Rehearsal(schedule, "dqn", 1.0)
     copy.load_state_dict(callback.state_dict())
-    assert (copy.reset_phase, copy.resets, copy.updates) == (1, 1, 12)
+    assert (copy.stored, copy.updates) == (1, 12)
     assert torch.equal(copy.memory[0][0]["obs"], obs["obs"]) and torch.equal(
         copy.memory[0][1], callback.memory[0][1]
     )
@@ -183,12 +191,16 @@ def test_off_does_nothing_and_state_round_trips() -> None:
         ("dqn-psp", "rehearsal.coeff=1.0", "Unknown rehearsal key 'coeff'. Did you mean 'coef'"),
         ("dqn-psp", "rehearsal.coef=-1", "rehearsal.coef must be a number >= 0"),
         ("dqn-psp", "rehearsal.target=action", "Unknown rehearsal.target 'action'. Did you mean 'actions'"),
-        ("sac-psp", "rehearsal.target=actions", "rehearsal.target=actions is for dqn, not sac: use rehearsal.target=outputs"),
+        (
+            "sac-psp",
+            "rehearsal.target=actions",
+            "rehearsal.target=actions is for dqn, not sac: use rehearsal.target=outputs",
+        ),
         ("dqn-psp", "rehearsal.ratio=-0.5", "rehearsal.ratio must be a number > 0"),
         ("dqn-psp", "rehearsal.margin=0", "rehearsal.margin must be a number > 0"),
         ("dqn-psp", "rehearsal.batch_size=0", "rehearsal.batch_size must be an integer >= 1"),
     ],
-)  # fmt: skip
+)
 def test_config_checks(preset: str, override: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         resolve_config(preset, sets=[override])
@@ -197,22 +209,33 @@ def test_config_checks(preset: str, override: str, message: str) -> None:
 def test_the_callback_checks_its_arguments() -> None:
     schedule = psp_rl.make_schedule("sequential", 2, steps_per_task=10)
     with pytest.raises(ValueError, match="rehearsal.target=actions is for dqn, not td3"):
-        RehearsalCallback(schedule, "td3", 1.0, target="actions")
-    with pytest.raises(ValueError, match="rehearsal.margin must be > 0"):
-        RehearsalCallback(schedule, "dqn", 1.0, target="actions", margin=-1.0)
+        Rehearsal(schedule, "td3", 1.0, target="actions")
+    with pytest.raises(ValueError, match="rehearsal.margin must be a number > 0"):
+        Rehearsal(schedule, "dqn", 1.0, target="actions", margin=-1.0)
 
 
 def test_train_checkpoints_and_resumes_the_memory(tmp_path: Path) -> None:
     cfg = resolve_config(
-        "dqn-psp", "cartpole-permuted", num_tasks=2, steps_per_task=1000, run_dir=str(tmp_path),
-        sets=["hyperparams.learning_starts=50", "hyperparams.buffer_size=5000", "policy_kwargs.net_arch=[8]",
-              "hyperparams.train_freq=16", "hyperparams.gradient_steps=4", "eval.episodes=1",
-              "rehearsal.coef=1.0", "rehearsal.states_per_task=200"],
-    )  # fmt: skip
+        "dqn-psp",
+        "cartpole-permuted",
+        num_tasks=2,
+        steps_per_task=1000,
+        run_dir=str(tmp_path),
+        sets=[
+            "hyperparams.learning_starts=50",
+            "hyperparams.buffer_size=5000",
+            "policy_kwargs.net_arch=[8]",
+            "hyperparams.train_freq=16",
+            "hyperparams.gradient_steps=4",
+            "eval.episodes=1",
+            "rehearsal.coef=1.0",
+            "rehearsal.states_per_task=200",
+        ],
+    )
     result = train(cfg, progress_bar=False, verbose=0)
     first, last = sorted((result.run_path / "checkpoints").glob("step_*"))
     saved = torch.load(last / "rehearsal.pt", weights_only=True)
-    assert saved["q.0"].shape == (200, 2) and int(saved["reset_phase"]) == 2 and int(saved["updates"]) > 0
+    assert saved["q.0"].shape == (200, 2) and int(saved["stored"]) == 2 and int(saved["updates"]) > 0
     # the checkpoint at the first phase end already holds task 0's states (stored at the switch)
     at_switch = torch.load(first / "rehearsal.pt", weights_only=True)
     assert torch.equal(at_switch["q.0"], saved["q.0"]) and int(at_switch["updates"]) == 0
@@ -221,31 +244,39 @@ def test_train_checkpoints_and_resumes_the_memory(tmp_path: Path) -> None:
 
     shutil.rmtree(last)
     resumed = train(cfg, resume=result.run_path, progress_bar=False, verbose=0)
-    again = torch.load(sorted((resumed.run_path / "checkpoints").glob("step_*"))[-1] / "rehearsal.pt",
-                       weights_only=True)  # fmt: skip
-    assert torch.equal(again["q.0"], saved["q.0"]) and int(again["resets"]) == 2
+    again = torch.load(
+        sorted((resumed.run_path / "checkpoints").glob("step_*"))[-1] / "rehearsal.pt", weights_only=True
+    )
+    assert torch.equal(again["q.0"], saved["q.0"]) and int(again["stored"]) == 2
 
 
-class StoreOnly(RehearsalCallback):
+class StoreOnly(Rehearsal):
     """The control: the same callback, storing the finished task's states and outputs, without distilling."""
 
     def _distil(self, tasks: list[int], steps: int, lr: float | None = None) -> None:
         self.updates += int(steps)
 
 
-def run_offpolicy(algo: str, distil: bool) -> tuple[Any, RehearsalCallback]:
+def run_offpolicy(algo: str, distil: bool) -> tuple[Any, Rehearsal]:
     from stable_baselines3 import SAC, TD3
 
     suite = psp_rl.load_suite("pendulum-permuted", num_tasks=2, steps_per_task=300)
     schedule = suite.make_schedule()
     algo_cls, policy = {"sac": (SAC, psp_rl.PSPSACPolicy), "td3": (TD3, psp_rl.PSPTD3Policy)}[algo]
-    model = algo_cls(policy, suite.make_vec_env(n_envs=1, seed=0), learning_starts=50, buffer_size=2000,
-                     learning_rate=3e-4, seed=0, policy_kwargs=dict(net_arch=[16]))  # fmt: skip
-    rehearsal = (RehearsalCallback if distil else StoreOnly)(
+    model = algo_cls(
+        policy,
+        suite.make_vec_env(n_envs=1, seed=0),
+        learning_starts=50,
+        buffer_size=2000,
+        learning_rate=3e-4,
+        seed=0,
+        policy_kwargs=dict(net_arch=[16]),
+    )
+    rehearsal = (Rehearsal if distil else StoreOnly)(
         schedule, algo, 1.0, states_per_task=100, batch_size=32, seed=0
     )
-    chain = [TaskScheduleCallback(schedule), rehearsal, ReplaySwitchCallback(schedule, "reset")]
-    model.learn(schedule.total_timesteps, callback=CallbackList(chain))
+    events = PhaseEvents(schedule, {"rehearsal": rehearsal, "replay": ReplayReset(schedule)})
+    model.learn(schedule.total_timesteps, callback=events)
     return model, rehearsal
 
 

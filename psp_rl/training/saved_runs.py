@@ -1,5 +1,5 @@
-"""Per-task evaluation of an agent and of a saved run, and the per-task table the CLI prints (the
-inferred-task part of a run's evaluation is :mod:`psp_rl.training.inferred_eval`).
+"""Evaluating a saved run folder (``psp-rl eval``): its agent, its evaluation envs, every task's score
+(the inferred-task part is :mod:`psp_rl.training.inferred_eval`).
 
 Example::
 
@@ -11,212 +11,20 @@ Example::
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
 from psp_rl import seeds
-from psp_rl.training.reference import load_reference_auc
+from psp_rl.evaluation.episodes import eval_envs_per_task, evaluate_episodes
+from psp_rl.evaluation.tasks import format_task_table
 
 __all__ = [
     "eval_envs_of_run",
-    "eval_envs_per_task",
-    "evaluate_episodes",
-    "evaluate_tasks",
     "evaluate_run",
-    "fmt_value",
-    "format_task_table",
-    "load_reference_auc",
     "load_run_model",
-    "score_task",
 ]
-
-
-def eval_envs_per_task(suite: Any, episodes: int, n_envs: int | None = None, seed: int = 0) -> list[Any]:
-    """One evaluation VecEnv per task; several sub-envs per task run the episodes in parallel.
-
-    SB3's ``evaluate_policy`` splits the episodes evenly over the sub-envs (no bias towards short
-    episodes), and batching the policy's forward passes makes evaluation several times faster.
-
-    Drifting suites (``PhysicsDrift``): each VecEnv is wrapped in
-    :class:`~psp_rl.training.drift.DriftClockReset`, so every evaluation starts the drift clock of
-    each evaluation env at 0 (it runs on across that evaluation's episodes). Every evaluation of a
-    task thus sees the same drift, at every phase, after a resume and in ``psp-rl eval``.
-
-    :param suite: the task suite.
-    :param episodes: episodes per task and evaluation.
-    :param n_envs: sub-envs per task (default ``min(episodes, 10)``; 1 gives ``suite.make_eval_envs``).
-    :param seed: the seed of task 0's first resets; task ``k``'s env starts from
-        ``seeds.of_task(seed, k)`` (see :mod:`psp_rl.seeds`: pass a purpose's seed, e.g.
-        ``seeds.evaluation(run seed)``).
-    :return: ``K`` VecEnvs, index = task.
-    """
-    from psp_rl.training.drift import with_drift_reset
-
-    n = int(n_envs) if n_envs is not None else max(1, min(int(episodes), 10))
-    envs = [
-        suite.make_vec_env(n, seed=seeds.of_task(seed, k), initial_tasks=[k] * n)
-        for k in range(suite.num_tasks)
-    ]
-    return [with_drift_reset(env) for env in envs]
-
-
-def evaluate_episodes(
-    model: Any, env: Any, n_episodes: int = 10, deterministic: bool = True
-) -> tuple[float, float, float]:
-    """Mean and standard deviation of the episode return, and the success rate, on one VecEnv.
-
-    An episode succeeds when its last step's info has a true ``is_success`` (Stable-Baselines3's key; the
-    suites with ``metric: success`` set it); episodes without the key count as failures.
-
-    :param model: an SB3 model.
-    :param env: a VecEnv (sub-envs wrapped in ``Monitor``, as a suite builds them).
-    :param n_episodes: episodes, split over the sub-envs as SB3's ``evaluate_policy`` does.
-    :param deterministic: deterministic actions.
-    :return: ``(mean return, std of the return, success rate)``.
-    """
-    from stable_baselines3.common.evaluation import evaluate_policy
-
-    successes: list[bool] = []
-
-    def record(local: dict[str, Any], _globals: dict[str, Any]) -> None:
-        info = local["info"]  # an episode ends where evaluate_policy counts it ("episode" from Monitor)
-        if local["done"] and ("episode" in info or not local["is_monitor_wrapped"]):
-            successes.append(bool(info.get("is_success", False)))
-
-    returns, _ = cast(
-        "tuple[list[float], list[int]]",
-        evaluate_policy(
-            model,
-            env,
-            n_eval_episodes=n_episodes,
-            deterministic=deterministic,
-            return_episode_rewards=True,
-            callback=record,
-            warn=False,
-        ),
-    )
-    return float(np.mean(returns)), float(np.std(returns)), float(np.mean(successes)) if successes else 0.0
-
-
-def score_task(
-    model: Any,
-    env: Any,
-    task: int,
-    n_episodes: int,
-    normalize: Any,
-    deterministic: bool = True,
-    metric: str = "return",
-    seed: int | None = None,
-    training_env: Any = None,
-    evaluate_fn: Any = None,
-) -> tuple[float, float]:
-    """The mean return of ``task`` on its evaluation env and the task's score.
-
-    :param model: an SB3 model.
-    :param env: the task's VecEnv.
-    :param task: the task id.
-    :param n_episodes: episodes.
-    :param normalize: ``(task, mean return) -> normalised return`` (the suite's ``normalize``).
-    :param deterministic: deterministic actions.
-    :param metric: ``"return"`` (the score is the normalised mean return) or ``"success"`` (the success
-        rate, from ``info["is_success"]`` or from ``evaluate_fn``).
-    :param seed: reseed the env first (``seeds.of_task(seed, task)``, see :mod:`psp_rl.seeds`), so
-        every call starts from the same states.
-    :param training_env: the training VecEnv, whose ``VecNormalize`` statistics the env takes first.
-    :param evaluate_fn: ``(model, env, episodes, deterministic) -> mean or (mean, success rate)`` in place
-        of :func:`evaluate_episodes`.
-    :return: ``(mean return, score)``.
-    """
-    from stable_baselines3.common.vec_env import VecNormalize, sync_envs_normalization
-
-    if isinstance(env, VecNormalize) and training_env is not None:
-        sync_envs_normalization(training_env, env)
-    if seed is not None:
-        env.seed(seeds.of_task(seed, task))  # the next reset (evaluate_policy's first) uses it
-    success: float | None = None
-    if evaluate_fn is not None:
-        out = evaluate_fn(model, env, n_episodes, deterministic)
-        mean, success = (float(out[0]), float(out[1])) if isinstance(out, tuple) else (float(out), None)
-    else:
-        mean, _, success = evaluate_episodes(model, env, n_episodes, deterministic)
-    if metric == "return":
-        return mean, float(normalize(task, mean))
-    if success is None:
-        raise ValueError("metric 'success' needs evaluate_fn to return (mean return, success rate).")
-    return mean, success
-
-
-def evaluate_tasks(
-    model: Any, eval_envs: Sequence[Any], n_episodes: int = 10, deterministic: bool = True
-) -> tuple[list[float], list[float]]:
-    """Mean and standard deviation of the episode return on every task.
-
-    :param model: an SB3 model.
-    :param eval_envs: one VecEnv per task (``suite.make_eval_envs()``).
-    :param n_episodes: episodes per task.
-    :param deterministic: deterministic actions.
-    :return: ``(means, stds)``, one entry per task.
-    """
-    figures = [evaluate_episodes(model, env, n_episodes, deterministic) for env in eval_envs]
-    return [f[0] for f in figures], [f[1] for f in figures]
-
-
-def fmt_value(value: float | None, spec: str) -> str:
-    """``value`` formatted with ``spec``; ``-`` for a missing or ``nan`` value."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value, spec)
-
-
-def format_task_table(
-    returns: Sequence[float],
-    normalized: Sequence[float],
-    stds: Sequence[float] | None = None,
-    after_own_phase: Sequence[float | None] | None = None,
-    forgetting: Sequence[float | None] | None = None,
-    score_name: str = "normalized",
-) -> str:
-    """A plain-text table with one line per task.
-
-    :param returns: mean raw return per task.
-    :param normalized: normalized return per task.
-    :param stds: standard deviation of the return per task (optional).
-    :param after_own_phase: normalized return right after the task's own phase (optional).
-    :param forgetting: forgetting per task (optional).
-    :param score_name: the header of the ``normalized`` column (``success`` for success rates).
-    :return: the table, lines joined with ``\\n``.
-
-    Example::
-
-        >>> print(format_task_table([500.0, 20.0], [1.0, 0.04]))
-        task    return  normalized
-           0     500.0       1.000
-           1      20.0       0.040
-    """
-    header = f"{'task':>4}  {'return':>8}"
-    if stds is not None:
-        header += f"  {'± std':>7}"
-    header += f"  {score_name:>10}"
-    if after_own_phase is not None:
-        header += f"  {'after own phase':>15}"
-    if forgetting is not None:
-        header += f"  {'forgetting':>10}"
-    lines = [header]
-    for k, (ret, norm) in enumerate(zip(returns, normalized)):
-        line = f"{k:>4}  {fmt_value(ret, '.1f'):>8}"
-        if stds is not None:
-            line += f"  {fmt_value(stds[k], '.1f'):>7}"
-        line += f"  {fmt_value(norm, '.3f'):>10}"
-        if after_own_phase is not None:
-            line += f"  {fmt_value(after_own_phase[k], '.3f'):>15}"
-        if forgetting is not None:
-            line += f"  {fmt_value(forgetting[k], '+.3f'):>10}"
-        lines.append(line)
-    return "\n".join(lines)
 
 
 def load_run_model(run_path: str | Path, device: str = "auto") -> tuple[Any, Any, Path]:

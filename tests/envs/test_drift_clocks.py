@@ -7,16 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from callback_fakes import TINY, StopAt
 from stable_baselines3.common.callbacks import BaseCallback
 
 from psp_rl.envs import load_suite
+from psp_rl.envs.drift_clocks import DriftClockReset, get_drift_steps, set_drift_steps, with_drift_reset
+from psp_rl.evaluation.episodes import eval_envs_per_task
 from psp_rl.training import train
 from psp_rl.training.checkpoint import find_latest_checkpoint
 from psp_rl.training.config import TrainConfig, resolve_config
-from psp_rl.training.drift import DriftClockReset, get_drift_steps, set_drift_steps, with_drift_reset
-from psp_rl.training.evaluation import eval_envs_per_task
 from psp_rl.training.normalize import TaskVecNormalize
+from tests.training.callback_fakes import TINY, StopAt
 
 STEPS = 128  # per task
 
