@@ -12,8 +12,17 @@ from typing import Any
 SB3_AGENT = "sb3"
 SB3_POLICY = "MultiInputPolicy"
 #: policy arguments only the PSP policies take (or take with PSP meanings), dropped for the SB3 policy
-PSP_ONLY_POLICY_KWARGS = ("context", "context_seed", "task_bias", "mode", "width_scaling", "base_width", "layer_norm",
-                          "features_extractor_class", "features_extractor_kwargs")  # fmt: skip
+PSP_ONLY_POLICY_KWARGS = (
+    "context",
+    "context_seed",
+    "task_bias",
+    "mode",
+    "width_scaling",
+    "base_width",
+    "layer_norm",
+    "features_extractor_class",
+    "features_extractor_kwargs",
+)
 
 EWC_LAMBDA = 1000.0
 

@@ -59,12 +59,14 @@ class Probe(BaseCallback):
             q = q_values(self.model, self.obs, 0)
             ref = self.reference
             gap = np.sort(ref, axis=1)[:, -1] - np.sort(ref, axis=1)[:, -2]
-            self.rows.append({
-                "steps": self.n_calls,
-                "relative_q_change": float(np.abs(q - ref).mean() / np.abs(ref).mean()),
-                "greedy_changed": float((q.argmax(1) != ref.argmax(1)).mean()),
-                "gap_over_q": float(gap.mean() / np.abs(ref).mean()),
-            })  # fmt: skip
+            self.rows.append(
+                {
+                    "steps": self.n_calls,
+                    "relative_q_change": float(np.abs(q - ref).mean() / np.abs(ref).mean()),
+                    "greedy_changed": float((q.argmax(1) != ref.argmax(1)).mean()),
+                    "gap_over_q": float(gap.mean() / np.abs(ref).mean()),
+                }
+            )
         return True
 
 
@@ -74,8 +76,14 @@ def run(name: str, steps: tuple[int, int], seed: int, every: int) -> dict[str, A
     suite = psp_rl.load_suite("cartpole-permuted", num_tasks=2)
     kwargs = {**cfg.policy_kwargs, **VARIANTS[name]}
     kwargs["activation_fn"] = torch.nn.ReLU
-    model = DQN(psp_rl.PSPDQNPolicy, suite.make_vec_env(1, seed=seed, initial_tasks=[0]), seed=seed, device="cpu",
-                policy_kwargs=kwargs, **build_hyperparams(cfg.hyperparams))  # fmt: skip
+    model = DQN(
+        psp_rl.PSPDQNPolicy,
+        suite.make_vec_env(1, seed=seed, initial_tasks=[0]),
+        seed=seed,
+        device="cpu",
+        policy_kwargs=kwargs,
+        **build_hyperparams(cfg.hyperparams),
+    )
     model.learn(steps[0])
     size = model.replay_buffer.pos
     picks = np.random.default_rng(seed).choice(size, min(size, 1000), replace=False)
@@ -102,13 +110,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     records = [run(name, tuple(args.steps), args.seed, args.every) for name in args.variants]
-    print(f"dqn-psp preset, cartpole-permuted: variant 0 for {args.steps[0]} steps, then variant 1 for "
-          f"{args.steps[1]}; variant 0 probed on 1000 of its states (seed {args.seed})")  # fmt: skip
+    print(
+        f"dqn-psp preset, cartpole-permuted: variant 0 for {args.steps[0]} steps, then variant 1 for "
+        f"{args.steps[1]}; variant 0 probed on 1000 of its states (seed {args.seed})"
+    )
     print(f"{'network':>20} {'steps':>6} {'|dQ|/|Q|':>9} {'greedy changed':>15} {'gap/|Q|':>8}")
     for r in records:
         for row in r["probe"]:
-            print(f"{r['variant']:>20} {row['steps']:>6} {row['relative_q_change']:>9.3f} "
-                  f"{row['greedy_changed']:>15.3f} {row['gap_over_q']:>8.3f}")  # fmt: skip
+            print(
+                f"{r['variant']:>20} {row['steps']:>6} {row['relative_q_change']:>9.3f} "
+                f"{row['greedy_changed']:>15.3f} {row['gap_over_q']:>8.3f}"
+            )
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             json.dump(records, handle, indent=1)

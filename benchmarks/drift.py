@@ -75,9 +75,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from psp_rl.training import resolve_config, train
 
     cfg = resolve_config(
-        args.agent, args.suite, seed=args.seed, run_dir=args.run_dir,
+        args.agent,
+        args.suite,
+        seed=args.seed,
+        run_dir=args.run_dir,
         sets=[*SETTINGS[args.setting], f"policy_kwargs.drift_keys={args.keys}", *args.set],
-    )  # fmt: skip
+    )
     if args.setting.startswith("shared"):
         cfg.policy_kwargs.pop("drift_keys")
     suite = cfg.load_suite()
@@ -97,13 +100,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result = train(cfg, progress_bar=False, verbose=0, callbacks=[QuarterEval()])
     final = evaluate_phases(result.model, suite, phases, args.episodes, args.seed + 50_000)
     return {
-        "suite": args.suite, "agent": args.agent, "setting": args.setting, "seed": args.seed,
-        "steps": int(steps), "period": period, "drift_keys": args.keys, "episodes": args.episodes,
-        "phases": phases, "final": final, "period_mean": float(np.mean(final)),
-        "early_phases": early, "early_at_quarter": at_quarter.get("early"),
-        "early_at_end": final[: len(early)], "run": str(result.run_path),
+        "suite": args.suite,
+        "agent": args.agent,
+        "setting": args.setting,
+        "seed": args.seed,
+        "steps": int(steps),
+        "period": period,
+        "drift_keys": args.keys,
+        "episodes": args.episodes,
+        "phases": phases,
+        "final": final,
+        "period_mean": float(np.mean(final)),
+        "early_phases": early,
+        "early_at_quarter": at_quarter.get("early"),
+        "early_at_end": final[: len(early)],
+        "run": str(result.run_path),
         "command": " ".join(sys.argv),
-    }  # fmt: skip
+    }
 
 
 def render(records: list[dict[str, Any]]) -> str:

@@ -56,7 +56,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _algo(run: str) -> str:
-    from psp_rl.training.evaluation import load_run_model
+    from psp_rl.training.saved_runs import load_run_model
 
     cfg, _, _ = load_run_model(run, device="cpu")
     return str(cfg.algo)
@@ -64,7 +64,7 @@ def _algo(run: str) -> str:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Run every missing cell and write each record as soon as it is measured."""
-    from psp_rl.training.evaluation import evaluate_run
+    from psp_rl.training.saved_runs import evaluate_run
 
     out = Path(args.out)
     data = _load(out)
@@ -98,12 +98,26 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         methods = [m for m in args.methods if not (m == "entropy" and _algo(run) == "td3")]
         for method in methods:
             for window in args.windows:
-                cell(f"{label}|window|{method}|{window}", run, infer_task=True, method=method, window=window,
-                     calibration_steps=args.calibration_steps)  # fmt: skip
+                cell(
+                    f"{label}|window|{method}|{window}",
+                    run,
+                    infer_task=True,
+                    method=method,
+                    window=window,
+                    calibration_steps=args.calibration_steps,
+                )
         for method in methods:
-            cell(f"{label}|switch|{method}|{args.switch_window}", run, infer_task=True, method=method,
-                 window=args.switch_window, switch_every=args.switch_every, new_variants=args.new_variants,
-                 calibration_steps=args.calibration_steps, switch_episodes=args.switch_episodes)  # fmt: skip
+            cell(
+                f"{label}|switch|{method}|{args.switch_window}",
+                run,
+                infer_task=True,
+                method=method,
+                window=args.switch_window,
+                switch_every=args.switch_every,
+                new_variants=args.new_variants,
+                calibration_steps=args.calibration_steps,
+                switch_episodes=args.switch_episodes,
+            )
     for label, run in _pairs(args.blind, "--blind").items():
         cell(f"{label}|blind", run)
     return data

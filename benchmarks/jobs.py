@@ -46,11 +46,21 @@ def _job(
     """One job description of :func:`make_jobs`: the run's own fields and what every run of the
     experiment shares (its name, ``n_envs`` and run folder)."""
     return {
-        "key": key, "experiment": name, "agent": agent, "num_tasks": num_tasks, "width": width,
-        "seed": seed, "preset": preset, "preset_data": preset_data, "suite": suite,
-        "steps_per_task": steps_per_task, "n_envs": spec.get("n_envs"), "sets": sets,
-        "ewc_lambda": ewc_lambda, "run_dir": str(Path(run_dir) / f"exp{name}"),
-    }  # fmt: skip
+        "key": key,
+        "experiment": name,
+        "agent": agent,
+        "num_tasks": num_tasks,
+        "width": width,
+        "seed": seed,
+        "preset": preset,
+        "preset_data": preset_data,
+        "suite": suite,
+        "steps_per_task": steps_per_task,
+        "n_envs": spec.get("n_envs"),
+        "sets": sets,
+        "ewc_lambda": ewc_lambda,
+        "run_dir": str(Path(run_dir) / f"exp{name}"),
+    }
 
 
 def _common_sets(spec: dict[str, Any], preset: str, steps: int) -> list[str]:
@@ -88,12 +98,22 @@ def _single_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str
                         w = "preset" if width is None else width
                         jobs.append(
                             _job(
-                                name, spec, run_dir, key=f"{name}|{preset}|{agent}|K{k}|w{w}|s{seed}",
-                                agent=agent, num_tasks=k, width=width, seed=seed, preset=preset,
-                                preset_data=preset_data, suite=spec["suites"][preset], steps_per_task=steps,
-                                sets=sets, ewc_lambda=None,
+                                name,
+                                spec,
+                                run_dir,
+                                key=f"{name}|{preset}|{agent}|K{k}|w{w}|s{seed}",
+                                agent=agent,
+                                num_tasks=k,
+                                width=width,
+                                seed=seed,
+                                preset=preset,
+                                preset_data=preset_data,
+                                suite=spec["suites"][preset],
+                                steps_per_task=steps,
+                                sets=sets,
+                                ewc_lambda=None,
                             )
-                        )  # fmt: skip
+                        )
     return jobs
 
 
@@ -127,12 +147,22 @@ def _combo_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str,
         for seed in combo["seeds"]:
             jobs.append(
                 _job(
-                    name, spec, run_dir, key=f"{name}|{agent}|K{combo['num_tasks']}|wpreset|s{seed}",
-                    agent=agent, num_tasks=combo["num_tasks"], width=None, seed=seed, preset=preset,
-                    preset_data=preset_data, suite=combo.get("suite", spec["suite"]), steps_per_task=steps,
-                    sets=list(sets), ewc_lambda=None,
+                    name,
+                    spec,
+                    run_dir,
+                    key=f"{name}|{agent}|K{combo['num_tasks']}|wpreset|s{seed}",
+                    agent=agent,
+                    num_tasks=combo["num_tasks"],
+                    width=None,
+                    seed=seed,
+                    preset=preset,
+                    preset_data=preset_data,
+                    suite=combo.get("suite", spec["suite"]),
+                    steps_per_task=steps,
+                    sets=list(sets),
+                    ewc_lambda=None,
                 )
-            )  # fmt: skip
+            )
     return jobs
 
 
@@ -167,11 +197,22 @@ def make_jobs(name: str, spec: dict[str, Any], run_dir: str) -> list[dict[str, A
                     sets += _common_sets(spec, spec["agent"], steps)
                     jobs.append(
                         _job(
-                            name, spec, run_dir, key=f"{name}|{agent}|K{k}|w{width}|s{seed}", agent=agent,
-                            num_tasks=k, width=width, seed=seed, preset=spec["agent"], preset_data=preset_data,
-                            suite=spec["suite"], steps_per_task=steps, sets=sets, ewc_lambda=ewc,
+                            name,
+                            spec,
+                            run_dir,
+                            key=f"{name}|{agent}|K{k}|w{width}|s{seed}",
+                            agent=agent,
+                            num_tasks=k,
+                            width=width,
+                            seed=seed,
+                            preset=spec["agent"],
+                            preset_data=preset_data,
+                            suite=spec["suite"],
+                            steps_per_task=steps,
+                            sets=sets,
+                            ewc_lambda=ewc,
                         )
-                    )  # fmt: skip
+                    )
     return jobs
 
 
@@ -200,10 +241,15 @@ def job_config(job: dict[str, Any]) -> Any:
     for key, value in job["preset_data"].items():
         data[key] = {**data[key], **value} if key in ("eval", "checkpoint") else copy.deepcopy(value)
     explicit = {
-        "agent": job["preset"], "suite": job["suite"], "seed": job["seed"], "device": "cpu",
-        "n_envs": job["n_envs"], "steps_per_task": job["steps_per_task"], "num_tasks": job["num_tasks"],
+        "agent": job["preset"],
+        "suite": job["suite"],
+        "seed": job["seed"],
+        "device": "cpu",
+        "n_envs": job["n_envs"],
+        "steps_per_task": job["steps_per_task"],
+        "num_tasks": job["num_tasks"],
         "run_dir": job["run_dir"],
-    }  # fmt: skip
+    }
     data.update({k: v for k, v in explicit.items() if v is not None})
     return TrainConfig.from_dict(apply_overrides(data, parse_overrides(job["sets"])))
 

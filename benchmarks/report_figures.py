@@ -109,8 +109,15 @@ def plot_matrices(groups: Mapping[str, Sequence[Mapping[str, Any]]], path: Path,
                 for r in range(matrix.shape[0]):
                     for c in range(matrix.shape[1]):
                         v = matrix[r, c]
-                        ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6,
-                                color="black" if v > 0.6 else "white")  # fmt: skip
+                        ax.text(
+                            c,
+                            r,
+                            f"{v:.2f}",
+                            ha="center",
+                            va="center",
+                            fontsize=6,
+                            color="black" if v > 0.6 else "white",
+                        )
         ax.set_title(agent, fontsize=10)
         ax.set_xlabel("evaluated task j")
         ax.set_ylabel("after phase i")
@@ -134,10 +141,22 @@ def plot_final_bars(groups: Mapping[str, Sequence[Mapping[str, Any]]], path: Pat
     x = np.arange(len(agents))
     fig = _new_figure(max(4.5, 1.1 * len(agents) + 1.5), 3.2)
     ax = fig.add_subplot(1, 1, 1)
-    ax.bar(x - 0.2, [p[0] for p in perf], 0.4, yerr=[0 if p[2] < 2 else p[1] for p in perf],
-           label="average performance", color="tab:blue")  # fmt: skip
-    ax.bar(x + 0.2, [0 if math.isnan(f[0]) else f[0] for f in forg], 0.4,
-           yerr=[0 if f[2] < 2 else f[1] for f in forg], label="forgetting", color="tab:red")  # fmt: skip
+    ax.bar(
+        x - 0.2,
+        [p[0] for p in perf],
+        0.4,
+        yerr=[0 if p[2] < 2 else p[1] for p in perf],
+        label="average performance",
+        color="tab:blue",
+    )
+    ax.bar(
+        x + 0.2,
+        [0 if math.isnan(f[0]) else f[0] for f in forg],
+        0.4,
+        yerr=[0 if f[2] < 2 else f[1] for f in forg],
+        label="forgetting",
+        color="tab:red",
+    )
     ax.set_xticks(x, labels=agents)
     ax.set_ylim(min(0.0, *[f[0] for f in forg if not math.isnan(f[0])], 0.0) - 0.05, 1.1)
     ax.axhline(0.0, color="black", lw=0.5)
@@ -161,8 +180,14 @@ def plot_capacity(runs: Sequence[Mapping[str, Any]], path: Path, title: str) -> 
         ks = sorted(k for (k,) in by_k)
         for ax, field in zip(axes, ("avg_performance", "forgetting")):
             stats = [mean_std(r.get(field) for r in by_k[(k,)]) for k in ks]
-            ax.errorbar(ks, [s[0] for s in stats], yerr=[0 if s[2] < 2 else s[1] for s in stats],
-                        marker="o", capsize=3, label=f"{agent}, width {width}")  # fmt: skip
+            ax.errorbar(
+                ks,
+                [s[0] for s in stats],
+                yerr=[0 if s[2] < 2 else s[1] for s in stats],
+                marker="o",
+                capsize=3,
+                label=f"{agent}, width {width}",
+            )
     for ax, label in zip(axes, ("average performance", "forgetting")):
         ax.set_xscale("log")
         ax.set_xlabel("number of tasks K")

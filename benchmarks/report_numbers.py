@@ -12,8 +12,19 @@ from typing import Any
 import numpy as np
 
 #: agents in tables and plots: PSP first, then the baselines from the weakest to the upper bound
-AGENT_ORDER = ("psp", "psp-binary", "psp-complex", "psp-rotation", "psp-nolift", "psp-taskin", "shared",
-               "onehot", "multihead", "ewc", "separate")  # fmt: skip
+AGENT_ORDER = (
+    "psp",
+    "psp-binary",
+    "psp-complex",
+    "psp-rotation",
+    "psp-nolift",
+    "psp-taskin",
+    "shared",
+    "onehot",
+    "multihead",
+    "ewc",
+    "separate",
+)
 
 
 def _agent_rank(agent: Any) -> tuple[int, str]:

@@ -83,12 +83,17 @@ def _capacity_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_dir
     ):
         rows.append(
             [
-                str(agent), str(width), str(k), _fmt(r.get("avg_performance") for r in group),
-                _fmt(r.get("forgetting") for r in group), _fmt(_kept(r) for r in group),
+                str(agent),
+                str(width),
+                str(k),
+                _fmt(r.get("avg_performance") for r in group),
+                _fmt(r.get("forgetting") for r in group),
+                _fmt(_kept(r) for r in group),
                 _fmt_int(r.get("param_count") for r in group),
-                _fmt((r.get("wall_time_s") for r in group), 0), str(len(group)),
+                _fmt((r.get("wall_time_s") for r in group), 0),
+                str(len(group)),
             ]
-        )  # fmt: skip
+        )
     header = [
         "context",
         "width",
@@ -120,15 +125,26 @@ def _parallel_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_dir
                 auc.append(_curve_auc(steps, curve))
         rows.append(
             [
-                str(agent), str(k), str(width), _fmt(final), _fmt(auc),
-                _fmt_int(r.get("param_count") for r in group), _fmt((r.get("wall_time_s") for r in group), 0),
+                str(agent),
+                str(k),
+                str(width),
+                _fmt(final),
+                _fmt(auc),
+                _fmt_int(r.get("param_count") for r in group),
+                _fmt((r.get("wall_time_s") for r in group), 0),
                 str(len(group)),
             ]
-        )  # fmt: skip
+        )
     header = [
-        "agent", "K", "width", "final mean normalized return", "AUC (sample efficiency)",
-        "parameters", "wall time (s)", "seeds",
-    ]  # fmt: skip
+        "agent",
+        "K",
+        "width",
+        "final mean normalized return",
+        "AUC (sample efficiency)",
+        "parameters",
+        "wall time (s)",
+        "seeds",
+    ]
     lines = _table(header, rows) + [""]
     if runs:
         fig = plot_parallel(

@@ -94,9 +94,19 @@ def _single_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_dir: 
         "",
     ]
     header = [
-        "algorithm", "agent", "suite", "env steps", "evaluations", "final return: agent",
-        "final return: SB3", "AUC: agent", "AUC: SB3", "wall time (s): agent / SB3", "seeds", "within spread",
-    ]  # fmt: skip
+        "algorithm",
+        "agent",
+        "suite",
+        "env steps",
+        "evaluations",
+        "final return: agent",
+        "final return: SB3",
+        "AUC: agent",
+        "AUC: SB3",
+        "wall time (s): agent / SB3",
+        "seeds",
+        "within spread",
+    ]
     rows = []
     by_preset: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
     for preset in _presets(entry):
@@ -126,10 +136,20 @@ def _single_section(name: str, entry: Mapping[str, Any], fig_dir: Path, md_dir: 
             seeds = f"{len(group)} / {len(base)}"
             rows.append(
                 [
-                    f"`{preset}`", agent, str(suites.get(preset, group[0].get("suite"))), _one(info["steps"]), evals,
-                    _fmt(final, 1), _fmt(base_final, 1), _fmt(auc), _fmt(base_auc), wall, seeds, verdict,
+                    f"`{preset}`",
+                    agent,
+                    str(suites.get(preset, group[0].get("suite"))),
+                    _one(info["steps"]),
+                    evals,
+                    _fmt(final, 1),
+                    _fmt(base_final, 1),
+                    _fmt(auc),
+                    _fmt(base_auc),
+                    wall,
+                    seeds,
+                    verdict,
                 ]
-            )  # fmt: skip
+            )
     lines += _table(header, rows) + [""]
     if by_preset:
         fig = plot_single_curves(

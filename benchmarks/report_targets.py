@@ -114,8 +114,15 @@ def _per_seed_lines(entry: Mapping[str, Any]) -> list[str]:
         "(its task in brackets). " + rule,
         "",
     ]
-    header = ["agent", "K", "seed", "average performance", "forgetting", "lowest final return",
-              "wall time (s)"] + (["targets met"] if targets else [])  # fmt: skip
+    header = [
+        "agent",
+        "K",
+        "seed",
+        "average performance",
+        "forgetting",
+        "lowest final return",
+        "wall time (s)",
+    ] + (["targets met"] if targets else [])
     rows, summary = [], []
     for agent, k in _combo_order(entry):
         group = sorted(groups.get((agent, k), []), key=lambda r: r.get("seed") or 0)
@@ -124,10 +131,14 @@ def _per_seed_lines(entry: Mapping[str, Any]) -> list[str]:
         for run in group:
             low = _lowest_final(run)
             row = [
-                agent, str(k), str(run.get("seed")), _fmt([run.get("avg_performance")]),
-                _fmt([run.get("forgetting")]), "n/a" if low is None else f"{low[0]:.3f} (task {low[1]})",
+                agent,
+                str(k),
+                str(run.get("seed")),
+                _fmt([run.get("avg_performance")]),
+                _fmt([run.get("forgetting")]),
+                "n/a" if low is None else f"{low[0]:.3f} (task {low[1]})",
                 _fmt([run.get("wall_time_s")], 0),
-            ]  # fmt: skip
+            ]
             if targets:
                 misses = target_misses(run, targets)
                 row.append("yes" if not misses else "no: " + ", ".join(misses))
@@ -142,15 +153,28 @@ def _per_seed_lines(entry: Mapping[str, Any]) -> list[str]:
         lows = [low[0] for r in group if (low := _lowest_final(r)) is not None]
         summary.append(
             [
-                agent, str(k), _one(steps), _one(episodes), str([r.get("seed") for r in group]),
-                f"{min(perf):.3f}" if perf else "n/a", f"{max(forgetting):.3f}" if forgetting else "n/a",
+                agent,
+                str(k),
+                _one(steps),
+                _one(episodes),
+                str([r.get("seed") for r in group]),
+                f"{min(perf):.3f}" if perf else "n/a",
+                f"{max(forgetting):.3f}" if forgetting else "n/a",
                 f"{min(lows):.3f}" if lows else "n/a",
                 targets_verdict(group, targets, _protocol_seeds(entry, agent, k), reduced),
             ]
-        )  # fmt: skip
+        )
     lines += _table(header, rows) + [""]
-    header = ["agent", "K", "env steps per task", "evaluation episodes", "seeds",
-              "min average performance", "max forgetting", "lowest final return",
-              f"targets on each seed ({_targets_text(targets) or 'none'})"]  # fmt: skip
+    header = [
+        "agent",
+        "K",
+        "env steps per task",
+        "evaluation episodes",
+        "seeds",
+        "min average performance",
+        "max forgetting",
+        "lowest final return",
+        f"targets on each seed ({_targets_text(targets) or 'none'})",
+    ]
     lines += ["Over the seeds of each (agent, K):", ""] + _table(header, summary) + [""]
     return lines

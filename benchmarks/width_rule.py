@@ -26,8 +26,8 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import sync_envs_normalization
 
 import psp_rl
+from psp_rl.evaluation.tasks import evaluate_tasks
 from psp_rl.metrics import PerformanceMatrix
-from psp_rl.training.evaluation import evaluate_tasks
 from psp_rl.training.normalize import TaskVecNormalize
 from psp_rl.utils import write_json_atomic
 
@@ -81,21 +81,33 @@ def run(
     :return: the record.
     """
     suite = psp_rl.Suite(
-        {"env_id": "Acrobot-v1", "num_tasks": num_tasks, "variants": [{"family": "permute_obs"}],
-         "schedule": {"kind": "sequential", "steps_per_task": steps_per_task}},
+        {
+            "env_id": "Acrobot-v1",
+            "num_tasks": num_tasks,
+            "variants": [{"family": "permute_obs"}],
+            "schedule": {"kind": "sequential", "steps_per_task": steps_per_task},
+        },
         name="acrobot-permuted",
-    )  # fmt: skip
+    )
     schedule = suite.make_schedule()
     env = TaskVecNormalize(suite.make_vec_env(n_envs=N_ENVS, seed=seed), norm_obs_keys=["obs"])
     eval_envs = [
-        TaskVecNormalize(suite.make_vec_env(1, seed=seed + 1000, initial_tasks=[k]), norm_obs_keys=["obs"],
-                         training=False, norm_reward=False)
+        TaskVecNormalize(
+            suite.make_vec_env(1, seed=seed + 1000, initial_tasks=[k]),
+            norm_obs_keys=["obs"],
+            training=False,
+            norm_reward=False,
+        )
         for k in range(num_tasks)
-    ]  # fmt: skip
+    ]
     model = PPO(
-        psp_rl.PSPActorCriticPolicy, env, seed=seed, device="cpu", **ZOO_PPO_ACROBOT,
+        psp_rl.PSPActorCriticPolicy,
+        env,
+        seed=seed,
+        device="cpu",
+        **ZOO_PPO_ACROBOT,
         policy_kwargs=dict(net_arch=[width, width], width_scaling=width_scaling),
-    )  # fmt: skip
+    )
     phase_end = PhaseEnd(schedule.phase_boundaries(), eval_envs, episodes)
     started = time.perf_counter()
     model.learn(
@@ -105,11 +117,17 @@ def run(
     for row in phase_end.rows:
         matrix.append(row)
     return {
-        "width_scaling": width_scaling, "seed": seed, "num_tasks": num_tasks, "steps_per_task": steps_per_task,
-        "width": width, "eval_episodes": episodes, "perf_matrix": matrix.R.tolist(),
-        "avg_performance": matrix.average_performance(), "forgetting": matrix.forgetting(),
+        "width_scaling": width_scaling,
+        "seed": seed,
+        "num_tasks": num_tasks,
+        "steps_per_task": steps_per_task,
+        "width": width,
+        "eval_episodes": episodes,
+        "perf_matrix": matrix.R.tolist(),
+        "avg_performance": matrix.average_performance(),
+        "forgetting": matrix.forgetting(),
         "wall_time_s": time.perf_counter() - started,
-    }  # fmt: skip
+    }
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
@@ -131,16 +149,22 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = json.loads(out.read_text()) if out.is_file() else []
     for seed in args.seeds:
         for rule in (True, False):
-            done = [r for r in records if (r["seed"], r["width_scaling"], r["steps_per_task"], r["width"]) ==
-                    (seed, rule, args.steps_per_task, args.width)]  # fmt: skip
+            done = [
+                r
+                for r in records
+                if (r["seed"], r["width_scaling"], r["steps_per_task"], r["width"])
+                == (seed, rule, args.steps_per_task, args.width)
+            ]
             if done:
                 continue
             print(f"seed {seed}, width rule {'on' if rule else 'off'}:", flush=True)
             records.append(run(rule, seed, args.num_tasks, args.steps_per_task, args.width, args.episodes))
             out.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(out, records)  # resumable: finished runs are kept
-    print(f"\nPPO, RL Zoo Acrobot-v1 settings, permuted Acrobot K = {args.num_tasks}, {args.steps_per_task} steps "
-          f"per variant, width {args.width}, {args.episodes} evaluation episodes (normalised: -500 -> 0, -80 -> 1)")  # fmt: skip
+    print(
+        f"\nPPO, RL Zoo Acrobot-v1 settings, permuted Acrobot K = {args.num_tasks}, {args.steps_per_task} steps "
+        f"per variant, width {args.width}, {args.episodes} evaluation episodes (normalised: -500 -> 0, -80 -> 1)"
+    )
     print(
         f"{'seed':>4}  {'width rule':>10}  {'avg perf':>8}  {'forgetting':>10}  {'after own phase':>22}  {'at the end':>22}"
     )
@@ -148,8 +172,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         m = np.asarray(r["perf_matrix"])
         diag = " ".join(f"{m[i, i]:.2f}" for i in range(len(m)))
         last = " ".join(f"{v:.2f}" for v in m[-1])
-        print(f"{r['seed']:>4}  {'on' if r['width_scaling'] else 'off':>10}  {r['avg_performance']:>8.3f}  "
-              f"{r['forgetting']:>10.3f}  {diag:>22}  {last:>22}")  # fmt: skip
+        print(
+            f"{r['seed']:>4}  {'on' if r['width_scaling'] else 'off':>10}  {r['avg_performance']:>8.3f}  "
+            f"{r['forgetting']:>10.3f}  {diag:>22}  {last:>22}"
+        )
     return records
 
 
