@@ -60,7 +60,9 @@ def test_policies_do_not_import_training() -> None:
     assert offending("policies", ("psp_rl.training", "psp_rl.envs", "psp_rl.cli")) == {}
 
 
-@pytest.mark.parametrize("room", ["nn", "policies", "envs", "evaluation", "continual", "training", "inference"])
+@pytest.mark.parametrize(
+    "room", ["nn", "policies", "envs", "evaluation", "continual", "training", "inference"]
+)
 def test_only_sweep_imports_ray_and_nothing_imports_sweep(room: str) -> None:
     """psp_rl/sweep builds on training, never the reverse; Ray and rliable stay an optional extra."""
     assert offending(room, ("psp_rl.sweep", "ray", "rliable")) == {}

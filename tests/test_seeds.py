@@ -54,7 +54,7 @@ def _purpose() -> str:
             return "inference runs"  # the switching env and never-trained variants
         if "keep_best" in file:
             return "validation"
-        if "eval_callback" in file:
+        if file.endswith(("evaluation/callback.py", "evaluation\\callback.py")):
             return "evaluation (train)"
         if name == "evaluate_run":
             return "evaluation (eval)"

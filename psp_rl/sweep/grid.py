@@ -212,7 +212,7 @@ class SweepSpec:
             kwargs["set"] = set_items(kwargs["set"], source)
         if "arms" in kwargs:
             arms = kwargs["arms"]
-            if not isinstance(arms, Mapping) or not arms:
+            if not isinstance(arms, Mapping):
                 raise ValueError(
                     f"{source}: arms must map arm names to lists of KEY=VALUE overrides, got {arms!r}."
                 )

@@ -17,6 +17,7 @@ from psp_rl.training.config import (
     PRESET_KEYS,
     TrainConfig,
     load_preset,
+    mechanism_names,
     parse_overrides,
     resolve_config,
 )
@@ -40,7 +41,7 @@ def test_preset_files_are_plain_safe_yaml() -> None:
     assert set(PRESETS) <= set(presets)
     for path in presets.values():
         data = yaml.safe_load(path.read_text())
-        assert set(data) <= set(PRESET_KEYS)
+        assert set(data) <= {*PRESET_KEYS, *mechanism_names()}
 
 
 def test_optimizers_by_name() -> None:
