@@ -154,7 +154,9 @@ def train(
 
     def scoring_env(eval_env: Any) -> Any:
         """An evaluation or validation env, normalised with the training env's statistics."""
-        return eval_env if cfg.normalize is False else eval_vec_normalize(eval_env, train_env)
+        if not isinstance(train_env, VecNormalize):
+            return eval_env
+        return eval_vec_normalize(eval_env, train_env)
 
     # ---- 5. model
     model = build_model(cfg, env, device, checkpoint, num_tasks=suite.num_tasks)
