@@ -122,6 +122,15 @@ class Mechanism(PhaseCallback):
         """:param section: the merged, checked section. :param setup: the run. :return: the callback."""
         raise NotImplementedError
 
+    def sub_envs_run(self, task: int | None) -> bool:
+        """Whether every training sub-env reported ``task`` at this step (its episode of the previous task
+        is over: one episode, one task).
+
+        :param task: a task id.
+        """
+        running = [info.get("task_id") for info in self.locals.get("infos", [])]
+        return bool(running) and all(t == task for t in running)
+
     def state_dict(self) -> dict[str, Any]:
         """:return: the state to checkpoint (JSON, or tensors with :attr:`STATE_FILE`)."""
         return {}

@@ -12,7 +12,12 @@ collapsed to one action.
 - ``keep`` (default, SB3's behaviour): the optimizers carry their state across task switches.
 - ``reset`` (as Continual World's ``reset_optimizer_on_task_change``): the state of every optimizer of
   the model (the policy's; SAC / TD3's actor and critic optimizers; SAC's entropy-coefficient
-  optimizer) is cleared at the first step of every new phase, so each variant starts with fresh moments.
+  optimizer) is cleared once every sub-env runs the new phase's task, so each variant starts with fresh
+  moments. Waiting for the last old-task episode to end matters for per-task parameters (``separate``,
+  per-task biases): they get exactly zero gradient from another task, but Adam's moments keep moving
+  them; cleared after the finished task's last gradient (off-policy: with the replay buffer, emptied at
+  the same step), they stay bit-identical. PPO's and A2C's rollout at that step may still hold a few
+  old-task steps.
 
 The optimizers' state is saved by SB3 in ``model.zip``, so a resumed run continues with the same moments.
 Preset section::
@@ -22,6 +27,7 @@ Preset section::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -71,17 +77,38 @@ class OptimizerReset(Mechanism):
     def from_section(cls, section: Any, setup: Setup) -> OptimizerReset:  # noqa: D102
         return cls(setup.schedule)
 
+    def state_dict(self) -> dict[str, Any]:  # noqa: D102
+        return {"pending": list(self.pending), "resets": self.resets}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:  # noqa: D102
+        self.pending = [int(p) for p in state.get("pending", [])]
+        self.resets = int(state.get("resets", 0))
+
     def __init__(self, schedule: TaskSchedule, verbose: int = 0) -> None:
         super().__init__(schedule.phase_boundaries(), verbose)
         self.schedule = schedule
+        self.pending: list[int] = []  # phases begun whose reset waits for every sub-env to run their task
+        self.resets = 0
 
     def on_phase_start(self, phase: int) -> None:
-        """Clear every optimizer's state for ``phase``.
+        """Clear every optimizer's state for ``phase`` once every sub-env runs its task.
 
         :param phase: the phase that begins.
         """
-        if not self.schedule.is_sequential:
-            return
+        if self.schedule.is_sequential:
+            self.pending.append(phase)
+
+    def _on_step(self) -> bool:
+        while self.pending and self.sub_envs_run(self.schedule.phase_task(self.pending[0])):
+            self.clear(self.pending.pop(0))
+        return True
+
+    def clear(self, phase: int) -> None:
+        """Clear the state of every optimizer of the model now.
+
+        :param phase: the phase it is cleared for.
+        """
+        self.resets += 1
         optimizers = model_optimizers(self.model)
         for optimizer in optimizers:
             optimizer.state.clear()

@@ -136,14 +136,8 @@ class ReplayReset(Mechanism):
         if self.at_switch == "reset" and self.schedule.is_sequential:
             self.pending.append(phase)
 
-    def ready(self, phase: int) -> bool:
-        """Every sub-env has started the new phase's task (one episode, one task)."""
-        task = self.schedule.phase_task(phase)
-        running = [info.get("task_id") for info in self.locals.get("infos", [])]
-        return bool(running) and all(t == task for t in running)
-
     def _on_step(self) -> bool:
-        while self.pending and self.ready(self.pending[0]):
+        while self.pending and self.sub_envs_run(self.schedule.phase_task(self.pending[0])):
             self._reset(self.pending.pop(0))
         return True
 
