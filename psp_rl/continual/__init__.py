@@ -98,11 +98,12 @@ def build_mechanisms(sections: Mapping[str, Any], setup: Setup) -> dict[str, Mec
     :return: the mechanisms, by name.
     """
     merged = check_sections(sections, setup.algo)
-    return {
-        name: cls.from_section(merged[name], setup)
-        for name, cls in MECHANISMS.items()
-        if cls.enabled(merged[name], setup.algo)
-    }
+    built: dict[str, Mechanism] = {}
+    for name, cls in MECHANISMS.items():
+        settings = cls.settings(merged[name])
+        if cls.enabled(settings, setup.algo):
+            built[name] = cls.from_settings(settings, setup)
+    return built
 
 
 def callbacks(

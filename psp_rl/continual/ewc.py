@@ -39,6 +39,7 @@ ewc={"lambda": 100}))``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -66,7 +67,21 @@ class _PolicyOutputs(torch.nn.Module):
         return self.policy.get_distribution(obs), self.policy.predict_values(obs) if self.critic else None
 
 
-__all__ = ["EWC"]
+__all__ = ["EWC", "EWCSettings"]
+
+
+@dataclasses.dataclass(frozen=True)
+class EWCSettings:
+    """The ``ewc`` section (PPO, A2C).
+
+    :param strength: the preset key ``lambda``: the penalty's strength (0: off).
+    :param fisher_samples: observations per Fisher estimate.
+    :param critic: also consolidate the value network.
+    """
+
+    strength: float = dataclasses.field(default=0.0, metadata={"key": "lambda"})
+    fisher_samples: int = 512
+    critic: bool = False
 
 
 @register
@@ -92,35 +107,34 @@ class EWC(Mechanism):
     """
 
     NAME = "ewc"
-    DEFAULTS = {"lambda": 0.0, "fisher_samples": 512, "critic": False}
+    Settings = EWCSettings
     STATE_FILE = "ewc.pt"
     #: the algorithms it supports
     ALGOS: tuple[str, ...] = ("ppo", "a2c")
 
     @classmethod
-    def check(cls, section: Any, algo: str) -> None:  # noqa: D102
-        super().check(section, algo)
-        check_number("ewc.lambda", section["lambda"], 0, "0 turns EWC off")
-        check_int("ewc.fisher_samples", section["fisher_samples"], 1)
-        if not isinstance(section["critic"], bool):
-            raise ValueError(f"ewc.critic must be true or false, got {section['critic']!r}.")
-        if section["lambda"] > 0 and algo not in cls.ALGOS:
+    def check_settings(cls, settings: EWCSettings, algo: str) -> None:  # noqa: D102
+        check_number("ewc.lambda", settings.strength, 0, "0 turns EWC off")
+        check_int("ewc.fisher_samples", settings.fisher_samples, 1)
+        if not isinstance(settings.critic, bool):
+            raise ValueError(f"ewc.critic must be true or false, got {settings.critic!r}.")
+        if settings.strength > 0 and algo not in cls.ALGOS:
             raise ValueError(
                 f"EWC is implemented for ppo and a2c, not {algo}: set ewc.lambda=0 or algo ppo/a2c."
             )
 
     @classmethod
-    def enabled(cls, section: Any, algo: str) -> bool:  # noqa: D102
-        return section["lambda"] > 0
+    def enabled(cls, settings: EWCSettings, algo: str) -> bool:  # noqa: D102
+        return settings.strength > 0
 
     @classmethod
-    def from_section(cls, section: Any, setup: Setup) -> EWC:  # noqa: D102
+    def from_settings(cls, settings: EWCSettings, setup: Setup) -> EWC:  # noqa: D102
         return cls(
-            section["lambda"],
-            fisher_samples=section["fisher_samples"],
+            settings.strength,
+            fisher_samples=settings.fisher_samples,
             schedule=setup.schedule,
             seed=setup.seed,
-            critic=section["critic"],
+            critic=settings.critic,
         )
 
     #: parameters used only by the critic (SB3 ``ActorCriticPolicy`` names)

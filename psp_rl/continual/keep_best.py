@@ -26,6 +26,7 @@ Preset section (``freq: 0`` turns it off, the default)::
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, SupportsFloat
@@ -38,9 +39,23 @@ from psp_rl.checks import check_int, check_number
 from psp_rl.continual.mechanism import Mechanism, Setup, register
 from psp_rl.evaluation.episodes import eval_envs_per_task, score_task
 
-__all__ = ["KeepBest"]
+__all__ = ["KeepBest", "KeepBestSettings"]
 
 _NEVER = 2**62  # no phase left to score
+
+
+@dataclasses.dataclass(frozen=True)
+class KeepBestSettings:
+    """The ``keep_best`` section.
+
+    :param freq: score the current task every this many env steps (0: off).
+    :param episodes: validation episodes per score.
+    :param start: the fraction of each phase after which scoring starts.
+    """
+
+    freq: int = 0
+    episodes: int = 5
+    start: float = 0.5
 
 
 @register
@@ -60,15 +75,14 @@ class KeepBest(Mechanism):
     """
 
     NAME = "keep_best"
-    DEFAULTS = {"freq": 0, "episodes": 5, "start": 0.5}
+    Settings = KeepBestSettings
     STATE_FILE = "keep_best.pt"
 
     @classmethod
-    def check(cls, section: Any, algo: str) -> None:  # noqa: D102
-        super().check(section, algo)
-        check_int("keep_best.freq", section["freq"], 0)
-        check_int("keep_best.episodes", section["episodes"], 1)
-        start = section["start"]
+    def check_settings(cls, settings: KeepBestSettings, algo: str) -> None:  # noqa: D102
+        check_int("keep_best.freq", settings.freq, 0)
+        check_int("keep_best.episodes", settings.episodes, 1)
+        start = settings.start
         check_number("keep_best.start", start, 0, "the fraction of each phase after which scoring starts")
         if start >= 1:
             raise ValueError(
@@ -76,18 +90,18 @@ class KeepBest(Mechanism):
             )
 
     @classmethod
-    def enabled(cls, section: Any, algo: str) -> bool:  # noqa: D102
-        return section["freq"] > 0
+    def enabled(cls, settings: KeepBestSettings, algo: str) -> bool:  # noqa: D102
+        return settings.freq > 0
 
     @classmethod
-    def from_section(cls, section: Any, setup: Setup) -> KeepBest:  # noqa: D102
+    def from_settings(cls, settings: KeepBestSettings, setup: Setup) -> KeepBest:  # noqa: D102
         if setup.suite is None:
             raise ValueError(
                 "keep_best scores validation episodes of the suite's tasks: pass suite=... "
                 "(psp_rl.load_suite(...)) to psp_rl.continual.callbacks, or set keep_best.freq: 0."
             )
         seed = setup.validation_seed if setup.validation_seed is not None else seeds.validation(setup.seed)
-        envs = eval_envs_per_task(setup.suite, section["episodes"], seed=seed)
+        envs = eval_envs_per_task(setup.suite, settings.episodes, seed=seed)
         if setup.env_wrapper is not None:
             envs = [setup.env_wrapper(env) for env in envs]
         return cls(
@@ -95,7 +109,9 @@ class KeepBest(Mechanism):
             setup.suite.normalize,
             setup.phase_boundaries,
             setup.phase_tasks,
-            **section,
+            freq=settings.freq,
+            episodes=settings.episodes,
+            start=settings.start,
             seed=seed,
             metric=setup.suite.metric,
         )

@@ -3,10 +3,11 @@
 A mechanism is one preset section (``rehearsal:``, ``keep_best:``, ...) and one
 :class:`Mechanism` subclass in its own module. The class declares
 
-- :attr:`~Mechanism.NAME` -- its preset section, and :attr:`~Mechanism.DEFAULTS` -- the section's defaults;
-- :meth:`~Mechanism.check` -- the section's checks (errors name the key and the fix);
-- :meth:`~Mechanism.enabled` -- whether the section turns it on for an algorithm;
-- :meth:`~Mechanism.from_section` -- the callback built from the section and the run's :class:`Setup`;
+- :attr:`~Mechanism.NAME` -- its preset section, and :attr:`~Mechanism.Settings` -- the section's keys
+  as a frozen dataclass (types and defaults);
+- :meth:`~Mechanism.check_settings` -- the values' checks (errors name the key and the fix);
+- :meth:`~Mechanism.enabled` -- whether the settings turn it on for an algorithm;
+- :meth:`~Mechanism.from_settings` -- the callback built from the settings and the run's :class:`Setup`;
 - the phase hooks it needs (:meth:`~psp_rl.phases.PhaseCallback.on_phase_end`,
   :meth:`~psp_rl.phases.PhaseCallback.on_phase_start`, SB3's ``_on_step`` /
   ``_on_rollout_end``);
@@ -80,46 +81,88 @@ class Mechanism(PhaseCallback):
 
     #: the preset section
     NAME: ClassVar[str] = ""
-    #: the section's defaults (a mapping; a list for a list-valued section)
-    DEFAULTS: ClassVar[Any] = {}
+    #: the section's keys, their types and defaults: a frozen dataclass (a field's ``metadata["key"]``
+    #: names a preset key that is no Python name, such as ewc's ``lambda``); ``None`` for a list section
+    Settings: ClassVar[Any] = None
+    #: the default of a list-valued section (``Settings`` is ``None``)
+    LIST_DEFAULT: ClassVar[list[Any]] = []
     #: the checkpoint file of a tensor state (``None``: the state is JSON, inside ``state.json``)
     STATE_FILE: ClassVar[str | None] = None
 
     @classmethod
+    def keys(cls) -> dict[str, str]:
+        """:return: preset key -> field of :attr:`Settings`, in the dataclass's order."""
+        return {f.metadata.get("key", f.name): f.name for f in dataclasses.fields(cls.Settings)}
+
+    @classmethod
+    def defaults(cls) -> Any:
+        """:return: the section's defaults as a preset writes them (a mapping, or a list)."""
+        if cls.Settings is None:
+            return copy.deepcopy(cls.LIST_DEFAULT)
+        fresh = cls.Settings()
+        return {key: getattr(fresh, name) for key, name in cls.keys().items()}
+
+    @classmethod
     def merged(cls, section: Any) -> Any:
-        """The section over its defaults (a section that is not a mapping is left for :meth:`check`).
+        """The section over its defaults (a section of the wrong shape is left for :meth:`check`).
 
         :param section: the preset's section (``None``: not given).
         """
         if section is None:
-            return copy.deepcopy(cls.DEFAULTS)
-        if isinstance(cls.DEFAULTS, Mapping) and isinstance(section, Mapping):
-            return {**copy.deepcopy(dict(cls.DEFAULTS)), **section}
+            return cls.defaults()
+        if cls.Settings is not None and isinstance(section, Mapping):
+            return {**cls.defaults(), **section}
         return section
 
     @classmethod
+    def settings(cls, section: Any) -> Any:
+        """The typed settings of a merged section whose keys are checked.
+
+        :param section: the section over its defaults.
+        :return: an instance of :attr:`Settings` (a list for a list-valued section).
+        """
+        if cls.Settings is None:
+            return list(section)
+        keys = cls.keys()
+        return cls.Settings(**{keys[key]: value for key, value in section.items()})
+
+    @classmethod
     def check(cls, section: Any, algo: str) -> None:
-        """Check a merged section: a mapping of known keys (override to check the values too).
+        """Check a merged section: its shape and keys here, its values in :meth:`check_settings`.
 
         :param section: the section over its defaults.
         :param algo: the run's algorithm.
         :raises ValueError: naming the key and the fix.
         """
-        if not isinstance(section, Mapping):
-            raise ValueError(
-                f"{cls.NAME} must be a mapping of {sorted(cls.DEFAULTS)}, got {section!r}: "
-                f"write it as {cls.NAME}: {{{next(iter(cls.DEFAULTS))}: ...}}."
-            )
-        check_keys(cls.NAME, section, cls.DEFAULTS)
+        if cls.Settings is None:
+            if not isinstance(section, list):
+                raise ValueError(f"{cls.NAME} must be a list, e.g. {cls.LIST_DEFAULT}, got {section!r}.")
+        else:
+            keys = cls.keys()
+            if not isinstance(section, Mapping):
+                raise ValueError(
+                    f"{cls.NAME} must be a mapping of {sorted(keys)}, got {section!r}: "
+                    f"write it as {cls.NAME}: {{{next(iter(keys))}: ...}}."
+                )
+            check_keys(cls.NAME, section, keys)
+        cls.check_settings(cls.settings(section), algo)
 
     @classmethod
-    def enabled(cls, section: Any, algo: str) -> bool:
-        """:param section: the merged section. :param algo: the algorithm. :return: whether it acts."""
+    def check_settings(cls, settings: Any, algo: str) -> None:
+        """Check the values (override; errors name the preset key and the fix).
+
+        :param settings: the typed settings.
+        :param algo: the run's algorithm.
+        """
+
+    @classmethod
+    def enabled(cls, settings: Any, algo: str) -> bool:
+        """:param settings: the typed settings. :param algo: the algorithm. :return: whether it acts."""
         return True
 
     @classmethod
-    def from_section(cls, section: Any, setup: Setup) -> Mechanism:
-        """:param section: the merged, checked section. :param setup: the run. :return: the callback."""
+    def from_settings(cls, settings: Any, setup: Setup) -> Mechanism:
+        """:param settings: the typed, checked settings. :param setup: the run. :return: the callback."""
         raise NotImplementedError
 
     def sub_envs_run(self, task: int | None) -> bool:

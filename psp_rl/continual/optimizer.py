@@ -27,6 +27,7 @@ Preset section::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,7 +38,7 @@ from psp_rl.continual.mechanism import Mechanism, Setup, register
 from psp_rl.envs.schedules import TaskSchedule
 from psp_rl.policies.common import module_optimizers
 
-__all__ = ["OPTIMIZER_AT_SWITCH", "OptimizerReset", "model_optimizers"]
+__all__ = ["OPTIMIZER_AT_SWITCH", "OptimizerReset", "OptimizerSettings", "model_optimizers"]
 
 #: the choices of ``optimizer.at_switch``
 OPTIMIZER_AT_SWITCH: tuple[str, ...] = ("keep", "reset")
@@ -53,6 +54,16 @@ def model_optimizers(model: Any) -> list[torch.optim.Optimizer]:
     return module_optimizers(model.policy, getattr(model, "ent_coef_optimizer", None))
 
 
+@dataclasses.dataclass(frozen=True)
+class OptimizerSettings:
+    """The ``optimizer`` section.
+
+    :param at_switch: ``keep`` (SB3's behaviour) or ``reset`` (the moments cleared at a task switch).
+    """
+
+    at_switch: str = "keep"
+
+
 @register
 class OptimizerReset(Mechanism):
     """Clear the state of every optimizer of the model at each task switch (``at_switch="reset"``).
@@ -62,19 +73,18 @@ class OptimizerReset(Mechanism):
     """
 
     NAME = "optimizer"
-    DEFAULTS = {"at_switch": "keep"}
+    Settings = OptimizerSettings
 
     @classmethod
-    def check(cls, section: Any, algo: str) -> None:  # noqa: D102
-        super().check(section, algo)
-        check_choice("optimizer.at_switch", section["at_switch"], OPTIMIZER_AT_SWITCH)
+    def check_settings(cls, settings: OptimizerSettings, algo: str) -> None:  # noqa: D102
+        check_choice("optimizer.at_switch", settings.at_switch, OPTIMIZER_AT_SWITCH)
 
     @classmethod
-    def enabled(cls, section: Any, algo: str) -> bool:  # noqa: D102
-        return section["at_switch"] == "reset"
+    def enabled(cls, settings: OptimizerSettings, algo: str) -> bool:  # noqa: D102
+        return settings.at_switch == "reset"
 
     @classmethod
-    def from_section(cls, section: Any, setup: Setup) -> OptimizerReset:  # noqa: D102
+    def from_settings(cls, settings: OptimizerSettings, setup: Setup) -> OptimizerReset:  # noqa: D102
         return cls(setup.schedule)
 
     def state_dict(self) -> dict[str, Any]:  # noqa: D102

@@ -66,6 +66,7 @@ so a resumed run rehearses exactly what the interrupted one would have.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -79,6 +80,7 @@ from psp_rl.envs.schedules import TaskSchedule
 
 __all__ = [
     "DISTILLED",
+    "RehearsalSettings",
     "REHEARSAL_ALGOS",
     "REHEARSAL_TARGETS",
     "REHEARSAL_WHEN",
@@ -127,6 +129,30 @@ def margin_loss(q_values: torch.Tensor, stored: torch.Tensor, margin: float) -> 
     return ((q_values + penalty).max(dim=1).values - q_values.gather(1, best).squeeze(1)).mean()
 
 
+@dataclasses.dataclass(frozen=True)
+class RehearsalSettings:
+    """The ``rehearsal`` section (DQN, SAC, TD3); the keys are :class:`Rehearsal`'s arguments.
+
+    :param coef: weight of the distillation loss (0: off).
+    :param target: ``outputs`` or ``actions`` (DQN).
+    :param margin: the lead of the stored action (``target: actions``).
+    :param states_per_task: states stored per finished task.
+    :param batch_size: states per distillation step.
+    :param when: ``interleaved``, ``phase_end`` or ``both``.
+    :param ratio: distillation steps per gradient step of a burst.
+    :param consolidation_steps: distillation steps at each phase end.
+    """
+
+    coef: float = 0.0
+    target: str = "outputs"
+    margin: float = 1.0
+    states_per_task: int = 5000
+    batch_size: int = 256
+    when: str = "interleaved"
+    ratio: float = 1.0
+    consolidation_steps: int = 2000
+
+
 @register
 class Rehearsal(Mechanism):
     """Store each finished task's states and outputs at its phase end; distil them after every burst of
@@ -154,50 +180,38 @@ class Rehearsal(Mechanism):
     """
 
     NAME = "rehearsal"
-    DEFAULTS = {
-        "coef": 0.0,
-        "target": "outputs",
-        "margin": 1.0,
-        "states_per_task": 5000,
-        "batch_size": 256,
-        "when": "interleaved",
-        "ratio": 1.0,
-        "consolidation_steps": 2000,
-    }
+    Settings = RehearsalSettings
     STATE_FILE = "rehearsal.pt"
 
     @classmethod
-    def check(cls, section: Any, algo: str) -> None:  # noqa: D102
-        super().check(section, algo)
-        coef = section["coef"]
-        check_number("rehearsal.coef", coef, 0, "0 turns rehearsal off")
-        check_int("rehearsal.states_per_task", section["states_per_task"], 1)
-        check_int("rehearsal.batch_size", section["batch_size"], 1)
-        check_int("rehearsal.consolidation_steps", section["consolidation_steps"], 1)
-        check_choice("rehearsal.when", section["when"], REHEARSAL_WHEN)
+    def check_settings(cls, settings: RehearsalSettings, algo: str) -> None:  # noqa: D102
+        check_number("rehearsal.coef", settings.coef, 0, "0 turns rehearsal off")
+        check_int("rehearsal.states_per_task", settings.states_per_task, 1)
+        check_int("rehearsal.batch_size", settings.batch_size, 1)
+        check_int("rehearsal.consolidation_steps", settings.consolidation_steps, 1)
+        check_choice("rehearsal.when", settings.when, REHEARSAL_WHEN)
         check_number(
-            "rehearsal.ratio", section["ratio"], 0, "distillation steps per gradient step", strict=True
+            "rehearsal.ratio", settings.ratio, 0, "distillation steps per gradient step", strict=True
         )
-        target = section["target"]
-        check_choice("rehearsal.target", target, list(REHEARSAL_TARGETS))
-        check_number("rehearsal.margin", section["margin"], 0, strict=True)
-        if coef > 0 and algo not in REHEARSAL_ALGOS:
+        check_choice("rehearsal.target", settings.target, list(REHEARSAL_TARGETS))
+        check_number("rehearsal.margin", settings.margin, 0, strict=True)
+        if settings.coef > 0 and algo not in REHEARSAL_ALGOS:
             raise ValueError(
                 f"rehearsal is implemented for {', '.join(REHEARSAL_ALGOS)}, not {algo}: set rehearsal.coef=0."
             )
-        if coef > 0 and algo not in REHEARSAL_TARGETS[target]:
+        if settings.coef > 0 and algo not in REHEARSAL_TARGETS[settings.target]:
             raise ValueError(
-                f"rehearsal.target={target} is for {', '.join(REHEARSAL_TARGETS[target])}, not {algo}: "
-                "use rehearsal.target=outputs."
+                f"rehearsal.target={settings.target} is for {', '.join(REHEARSAL_TARGETS[settings.target])}, "
+                f"not {algo}: use rehearsal.target=outputs."
             )
 
     @classmethod
-    def enabled(cls, section: Any, algo: str) -> bool:  # noqa: D102
-        return section["coef"] > 0
+    def enabled(cls, settings: RehearsalSettings, algo: str) -> bool:  # noqa: D102
+        return settings.coef > 0
 
     @classmethod
-    def from_section(cls, section: Any, setup: Setup) -> Rehearsal:  # noqa: D102
-        return cls(setup.schedule, setup.algo, seed=setup.seed, **section)
+    def from_settings(cls, settings: RehearsalSettings, setup: Setup) -> Rehearsal:  # noqa: D102
+        return cls(setup.schedule, setup.algo, seed=setup.seed, **dataclasses.asdict(settings))
 
     def __init__(
         self,
@@ -214,7 +228,7 @@ class Rehearsal(Mechanism):
         consolidation_steps: int = 2000,
         verbose: int = 0,
     ) -> None:
-        settings = dict(
+        settings = RehearsalSettings(
             coef=coef,
             target=target,
             margin=margin,
@@ -224,7 +238,7 @@ class Rehearsal(Mechanism):
             ratio=ratio,
             consolidation_steps=consolidation_steps,
         )
-        self.check(settings, algo)
+        self.check_settings(settings, algo)
         super().__init__(schedule.phase_boundaries(), verbose)
         self.schedule = schedule
         self.when = when

@@ -23,6 +23,7 @@ default). Preset section (off-policy algorithms)::
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Mapping
 from typing import Any
@@ -33,7 +34,14 @@ from psp_rl.checks import check_choice
 from psp_rl.continual.mechanism import Mechanism, Setup, register
 from psp_rl.envs.schedules import TaskSchedule
 
-__all__ = ["OFF_POLICY", "REPLAY_AT_SWITCH", "REPLAY_LEARNING_STARTS", "ReplayReset", "refill_steps"]
+__all__ = [
+    "OFF_POLICY",
+    "REPLAY_AT_SWITCH",
+    "REPLAY_LEARNING_STARTS",
+    "ReplayReset",
+    "ReplaySettings",
+    "refill_steps",
+]
 
 #: the algorithms with a replay buffer
 OFF_POLICY: tuple[str, ...] = ("dqn", "sac", "td3")
@@ -57,6 +65,18 @@ def refill_steps(model: Any, learning_starts: str, hyperparams: Mapping[str, Any
     return int(hyperparams.get("learning_starts", default))
 
 
+@dataclasses.dataclass(frozen=True)
+class ReplaySettings:
+    """The ``replay`` section (off-policy algorithms).
+
+    :param at_switch: ``reset`` (emptied when a new task starts) or ``keep`` (SB3's behaviour).
+    :param learning_starts: ``once`` (SB3's) or ``each_phase`` (an emptied buffer refills first).
+    """
+
+    at_switch: str = "reset"
+    learning_starts: str = "once"
+
+
 @register
 class ReplayReset(Mechanism):
     """Empty the replay buffer when a sequential schedule moves to a new task (``at_switch="reset"``).
@@ -71,26 +91,27 @@ class ReplayReset(Mechanism):
     """
 
     NAME = "replay"
-    DEFAULTS = {"at_switch": "reset", "learning_starts": "once"}
+    Settings = ReplaySettings
 
     @classmethod
-    def check(cls, section: Any, algo: str) -> None:  # noqa: D102
-        super().check(section, algo)
-        check_choice("replay.at_switch", section["at_switch"], REPLAY_AT_SWITCH)
-        check_choice("replay.learning_starts", section["learning_starts"], REPLAY_LEARNING_STARTS)
-        if section["learning_starts"] == "each_phase" and section["at_switch"] != "reset":
+    def check_settings(cls, settings: ReplaySettings, algo: str) -> None:  # noqa: D102
+        check_choice("replay.at_switch", settings.at_switch, REPLAY_AT_SWITCH)
+        check_choice("replay.learning_starts", settings.learning_starts, REPLAY_LEARNING_STARTS)
+        if settings.learning_starts == "each_phase" and settings.at_switch != "reset":
             raise ValueError(
                 "replay.learning_starts: each_phase waits for an emptied buffer to refill; it needs "
                 "replay.at_switch: reset (with keep the buffer is never emptied: use learning_starts: once)."
             )
 
     @classmethod
-    def enabled(cls, section: Any, algo: str) -> bool:  # noqa: D102
-        return algo in OFF_POLICY and section["at_switch"] == "reset"
+    def enabled(cls, settings: ReplaySettings, algo: str) -> bool:  # noqa: D102
+        return algo in OFF_POLICY and settings.at_switch == "reset"
 
     @classmethod
-    def from_section(cls, section: Any, setup: Setup) -> ReplayReset:  # noqa: D102
-        return cls(setup.schedule, **section, hyperparams=setup.hyperparams)
+    def from_settings(cls, settings: ReplaySettings, setup: Setup) -> ReplayReset:  # noqa: D102
+        return cls(
+            setup.schedule, settings.at_switch, settings.learning_starts, hyperparams=setup.hyperparams
+        )
 
     def __init__(
         self,
@@ -100,7 +121,7 @@ class ReplayReset(Mechanism):
         hyperparams: Mapping[str, Any] | None = None,
         verbose: int = 0,
     ) -> None:
-        self.check({"at_switch": at_switch, "learning_starts": learning_starts}, "dqn")
+        self.check_settings(ReplaySettings(at_switch, learning_starts), "dqn")
         super().__init__(schedule.phase_boundaries(), verbose)
         self.schedule = schedule
         self.at_switch = at_switch

@@ -117,25 +117,20 @@ class RestartSchedules(Mechanism):
     """
 
     NAME = "restart_schedules"
-    DEFAULTS = ["exploration"]
+    LIST_DEFAULT = ["exploration"]
 
     @classmethod
-    def check(cls, section: Any, algo: str) -> None:  # noqa: D102
-        if not isinstance(section, list):
-            raise ValueError(
-                f"restart_schedules must be a list of schedule names, e.g. [exploration, learning_rate], "
-                f"got {section!r}."
-            )
-        for name in section:
+    def check_settings(cls, settings: list[str], algo: str) -> None:  # noqa: D102
+        for name in settings:
             if name not in RESTARTABLE:
                 raise unknown("schedule in restart_schedules", name, RESTARTABLE)
 
     @classmethod
-    def from_section(cls, section: Any, setup: Setup) -> RestartSchedules:  # noqa: D102
-        return cls(section, setup.phase_boundaries)
+    def from_settings(cls, settings: list[str], setup: Setup) -> RestartSchedules:  # noqa: D102
+        return cls(settings, setup.phase_boundaries)
 
     def __init__(self, names: Sequence[str], phase_boundaries: Sequence[int], verbose: int = 0) -> None:
-        self.check(list(names), "")
+        self.check_settings(list(names), "")
         super().__init__(phase_boundaries, verbose)
         self.names = list(names)
         self.phase_boundaries = [int(b) for b in phase_boundaries]

@@ -171,7 +171,7 @@ def test_ratio_sets_the_distillation_steps_per_gradient_step(trained) -> None:
 
 def test_off_does_nothing_and_state_round_trips() -> None:
     schedule = psp_rl.make_schedule("sequential", 3, steps_per_task=10)
-    assert not Rehearsal.enabled(Rehearsal.merged({"coef": 0.0}), "dqn")
+    assert not Rehearsal.enabled(Rehearsal.settings(Rehearsal.merged({"coef": 0.0})), "dqn")
     callback = Rehearsal(schedule, "dqn", 1.0)
     obs = {"obs": torch.randn(5, 4), "task": torch.zeros(5, 1)}
     callback.memory = {0: (obs, torch.randn(5, 2))}
