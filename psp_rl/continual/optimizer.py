@@ -87,18 +87,18 @@ class OptimizerReset(Mechanism):
     def from_settings(cls, settings: OptimizerSettings, setup: Setup) -> OptimizerReset:  # noqa: D102
         return cls(setup.schedule)
 
+    def __init__(self, schedule: TaskSchedule, verbose: int = 0) -> None:
+        super().__init__(schedule.phase_boundaries(), verbose)
+        self.schedule = schedule
+        self.pending: list[int] = []  # phases begun whose reset waits for every sub-env to run their task
+        self.resets = 0
+
     def state_dict(self) -> dict[str, Any]:  # noqa: D102
         return {"pending": list(self.pending), "resets": self.resets}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:  # noqa: D102
         self.pending = [int(p) for p in state.get("pending", [])]
         self.resets = int(state.get("resets", 0))
-
-    def __init__(self, schedule: TaskSchedule, verbose: int = 0) -> None:
-        super().__init__(schedule.phase_boundaries(), verbose)
-        self.schedule = schedule
-        self.pending: list[int] = []  # phases begun whose reset waits for every sub-env to run their task
-        self.resets = 0
 
     def on_phase_start(self, phase: int) -> None:
         """Clear every optimizer's state for ``phase`` once every sub-env runs its task.
