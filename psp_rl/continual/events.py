@@ -86,6 +86,12 @@ class PhaseEvents(TaskScheduleCallback):
         """The members that are continual mechanisms, by preset section."""
         return {n: m for n, m in self.members.items() if isinstance(m, Mechanism)}
 
+    def interaction(self) -> dict[str, int]:
+        """:return: the env steps each mechanism took beyond the training steps (validation episodes...),
+        by section, for the mechanisms that took any."""
+        steps = {name: m.interaction() for name, m in self.mechanisms.items()}
+        return {name: n for name, n in steps.items() if n > 0}
+
     # ---- checkpoints
     def state_dict(self) -> dict[str, Any]:
         """:return: the schedule's position and the phase events given so far (JSON)."""

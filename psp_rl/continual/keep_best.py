@@ -37,7 +37,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from psp_rl import seeds
 from psp_rl.checks import check_int, check_number
 from psp_rl.continual.mechanism import Mechanism, Setup, register
-from psp_rl.evaluation.episodes import eval_envs_per_task, score_task
+from psp_rl.evaluation.episodes import StepCounter, eval_envs_per_task, score_task
 
 __all__ = ["KeepBest", "KeepBestSettings"]
 
@@ -101,10 +101,9 @@ class KeepBest(Mechanism):
                 "(psp_rl.load_suite(...)) to psp_rl.continual.callbacks, or set keep_best.freq: 0."
             )
         seed = setup.validation_seed if setup.validation_seed is not None else seeds.validation(setup.seed)
-        envs = eval_envs_per_task(setup.suite, settings.episodes, seed=seed)
-        if setup.env_wrapper is not None:
-            envs = [setup.env_wrapper(env) for env in envs]
-        return cls(
+        counters = [StepCounter(env) for env in eval_envs_per_task(setup.suite, settings.episodes, seed=seed)]
+        envs = [setup.env_wrapper(c) for c in counters] if setup.env_wrapper is not None else list(counters)
+        mechanism = cls(
             envs,
             setup.suite.normalize,
             setup.phase_boundaries,
@@ -115,6 +114,8 @@ class KeepBest(Mechanism):
             seed=seed,
             metric=setup.suite.metric,
         )
+        mechanism.counters = counters
+        return mechanism
 
     def __init__(
         self,
@@ -153,6 +154,8 @@ class KeepBest(Mechanism):
         self.best_step = -1
         self.best: dict[str, torch.Tensor] | None = None
         self.restored: list[bool] = []  # per finished phase: whether it ended on an earlier copy
+        self.counters: list[StepCounter] = []  # the validation envs' step counters (from_settings sets them)
+        self.steps_before = 0  # validation env steps of the run before it was resumed
         self.next_eval = self._first_eval(0)
 
     # ---- when
@@ -217,6 +220,10 @@ class KeepBest(Mechanism):
                 self.next_eval += self.freq
         return True
 
+    def interaction(self) -> int:
+        """:return: the env steps of every validation episode so far (resumed runs included)."""
+        return self.steps_before + sum(counter.steps for counter in self.counters)
+
     # ---- checkpoints
     def state_dict(self) -> dict[str, Any]:
         """:return: the position and the best copy of the current phase, for a checkpoint."""
@@ -227,6 +234,7 @@ class KeepBest(Mechanism):
             "best": self.best,
             "restored": list(self.restored),
             "next_eval": self.next_eval,
+            "validation_steps": self.interaction(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -237,5 +245,6 @@ class KeepBest(Mechanism):
         self.best = state["best"]
         self.restored = [bool(r) for r in state["restored"]]
         self.next_eval = int(state["next_eval"])
+        self.steps_before = int(state.get("validation_steps", 0)) - sum(c.steps for c in self.counters)
         if self.next_eval >= _NEVER:  # saved after the last phase: a run grown since has phases to score
             self.next_eval = self._first_eval(self.phase)

@@ -165,6 +165,11 @@ class Mechanism(PhaseCallback):
         """:param settings: the typed, checked settings. :param setup: the run. :return: the callback."""
         raise NotImplementedError
 
+    def interaction(self) -> int:
+        """:return: the env steps this mechanism took itself, beyond the training steps (e.g. validation
+        episodes); counted in a run's interaction budget."""
+        return 0
+
     def sub_envs_run(self, task: int | None) -> bool:
         """Whether every training sub-env reported ``task`` at this step (its episode of the previous task
         is over: one episode, one task).

@@ -12,10 +12,33 @@ from __future__ import annotations
 from typing import Any, cast
 
 import numpy as np
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from psp_rl import seeds
 
-__all__ = ["eval_envs_per_task", "evaluate_episodes", "score_task"]
+__all__ = ["StepCounter", "eval_envs_per_task", "evaluate_episodes", "score_task"]
+
+
+class StepCounter(VecEnvWrapper):
+    """Count the env steps taken on a VecEnv (every sub-env's step counts, finished episodes' too): the
+    interaction an agent has beyond its training steps, such as validation episodes.
+
+    :param venv: the VecEnv.
+    """
+
+    def __init__(self, venv: VecEnv) -> None:
+        super().__init__(venv)
+        self.steps = 0
+
+    def reset(self) -> VecEnvObs:
+        """:return: the first observations."""
+        return self.venv.reset()
+
+    def step_wait(self) -> VecEnvStepReturn:
+        """:return: the sub-envs' ``(obs, rewards, dones, infos)``, unchanged."""
+        self.steps += self.venv.num_envs
+        return self.venv.step_wait()
 
 
 def eval_envs_per_task(suite: Any, episodes: int, n_envs: int | None = None, seed: int = 0) -> list[Any]:

@@ -34,6 +34,8 @@ __all__ = [
     "RunResult",
     "command_line",
     "config_record",
+    "interaction_line",
+    "interaction_record",
     "make_run_path",
     "removed_on_failed_start",
     "stem",
@@ -99,11 +101,32 @@ class RunResult:
                 self.table(),
                 f"average performance {show(m.get('avg_performance'))} | forgetting {show(m.get('forgetting'))}"
                 f" | forward transfer {show(m.get('forward_transfer'))}",
+                *([interaction_line(m["interaction"])] if m.get("interaction") else []),
                 *(f"warning: {warning}" for warning in m.get("warnings") or []),
                 f"Run folder: {self.run_path}",
                 f"TensorBoard: tensorboard --logdir {self.run_path}",
             ]
         )
+
+
+def interaction_record(training_steps: int, mechanisms: Mapping[str, int]) -> dict[str, int]:
+    """Every env step the agent took: its training steps, those of each mechanism that took its own (e.g.
+    keep_best's validation episodes) and the total, as ``metrics.json["interaction"]`` holds them.
+
+    :param training_steps: the training env steps (``model.num_timesteps``).
+    :param mechanisms: env steps by mechanism.
+    """
+    return {
+        "training": int(training_steps),
+        **dict(mechanisms),
+        "total": int(training_steps + sum(mechanisms.values())),
+    }
+
+
+def interaction_line(record: Mapping[str, int]) -> str:
+    """:param record: from :func:`interaction_record`. :return: ``env steps: 1000 training + 250 keep_best = 1250``."""
+    parts = [f"{steps} {name}" for name, steps in record.items() if name != "total"]
+    return f"env steps: {' + '.join(parts)} = {record['total']}"
 
 
 def _after_own_phase(metrics: Mapping[str, Any]) -> list[float | None] | None:
