@@ -10,7 +10,10 @@
   ``"coord"``, the continuous task coordinate, with ``coordinate=True``);
 - :mod:`~psp_rl.envs.families` — the family registry and :func:`make_variant_env`;
 - :mod:`~psp_rl.envs.schedules` — which task runs when;
-- :mod:`~psp_rl.envs.suites` — YAML task suites, :func:`load_suite`, Gymnasium registration;
+- :mod:`~psp_rl.envs.suites` — YAML task suites, :func:`load_suite`;
+- :mod:`~psp_rl.envs.registration` — the suites as Gymnasium ids: ``psp_rl/<suite>-v0`` (one task),
+  ``psp_rl/<suite>-multitask-v0`` (a random task per episode);
+- :mod:`~psp_rl.envs.sampling` — :class:`UniformTaskSampling`, a uniformly random task at every reset;
 - :mod:`~psp_rl.envs.task_envs` — suites with one environment per task (``tasks``), built by kind
   (``gym``, ``minigrid``: :mod:`~psp_rl.envs.minigrid_env`, ``metaworld``: :mod:`~psp_rl.envs.metaworld_env`;
   the last two need the optional extras of the same names);
@@ -26,6 +29,8 @@ from psp_rl.envs.drift import PhysicsDrift, van_der_corput
 from psp_rl.envs.families import FAMILIES, check_family_spec, family_parameters, make_variant_env
 from psp_rl.envs.permute import PermuteActions, PermuteObservation, permutation_variants
 from psp_rl.envs.physics import PhysicsVariant, physics_attributes, set_physics
+from psp_rl.envs.registration import multitask_env_id
+from psp_rl.envs.sampling import TASK_SAMPLING, UniformTaskSampling
 from psp_rl.envs.schedules import SCHEDULE_KINDS, TaskSchedule, make_schedule
 from psp_rl.envs.suites import SPEC_KEYS, Suite, load_suite, make_suite_env, register_suites, suite_env_id
 from psp_rl.envs.task import TaskObservation
@@ -44,6 +49,7 @@ __all__ = [
     "FAMILIES",
     "SCHEDULE_KINDS",
     "SPEC_KEYS",
+    "TASK_SAMPLING",
     "TASK_ENV_KINDS",
     "EpisodeSuccess",
     "FixedSeed",
@@ -56,6 +62,7 @@ __all__ = [
     "TaskEnvs",
     "TaskObservation",
     "TaskSchedule",
+    "UniformTaskSampling",
     "VariantWrapper",
     "check_family_spec",
     "check_num_tasks",
@@ -70,6 +77,7 @@ __all__ = [
     "make_task_vec_env",
     "make_tasks_env",
     "make_variant_env",
+    "multitask_env_id",
     "permutation_variants",
     "physics_attributes",
     "register_suites",

@@ -29,7 +29,8 @@ Example::
     eval_envs = suite.make_eval_envs()            # one single-env VecEnv per task
     suite.normalize(task=0, ret=250.0)            # 0.5
 
-The shipped suites are also registered with Gymnasium: ``gym.make("psp_rl/cartpole-permuted-v0", task=2)``.
+The shipped suites are also registered with Gymnasium (:mod:`~psp_rl.envs.registration`):
+``gym.make("psp_rl/cartpole-permuted-v0", task=2)``.
 """
 
 from __future__ import annotations
@@ -39,22 +40,31 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import gymnasium as gym
 import numpy as np
 
 from psp_rl.envs.families import FAMILIES, check_family_spec, make_variant_env
+from psp_rl.envs.registration import make_suite_env, multitask_env_id, register_suites, suite_env_id
 from psp_rl.envs.schedules import SCHEDULE_KINDS, TaskSchedule, make_schedule
 from psp_rl.envs.task import TaskObservation
 from psp_rl.envs.task_envs import check_gym_id, make_tasks_env, resolve_tasks
 from psp_rl.envs.variant import check_task, coordinate_families, positive_int
 from psp_rl.envs.vec import initial_tasks_for, task_vec_env
-from psp_rl.resources import find_yaml, list_yaml, load_yaml
+from psp_rl.resources import find_yaml, load_yaml
 from psp_rl.utils import did_you_mean, unknown
 
 if TYPE_CHECKING:  # SB3 (and torch) are imported only when a VecEnv is built
     from stable_baselines3.common.vec_env import VecEnv
 
-__all__ = ["SPEC_KEYS", "Suite", "load_suite", "make_suite_env", "register_suites", "suite_env_id"]
+# the Gymnasium registration lives in psp_rl.envs.registration; its names stay importable from here
+__all__ = [
+    "SPEC_KEYS",
+    "Suite",
+    "load_suite",
+    "make_suite_env",
+    "multitask_env_id",
+    "register_suites",
+    "suite_env_id",
+]
 
 SPEC_KEYS = (
     "description",
@@ -405,36 +415,3 @@ def load_suite(
     if steps_per_task is not None:
         raw = _merge(raw, {"schedule": {"steps_per_task": steps_per_task}})
     return Suite(raw, name=path.stem)
-
-
-# ------------------------------------------------------------------------------- gym registration
-def suite_env_id(name: str) -> str:
-    """The Gymnasium id of a shipped suite: ``psp_rl/<name>-v0``."""
-    return f"psp_rl/{name}-v0"
-
-
-def make_suite_env(
-    suite: str, task: int = 0, seed: int | None = None, render_mode: str | None = None
-) -> TaskObservation:
-    """Gymnasium entry point of the registered suites (``gym.make("psp_rl/<suite>-v0", task=k)``).
-
-    :param suite: suite name or path.
-    :param task: the task.
-    :param seed: optional seed for a first reset.
-    :param render_mode: passed to the base environment.
-    """
-    return load_suite(suite).make_env(task, seed=seed, render_mode=render_mode)
-
-
-def register_suites() -> list[str]:
-    """Register every suite found in ``envs/`` with Gymnasium as ``psp_rl/<name>-v0`` (idempotent).
-
-    :return: the registered ids.
-    """
-    ids = []
-    for name in list_yaml("envs"):
-        env_id = suite_env_id(name)
-        if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point="psp_rl.envs.suites:make_suite_env", kwargs={"suite": name})
-        ids.append(env_id)
-    return ids
