@@ -1,5 +1,5 @@
-"""The drift family: attributes of ``env.unwrapped`` that move continuously with the environment steps,
-and report the drift phase as a continuous task coordinate.
+"""The drift family: attributes of ``env.unwrapped`` (and a gain on the action) that move continuously
+with the environment steps, and report the drift phase as a continuous task coordinate.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
 from psp_rl.envs.physics import check_physics_names, set_physics
 from psp_rl.envs.variant import VariantWrapper, check_task
@@ -48,11 +49,13 @@ def van_der_corput(index: int, base: int = 2) -> float:
 
 
 class PhysicsDrift(VariantWrapper):
-    """Physics attributes of ``env.unwrapped`` that move continuously with the environment steps.
+    """Physics attributes of ``env.unwrapped`` (and a gain on the action) that move continuously with the
+    environment steps.
 
     ``value(t) = low + (high - low) * w(t / period + phase_k)``, ``t`` counting every step of this
-    wrapper (across episodes), where ``w`` is ``(1 + sin(2 pi x)) / 2`` (``kind="sine"``) or a triangle wave
-    going linearly from 0 to 1 and back once per period (``kind="linear"``). With ``phase_per_task=True``
+    wrapper (across episodes), where ``w`` is ``(1 + sin(2 pi x)) / 2`` (``kind="sine"``), ``(1 + cos(2 pi x))
+    / 2`` (``kind="cosine"``: at ``high`` at phase 0) or a triangle wave going linearly from 0 to 1 and back
+    once per period (``kind="linear"``). With ``phase_per_task=True``
     variant ``k`` starts at phase ``phase_k`` = the ``k``-th term of the base-2 van der Corput sequence
     (:func:`van_der_corput`: variant 0 -> 0, 1 -> 1/2, 2 -> 1/4, 3 -> 3/4, 4 -> 1/8, 5 -> 5/8, ...), so the
     variants differ, the phases of any first ``K`` variants are spread evenly over the period, and the
@@ -65,6 +68,14 @@ class PhysicsDrift(VariantWrapper):
     drifting attributes of an environment from one ``drift`` entry this way rather than stacking two:
     stacked drifts have separate clocks (``get_drift_step`` / ``set_drift_step`` through outer wrappers reach
     only the outermost one), and a task observation with ``coordinate=True`` refuses them.
+
+    A drifting actuator: ``action_gain=[low, high]`` multiplies the agent's action, in normalised
+    coordinates (``[-1, 1]`` per dimension of a ``Box`` action with finite bounds), by the gain
+    ``low + (high - low) * w(x)`` on the same clock, wave and phase as the attributes (with or without
+    any), and clips it back to the bounds; the action space stays the base one. The gain is in
+    ``info["drift"]["action_gain"]``. With ``low = -high`` the gain at phase ``x + 1/2`` is minus the
+    gain at ``x`` (for every kind), so the best action at one phase is the opposite one half a period
+    later: the phases conflict, and each regime recurs every period.
 
     The drift phase: :meth:`coordinate` is ``(t_a / period + phase_k) % 1``, where ``t_a`` is the clock value
     of the physics applied now (what ``env.unwrapped`` holds): after ``reset`` that is the clock ``t``; after
@@ -92,6 +103,8 @@ class PhysicsDrift(VariantWrapper):
                            low=0.002, high=0.003, period=10_000)
         env = PhysicsDrift(gym.make("Pendulum-v1"), num_tasks=1, attributes={"g": [6, 14], "m": [0.7, 1.5]},
                            period=40_000)
+        env = PhysicsDrift(gym.make("Pendulum-v1"), num_tasks=1, action_gain=[-1.0, 1.0], kind="cosine",
+                           period=20_000)   # the torque's sign flips for phases in (1/4, 3/4)
 
     :param env: the environment.
     :param num_tasks: number of variants ``K``.
@@ -102,14 +115,15 @@ class PhysicsDrift(VariantWrapper):
     :param high: largest value.
     :param attributes: instead of ``attribute``/``low``/``high``: ``{name: [low, high]}``, attributes that
         drift together.
+    :param action_gain: ``[low, high]``: a drifting gain on the normalised action (a ``Box`` action space).
     :param period: steps per full cycle.
-    :param kind: ``"sine"`` or ``"linear"``.
+    :param kind: ``"sine"``, ``"cosine"`` or ``"linear"``.
     :param phase_per_task: offset the phase of variant ``k`` by ``van_der_corput(k)`` of a period.
     """
 
     family = "drift"
     reports_coordinate = True
-    KINDS = ("sine", "linear")
+    KINDS = ("sine", "cosine", "linear")
 
     def __init__(
         self,
@@ -122,6 +136,7 @@ class PhysicsDrift(VariantWrapper):
         low: float | None = None,
         high: float | None = None,
         attributes: Mapping[str, Sequence[float]] | None = None,
+        action_gain: Sequence[float] | None = None,
         period: int,
         kind: str = "sine",
         phase_per_task: bool = True,
@@ -137,11 +152,13 @@ class PhysicsDrift(VariantWrapper):
             or period <= 0
         ):
             raise ValueError(f"drift period must be a positive number of steps, got {period!r}.")
-        self.ranges = self._check_ranges(attribute, low, high, attributes)
+        self.action_range = None if action_gain is None else self._check_action_gain(env, action_gain)
+        self.ranges = self._check_ranges(attribute, low, high, attributes, self.action_range is not None)
         check_physics_names(env, list(self.ranges), self.family)
-        # the first (or only) attribute: what value() reports without an attribute name
-        self.attribute = next(iter(self.ranges))
-        self.low, self.high = self.ranges[self.attribute]
+        # the first (or only) attribute: what value() reports without an attribute name (None: gain only)
+        self.attribute: str | None = next(iter(self.ranges), None)
+        # its range; with the gain alone, the gain's range
+        self.low, self.high = next(iter(self.ranges.values()), self.action_range or (1.0, 1.0))
         self.period, self.kind = float(period), kind
         self.phase_per_task = bool(phase_per_task)
         self.drift_step = 0
@@ -154,6 +171,7 @@ class PhysicsDrift(VariantWrapper):
         low: float | None,
         high: float | None,
         attributes: Mapping[str, Sequence[float]] | None,
+        gain_only: bool = False,
     ) -> dict[str, tuple[float, float]]:
         single = [n for n, v in (("attribute", attribute), ("low", low), ("high", high)) if v is not None]
         if attributes is not None:
@@ -167,12 +185,15 @@ class PhysicsDrift(VariantWrapper):
                     f"drift 'attributes' must be a non-empty mapping name -> [low, high], got {attributes!r}."
                 )
             bounds: dict[str, Any] = dict(attributes)
+        elif gain_only and not single:
+            return {}  # only the action gain drifts
         else:
             if len(single) != 3:
                 missing = sorted({"attribute", "low", "high"} - set(single))
                 raise ValueError(
-                    f"drift needs 'attribute', 'low' and 'high' (missing {missing}), or 'attributes' "
-                    "({name: [low, high]}) for several attributes drifting together."
+                    f"drift needs 'attribute', 'low' and 'high' (missing {missing}), 'attributes' "
+                    "({name: [low, high]}) for several attributes drifting together, or 'action_gain' "
+                    "([low, high]) alone."
                 )
             bounds = {str(attribute): [low, high]}
         ranges: dict[str, tuple[float, float]] = {}
@@ -191,6 +212,29 @@ class PhysicsDrift(VariantWrapper):
             ranges[str(name)] = (lo, hi)
         return ranges
 
+    @staticmethod
+    def _check_action_gain(env: gym.Env, gain: Sequence[float]) -> tuple[float, float]:
+        space = env.action_space
+        if not (
+            isinstance(space, spaces.Box)
+            and np.issubdtype(space.dtype, np.floating)
+            and np.all(np.isfinite(space.low))
+            and np.all(np.isfinite(space.high))
+        ):
+            raise ValueError(
+                f"drift 'action_gain' needs a Box action space with finite bounds, got {space}: drop "
+                "action_gain or use an environment with continuous actions (e.g. Pendulum-v1)."
+            )
+        if (
+            not isinstance(gain, (list, tuple))
+            or len(gain) != 2
+            or not all(isinstance(v, (int, float, np.integer, np.floating)) for v in gain)
+            or any(isinstance(v, (bool, np.bool_)) for v in gain)
+            or gain[0] > gain[1]
+        ):
+            raise ValueError(f"drift 'action_gain' must be [low, high] with low <= high, got {gain!r}.")
+        return float(gain[0]), float(gain[1])
+
     def phase(self, task: int | None = None) -> float:
         """The phase offset of a variant, in periods: ``van_der_corput(task)`` with ``phase_per_task``, else 0.
 
@@ -208,6 +252,8 @@ class PhysicsDrift(VariantWrapper):
         """
         if self.kind == "sine":
             return 0.5 * (1.0 + math.sin(2.0 * math.pi * x))
+        if self.kind == "cosine":
+            return 0.5 * (1.0 + math.cos(2.0 * math.pi * x))
         frac = x % 1.0
         return 2.0 * frac if frac < 0.5 else 2.0 - 2.0 * frac
 
@@ -219,6 +265,8 @@ class PhysicsDrift(VariantWrapper):
         :return: the attribute value.
         """
         name = self.attribute if attribute is None else attribute
+        if name is None:
+            raise ValueError("no attribute drifts here, only the action gain: use gain_at_phase.")
         if name not in self.ranges:
             raise ValueError(f"{name!r} does not drift here.{did_you_mean(name, self.ranges)}")
         lo, hi = self.ranges[name]
@@ -243,6 +291,31 @@ class PhysicsDrift(VariantWrapper):
         """
         x = step / self.period + self.phase(task)
         return {name: self.value_at_phase(x, name) for name in self.ranges}
+
+    def gain_at_phase(self, x: float) -> float:
+        """The action gain at a phase (e.g. at the :meth:`coordinate`).
+
+        :param x: the phase in periods.
+        :return: the gain, 1 when ``action_gain`` is not set.
+        """
+        if self.action_range is None:
+            return 1.0
+        lo, hi = self.action_range
+        return lo + (hi - lo) * self.wave(x)
+
+    def action_at_phase(self, action: Any, x: float) -> np.ndarray:
+        """The action the base environment receives at a phase: the normalised action times the gain,
+        clipped to the bounds (the action itself, clipped, when ``action_gain`` is not set).
+
+        :param action: an action of the base ``Box`` action space.
+        :param x: the phase in periods.
+        :return: the base action (same shape and dtype as the space).
+        """
+        space: Any = self.env.action_space
+        low, high = space.low.astype(np.float64), space.high.astype(np.float64)
+        unit = 2.0 * (np.asarray(action, dtype=np.float64).reshape(space.shape) - low) / (high - low) - 1.0
+        unit = np.clip(self.gain_at_phase(x) * unit, -1.0, 1.0)
+        return (low + (unit + 1.0) * 0.5 * (high - low)).astype(space.dtype)
 
     def coordinate(self) -> float:
         """The drift phase of the physics applied now: ``(t_a / period + phase_k) % 1`` in ``[0, 1)``.
@@ -271,9 +344,12 @@ class PhysicsDrift(VariantWrapper):
         self.drift_step = self.clock_origin = int(step)
 
     def _set_current(self) -> dict[str, float]:
+        """Apply the physics of the clock ``t``; :return: the drifting values (and the action gain)."""
         values = self.values(self.drift_step)
         set_physics(self.env, values)
         self._applied_step = self.drift_step
+        if self.action_range is not None:
+            values["action_gain"] = self.gain_at_phase(self.drift_step / self.period + self.phase())
         return values
 
     def reset(
@@ -288,6 +364,8 @@ class PhysicsDrift(VariantWrapper):
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         values = self._set_current()
+        if self.action_range is not None:
+            action = self.action_at_phase(action, self.drift_step / self.period + self.phase())
         self.drift_step += 1
         obs, reward, terminated, truncated, info = self.env.step(action)
         info["drift"] = {**info.get("drift", {}), **values}
