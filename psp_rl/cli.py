@@ -7,6 +7,7 @@ Examples::
     psp-rl train --resume runs/cartpole-permuted__ppo-psp__s0__20250101-120000
     psp-rl eval runs/cartpole-permuted__ppo-psp__s0__20250101-120000 --episodes 20
     psp-rl eval runs/cartpole-permuted__ppo-psp__s0__20250101-120000 --infer-task --switch-every 100 --json eval.json
+    psp-rl eval runs/cartpole-permuted__ppo-psp__s0__20250101-120000 --video videos
     psp-rl sweep --agent ppo-psp --seeds 0 1 2 --grid policy_kwargs.mode=psp,shared --out sweeps/modes
     psp-rl sweep --resume sweeps/modes
     psp-rl list
@@ -134,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --switch-every: episodes of the switching run (default: --episodes)",
     )
     ev.add_argument("--json", default=None, metavar="PATH", help="write the figures to a JSON file")
+    ev.add_argument(
+        "--video",
+        default=None,
+        metavar="DIR",
+        help='record one episode per task as an .mp4 file in DIR (pip install "psp-rl[video]")',
+    )
 
     _add_sweep_parser(sub)
     sub.add_parser("list", help="agent presets and task suites, one line each")
@@ -263,6 +270,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     resolve_device(args.device)  # --device cuda without CUDA: an error, not a silent CPU run
     if args.json is not None:
         _check_output_file("--json", args.json)
+    if args.video is not None:
+        from psp_rl.training.video import check_video_folder
+
+        check_video_folder(args.video)
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}.")
     import torch
@@ -322,6 +333,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if new is not None:
             print(
                 f"{new['count']} never-trained variants: reported new on {new['avg_reported_new']:.3f} of their steps"
+            )
+    if args.video is not None:
+        from psp_rl.training.video import record_run
+
+        result["videos"] = record_run(
+            args.run_dir, args.video, device=args.device, deterministic=not args.stochastic
+        )
+        for clip in result["videos"]:
+            cut = ", cut there" if clip["cut"] else ""
+            print(
+                f"video of task {clip['task']}: {clip['path']} (return {clip['return']:.1f}, "
+                f"{clip['length']} steps{cut})"
             )
     if args.json is not None:
         import json

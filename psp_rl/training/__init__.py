@@ -13,7 +13,8 @@ evaluation callback in :mod:`psp_rl.evaluation`.
 - :mod:`~psp_rl.training.progress` -- the task-aware progress bar;
 - :mod:`~psp_rl.training.reference` -- the task AUCs of a single-task reference run (forward transfer);
 - :mod:`~psp_rl.training.saved_runs` -- evaluating a saved run folder (``psp-rl eval``);
-- :mod:`~psp_rl.training.inferred_eval` -- a saved run acting without its task ids (``--infer-task``).
+- :mod:`~psp_rl.training.inferred_eval` -- a saved run acting without its task ids (``--infer-task``);
+- :mod:`~psp_rl.training.video` -- recording one episode per task of a saved run (``--video``).
 """
 
 from psp_rl.evaluation.callback import ContinualEvalCallback
