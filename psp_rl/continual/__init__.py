@@ -11,6 +11,7 @@ through a registry. ``psp-rl train`` builds its callbacks with the same :func:`c
 - :mod:`~psp_rl.continual.keep_best` -- end each phase on its best-scoring weights (``keep_best``);
 - :mod:`~psp_rl.continual.rehearsal` -- distil earlier tasks' stored outputs (``rehearsal``);
 - :mod:`~psp_rl.continual.ewc` -- elastic weight consolidation, the baseline (``ewc``);
+- :mod:`~psp_rl.continual.fisher` -- the diagonal Fisher of an actor-critic policy, what EWC consolidates;
 - :mod:`~psp_rl.continual.replay` -- empty the replay buffer at a task switch (``replay``);
 - :mod:`~psp_rl.continual.optimizer` -- clear the optimizers' moments at a task switch (``optimizer``);
 - :mod:`~psp_rl.continual.schedules` -- SB3 schedules restarted in every phase (``restart_schedules``).

@@ -47,25 +47,12 @@ from typing import Any, cast
 import numpy as np
 import torch
 from stable_baselines3.common.policies import ActorCriticPolicy
-from stable_baselines3.common.utils import obs_as_tensor
 
 from psp_rl.checks import check_int, check_number
+from psp_rl.continual.fisher import diagonal_fisher
 from psp_rl.continual.mechanism import Mechanism, Setup, register
 from psp_rl.metrics import check_phase_tasks
 from psp_rl.policies.expand import fit_grown
-
-
-class _PolicyOutputs(torch.nn.Module):
-    """The policy's action distribution and value (``None`` without ``critic``) at ``obs``: a module to
-    run under :func:`torch.func.functional_call`."""
-
-    def __init__(self, policy: ActorCriticPolicy, critic: bool) -> None:
-        super().__init__()
-        self.policy, self.critic = policy, critic
-
-    def forward(self, obs: Any) -> tuple[Any, torch.Tensor | None]:
-        return self.policy.get_distribution(obs), self.policy.predict_values(obs) if self.critic else None
-
 
 __all__ = ["EWC", "EWCSettings"]
 
@@ -275,45 +262,19 @@ class EWC(Mechanism):
 
     # ------------------------------------------------------------------ consolidation
     def estimate_fisher(self, observations: dict[str, np.ndarray] | np.ndarray) -> list[torch.Tensor]:
-        """Diagonal Fisher of the current policy on buffer-format observations.
-
-        Per sample ``(∂ log π(a|s)/∂θ)²`` (plus ``(∂V(s)/∂θ)²`` with ``critic=True``), ``a ~ π(·|s)`` drawn
-        on a forked RNG seeded from ``seed`` and the phase, averaged; the penalty's hooks take no part.
+        """Diagonal Fisher of the current policy on buffer-format observations
+        (:func:`~psp_rl.continual.fisher.diagonal_fisher`, sampling seeded from ``seed`` and the phase).
 
         :param observations: observations as stored in a rollout buffer (dict of arrays, or an array).
-        :return: one tensor per policy parameter (shapes of the parameters).
+        :return: one tensor per consolidated parameter (shapes of the parameters).
         """
-        policy: Any = self.model.policy
-        device = policy.device
-        tensors: Any = obs_as_tensor(observations, device)
-        n = len(next(iter(observations.values()))) if isinstance(observations, dict) else len(observations)
-        fisher = [torch.zeros_like(p) for p in self.params]
-        # leaves sharing the parameters' storage but not their hooks: no λ F (θ − θ̄) in these gradients
-        leaves = [p.detach().requires_grad_() for p in self.params]
-        weights = {f"policy.{name}": leaf for name, leaf in zip(self.names, leaves)}
-        outputs_of = _PolicyOutputs(policy, self.critic)
-        devices = [device] if device.type == "cuda" else []
-        was_training = policy.training
-        policy.set_training_mode(False)
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed * 100_003 + self.next_phase)
-            for i in range(n):
-                obs_i = (
-                    {k: v[i : i + 1] for k, v in tensors.items()}
-                    if isinstance(tensors, dict)
-                    else tensors[i : i + 1]
-                )
-                dist, value = torch.func.functional_call(outputs_of, weights, (obs_i,))
-                with torch.no_grad():
-                    action = dist.sample()
-                outputs = [dist.log_prob(action).sum()] + ([value.sum()] if value is not None else [])
-                for output in outputs:
-                    grads = torch.autograd.grad(output, leaves, retain_graph=True, allow_unused=True)
-                    for f, g in zip(fisher, grads):
-                        if g is not None:
-                            f.add_(g.detach() ** 2)
-        policy.set_training_mode(was_training)
-        return [f / max(n, 1) for f in fisher]
+        return diagonal_fisher(
+            cast(ActorCriticPolicy, self.model.policy),
+            dict(zip(self.names, self.params)),
+            observations,
+            critic=self.critic,
+            seed=self.seed * 100_003 + self.next_phase,
+        )
 
     def consolidate(self, task: int | None = None) -> None:
         """Anchor the current weights with the Fisher estimated on ``task``'s recent samples (the
