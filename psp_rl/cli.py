@@ -1,4 +1,4 @@
-"""The ``psp-rl`` command: ``train``, ``eval``, ``sweep`` and ``list``.
+"""The ``psp-rl`` command: ``train``, ``eval``, ``sweep``, ``tune`` and ``list``.
 
 Examples::
 
@@ -10,6 +10,7 @@ Examples::
     psp-rl eval runs/cartpole-permuted__ppo-psp__s0__20250101-120000 --video videos
     psp-rl sweep --agent ppo-psp --seeds 0 1 2 --grid policy_kwargs.mode=psp,shared --out sweeps/modes
     psp-rl sweep --resume sweeps/modes
+    psp-rl tune --agent dqn-psp --samples 30 --num-tasks 3 --out tunes/dqn
     psp-rl list
 """
 
@@ -21,6 +22,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from psp_rl.sweep.tune_cli import add_tune_parser, cmd_tune
+
 __all__ = ["build_parser", "main"]
 
 
@@ -30,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="psp-rl",
         description="Multi-task / continual RL with Parameter Superposition on Stable-Baselines3.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="{train,eval,sweep,list}")
+    sub = parser.add_subparsers(dest="command", metavar="{train,eval,sweep,tune,list}")
     sub.required = True
 
     tr = sub.add_parser("train", help="train an agent preset on a task suite (or --resume a run)")
@@ -143,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _add_sweep_parser(sub)
+    add_tune_parser(sub)
     sub.add_parser("list", help="agent presets and task suites, one line each")
     return parser
 
@@ -408,6 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_eval(args)
         if args.command == "sweep":
             return _cmd_sweep(args)
+        if args.command == "tune":
+            return cmd_tune(args)
         return _cmd_list()
     except (ValueError, FileNotFoundError) as error:
         print(f"psp-rl {args.command}: error: {error}", file=sys.stderr)
