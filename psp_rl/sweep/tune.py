@@ -269,6 +269,12 @@ def _recorder(runs: Path, records: list[dict[str, Any]], save: Any) -> Any:
                 flush=True,
             )
 
+        def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            print(
+                f"FAILED {trial.trial_id} (see the trace above; not recorded: a resume samples anew)",
+                flush=True,
+            )
+
     return _Record()
 
 
@@ -277,7 +283,7 @@ def _searcher(spec: TuneSpec, domains: dict[str, Any], done: list[dict[str, Any]
 
     known = [r for r in done if r.get("objective") is not None and set(r["params"]) == set(domains)]
     return OptunaSearch(
-        space=domains,
+        space=OptunaSearch.convert_search_space(domains),  # Optuna's distributions: no conversion warning
         metric="objective",
         mode="max",
         seed=spec.seed,

@@ -96,6 +96,26 @@ def test_resume_runs_only_the_missing_trials(local_ray: object, tmp_path: Path) 
     assert run_tune(spec, folder, resume=True, verbose=0).trained == []
 
 
+def test_recorded_trials_seed_the_tpe_study() -> None:
+    from psp_rl.sweep.space import check_space, to_tune
+    from psp_rl.sweep.tune import _searcher
+
+    spec = _spec(3)
+    domains = to_tune(check_space(SPACE, spec.resolve()))
+    params = {
+        "hyperparams.learning_rate": 1e-3,
+        "hyperparams.n_steps": "32",
+        "policy_kwargs.net_arch": '{"pi": [8], "vf": [8]}',
+    }
+    done = [
+        {"params": params, "objective": 0.5, "status": "finished"},
+        {"params": params, "objective": None, "status": "pruned"},
+    ]  # no value: not told to TPE
+    study = _searcher(spec, domains, done)._ot_study
+    assert [t.value for t in study.trials] == [0.5]
+    assert study.trials[0].params == params
+
+
 def test_bad_space_key_names_the_closest(tmp_path: Path) -> None:
     bad = {"hyperparams.lerning_rate": {"loguniform": [1.0e-4, 1.0e-2]}}
     with pytest.raises(ValueError, match="lerning_rate.*Did you mean 'learning_rate'"):
