@@ -38,6 +38,7 @@ import dataclasses
 import json
 import os
 import shlex
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -403,7 +404,7 @@ def run_tune(spec: TuneSpec, out: str | Path, *, resume: bool = False, verbose: 
                     scheduler=_scheduler(spec.scheduler),
                 ),
                 run_config=tune.RunConfig(
-                    name=f"launch-{len(records):03d}",
+                    name=time.strftime("launch-%Y%m%d-%H%M%S"),
                     storage_path=str(out / "tune"),
                     callbacks=[_recorder(out / "runs", records, save)],
                     verbose=0,

@@ -74,6 +74,7 @@ def plot_trials(records: Sequence[dict[str, Any]], path: Path, title: str) -> No
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 4))
     best, running = -math.inf, []
@@ -90,6 +91,7 @@ def plot_trials(records: Sequence[dict[str, Any]], path: Path, title: str) -> No
     ax.plot(range(len(records)), running, color="C2", label="best finished so far")
     ax.scatter([], [], marker="o", color="C0", label="finished")
     ax.scatter([], [], marker="x", color="C3", label="pruned (last report)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial (in the order they ended)")
     ax.set_ylabel("objective")
     ax.set_title(title, fontsize=9)
