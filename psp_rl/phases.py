@@ -11,8 +11,10 @@ mechanisms and the evaluation, so both can build on it.
 Example::
 
     >>> clock = PhaseClock([100, 200])
-    >>> clock.due(50), clock.due(100), clock.due(250)
-    ([], [PhaseEvent('end', 0, False), PhaseEvent('start', 1, False)], [PhaseEvent('end', 1, True)])
+    >>> clock.due(50)
+    []
+    >>> [(e.kind, e.phase, e.last) for e in clock.due(100) + clock.due(250)]
+    [('end', 0, False), ('start', 1, False), ('end', 1, True)]
 """
 
 from __future__ import annotations
@@ -66,10 +68,6 @@ class PhaseClock:
     def num_phases(self) -> int:
         """The number of phases."""
         return len(self.phase_boundaries)
-
-    def phase_at(self, step: int) -> int:
-        """:param step: an env step. :return: the phase that step trains (the last one past the end)."""
-        return min(bisect.bisect_right(self.phase_boundaries, int(step)), max(self.num_phases - 1, 0))
 
     def due(self, step: int) -> list[PhaseEvent]:
         """The events passed at ``step`` and not given before, in order; they count as given.

@@ -42,11 +42,6 @@ def test_skip_to_places_a_resumed_clock_after_the_events_already_given() -> None
     assert fresh.due(100) == [PhaseEvent("end", 0), PhaseEvent("start", 1)]
 
 
-def test_phase_at() -> None:
-    clock = PhaseClock([100, 200])
-    assert [clock.phase_at(s) for s in (0, 99, 100, 199, 200, 500)] == [0, 0, 1, 1, 1, 1]
-
-
 @pytest.mark.parametrize("bounds", [[100, 100], [0, 100], [200, 100]])
 def test_boundaries_must_increase(bounds: list[int]) -> None:
     with pytest.raises(ValueError, match="increasing"):

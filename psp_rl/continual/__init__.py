@@ -46,7 +46,7 @@ from psp_rl.continual import (  # noqa: F401 (registers)
     schedules,
 )
 from psp_rl.continual.events import ORDER, PhaseEvents
-from psp_rl.continual.mechanism import MECHANISMS, Mechanism, Setup, mechanism, register
+from psp_rl.continual.mechanism import MECHANISMS, Mechanism, Setup, register
 from psp_rl.continual.tasks import TaskScheduleCallback
 from psp_rl.phases import PhaseCallback, PhaseClock, PhaseEvent
 from psp_rl.utils import did_you_mean
@@ -68,7 +68,6 @@ __all__ = [
     "build_mechanisms",
     "callbacks",
     "check_sections",
-    "mechanism",
     "register",
 ]
 

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from psp_rl.checks import check_keys
 from psp_rl.phases import PhaseCallback
-from psp_rl.utils import did_you_mean
 
 if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecEnv
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from psp_rl.envs.schedules import TaskSchedule
     from psp_rl.envs.suites import Suite
 
-__all__ = ["MECHANISMS", "Mechanism", "Setup", "mechanism", "register"]
+__all__ = ["MECHANISMS", "Mechanism", "Setup", "register"]
 
 
 @dataclasses.dataclass
@@ -205,13 +204,3 @@ def register(cls: M) -> M:
         raise ValueError(f"a mechanism named {cls.NAME!r} is registered already ({MECHANISMS[cls.NAME]}).")
     MECHANISMS[cls.NAME] = cls
     return cls
-
-
-def mechanism(name: str) -> type[Mechanism]:
-    """:param name: a preset section. :return: its mechanism class.
-
-    :raises ValueError: for an unknown name, naming the closest one.
-    """
-    if name not in MECHANISMS:
-        raise ValueError(f"Unknown continual mechanism {name!r}.{did_you_mean(name, list(MECHANISMS))}")
-    return MECHANISMS[name]

@@ -17,6 +17,7 @@ from stable_baselines3.common.logger import HParam, Image
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from psp_rl import seeds
+from psp_rl.checks import check_keys
 from psp_rl.envs.suites import METRICS
 from psp_rl.evaluation.episodes import eval_envs_per_task, score_task
 from psp_rl.metrics import (
@@ -406,9 +407,7 @@ def evaluation_callback(
         env's statistics.
     :return: the callback.
     """
-    unknown_keys = [k for k in section if k not in EVAL_DEFAULTS]
-    if unknown_keys:
-        raise unknown("eval key", unknown_keys[0], EVAL_DEFAULTS)
+    check_keys("eval", section, EVAL_DEFAULTS)
     cfg = {**EVAL_DEFAULTS, **section}
     boundaries = [int(b) for b in schedule.phase_boundaries()]
     eval_seed = seeds.evaluation(seed)
