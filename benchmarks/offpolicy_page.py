@@ -3,7 +3,7 @@ and ``docs/growth.md`` (runs grown to more variants, drifting contexts), one tab
 
 The tables come from the sweep records that ``benchmarks/runs_table.py`` collected from the run folders
 (``results/sweeps/*.json``; a section with ``"table": "drift"`` holds the records of
-``benchmarks/drift.py``); the prose around them from a notes file::
+``benchmarks/drift.py``, one with ``"table": "ablation"`` those of ``benchmarks/ablation.py``); the prose around them from a notes file::
 
     {"title": "...", "summary": "markdown",
      "sections": [{"title": "...", "file": "results/sweeps/offpolicy-dqn.json", "text": "markdown"}]}
@@ -20,6 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ablation import render as render_ablation
 from drift import render as render_drift
 from runs_table import render
 
@@ -38,15 +39,20 @@ def page(notes: dict, root: Path = Path()) -> str:
     return "\n".join(lines)
 
 
+#: a section's ``table`` kind -> the renderer of its records
+TABLES = {"runs": render, "drift": render_drift, "ablation": render_ablation}
+
+
 def section_lines(heading: str, section: dict, root: Path = Path()) -> list[str]:
     """One section: its heading, prose and the table of its sweep records.
 
     :param heading: the section's heading (without ``##``).
-    :param section: ``{"file": "results/sweeps/....json", "text": "markdown", "table": "drift"?}``.
+    :param section: ``{"file": "results/sweeps/....json", "text": "markdown", "table": kind?}``, the kind a
+        key of :data:`TABLES` (default ``runs``: ``benchmarks/runs_table.py``'s records).
     :param root: the folder the ``file`` path is relative to.
     """
     records = json.loads((root / section["file"]).read_text())
-    table = render_drift(records) if section.get("table") == "drift" else render(records)
+    table = TABLES[section.get("table", "runs")](records)
     lines = [f"## {heading}", "", section["text"].strip(), ""]
     return lines + [table, "", f"Raw records: `{section['file']}`.", ""]
 
