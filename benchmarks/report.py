@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mg10_protocol_page import section_lines as mg10_section_lines
 from offpolicy_page import section_lines
 from report_numbers import forward_transfer_of, group_runs, mean_std
 from report_protocol import (
@@ -84,8 +85,9 @@ def render(
     :param fig_dir: the folder of the figures (linked relative to ``out_md``).
     :param notes: findings to show (``{"summary" | "<experiment>" | "remaining": markdown}``,
         ``"title"``: the page's heading, ``"sweeps"``: sections of run tables, ``[{"title", "file",
-        "text"}]`` as in ``benchmarks/offpolicy_page.py``), as a mapping or a JSON file; they override the
-        results file's own ``notes``.
+        "text"}]`` as in ``benchmarks/offpolicy_page.py``; one with ``"table": "mg10-protocol"`` is rendered by
+        ``benchmarks/mg10_protocol_page.py``), as a mapping or a JSON file; they override the results file's
+        own ``notes``.
     :return: the markdown path.
     :raises ValueError: when the file is not a benchmark results file.
     """
@@ -149,7 +151,10 @@ def render(
         if notes.get("6"):
             lines += [str(notes["6"]).strip(), ""]
     for section in notes.get("sweeps") or []:  # tables of runs collected by benchmarks/runs_table.py
-        lines += section_lines(section["title"], section)
+        if section.get("table") == "mg10-protocol":  # collected by benchmarks/mg10_protocol.py
+            lines += mg10_section_lines(section["title"], section, fig_dir, md_dir)
+        else:
+            lines += section_lines(section["title"], section)
     if notes.get("remaining"):
         lines += ["## Not run yet", "", str(notes["remaining"]).strip(), ""]
     out_md.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
