@@ -95,7 +95,8 @@ class NetworkConfig:
     drift_context: str | None = _option(
         None,
         "keys that follow the observation's continuous ``coord`` entry instead of the task id (``power``, "
-        "``geodesic``, ``interpolate``, ``binned``; see :mod:`psp_rl.nn.drift`); ``None``: keys by task id",
+        "``geodesic``, ``interpolate``, ``binned``; see :mod:`psp_rl.nn.drift`); ``None``: keys by task id. "
+        "Mode ``separate`` takes ``binned``: one independent network per phase bin",
     )
     drift_keys: int = _option(
         8, "``M`` of the drifting context: its frequency range (power, geodesic) or number of anchors"
@@ -127,10 +128,12 @@ class NetworkConfig:
         if isinstance(self.base_width, bool) or not isinstance(self.base_width, int) or self.base_width < 1:
             raise ValueError(f"base_width must be a positive integer, got {self.base_width!r}.")
         if self.drift_context is not None:
-            if not self.spec.superposed:
+            binned_networks = self.spec.coord_bins and self.drift_context == "binned"
+            if not (self.spec.superposed or binned_networks):
                 raise ValueError(
                     f"drift_context picks the keys of superposed layers; mode {self.mode!r} has none: use mode "
-                    "psp (or coord_input=True to give a plain network the coordinate as an input)."
+                    "psp, mode separate with drift_context binned (one network per phase bin), or "
+                    "coord_input=True to give a plain network the coordinate as an input."
                 )
             check_drift_context(self.drift_context, self.context)
         if self.layer_norm not in (False, True, "skip_first"):

@@ -61,6 +61,17 @@ def check_drift_context(drift: str | None, context: str) -> None:
         )
 
 
+def phase_bins(coord: torch.Tensor, num_bins: int) -> torch.Tensor:
+    """The bin of each coordinate when ``[0, 1)`` is cut into ``num_bins`` equal bins: ``⌊num_bins · s⌋``
+    (``s`` taken modulo 1). Bin ``a`` starts at anchor ``a / M`` of the ``binned`` keys.
+
+    :param coord: ``(B,)`` coordinates
+    :param num_bins: the number of bins
+    :return: ``(B,)`` integer bins in ``[0, num_bins)``
+    """
+    return torch.floor(torch.remainder(coord, 1.0) * num_bins).long().clamp_max(num_bins - 1)
+
+
 def _rng(seed: int, layer_index: int, tag: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(layer_index), _ANCHOR_BASE - tag]))
 
@@ -116,8 +127,8 @@ class DriftingKeys(nn.Module):
             self.register_buffer("freq", torch.as_tensor(freq, dtype=torch.float32))
 
     def _anchor_mix(self, coord: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        low = phase_bins(coord, self.num_keys)
         pos = torch.remainder(coord, 1.0) * self.num_keys
-        low = torch.floor(pos).long().clamp_max(self.num_keys - 1)
         return low, torch.remainder(low + 1, self.num_keys), (pos - low.to(pos.dtype))
 
     def keys(self, coord: torch.Tensor) -> torch.Tensor:

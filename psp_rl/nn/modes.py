@@ -5,7 +5,9 @@
 * ``shared``    -- one plain network, the task id ignored (fine-tuning);
 * ``onehot``    -- plain network, the task one-hot concatenated to its input (done by the extractor);
 * ``multihead`` -- plain shared trunk, one output head per task (Continual World's setup);
-* ``separate``  -- K independent networks (:class:`~psp_rl.nn.layers.TaskLinear`): K× the parameters;
+* ``separate``  -- K independent networks (:class:`~psp_rl.nn.layers.TaskLinear`): K× the parameters; with
+  ``drift_context=binned``, ``M`` independent networks, one per bin of the coordinate (the phase of a
+  drift; :class:`~psp_rl.nn.task_layers.BinnedLinear`, vector observations);
 * ``psp-heads`` -- superposed hidden layers, one output layer per task (:class:`~psp_rl.nn.layers.TaskLinear`):
   a new task starts from a freshly initialised output layer instead of the old tasks' trained one
   (seen through its key), and training it moves no other task's outputs through the last layer.
@@ -35,6 +37,7 @@ from psp_rl.nn.contexts import layer_id
 from psp_rl.nn.conv import SuperposedConv2d, TaskConv2d
 from psp_rl.nn.layers import SuperposedLinear, TaskLinear
 from psp_rl.nn.masks import mask_conv, mask_lc_conv, mask_lc_linear, mask_linear
+from psp_rl.nn.task_layers import BinnedLinear
 
 if TYPE_CHECKING:
     from psp_rl.nn.config import NetworkConfig
@@ -71,6 +74,8 @@ class Mode:
     :param lift_inputs: low-dimensional vector observations are lifted by a fixed random projection
         before the first layer (see ``psp_rl.policies.TaskFeaturesExtractor``).
     :param onehot_inputs: the task's one-hot vector is appended to the features.
+    :param coord_bins: with ``drift_context=binned`` its layers keep one set of weights per bin of the
+        coordinate instead of one per task (``separate``: one network per phase bin).
     """
 
     linear: LinearFactory
@@ -78,6 +83,7 @@ class Mode:
     superposed: bool = False
     lift_inputs: bool = False
     onehot_inputs: bool = False
+    coord_bins: bool = False
 
 
 _MODES: dict[str, Mode] = {}
@@ -173,6 +179,23 @@ def task_conv(
     return TaskConv2d(c_in, c_out, kernel_size, config.num_tasks, stride=stride)
 
 
+def _separate_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, head: bool) -> nn.Module:
+    if config.drift_context == "binned":
+        return BinnedLinear(n_in, n_out, config.drift_keys, config.num_tasks)
+    return task_linear(config, name, n_in, n_out, head)
+
+
+def _separate_conv(
+    config: NetworkConfig, name: str, c_in: int, c_out: int, kernel_size: int, stride: int
+) -> nn.Module:
+    if config.drift_context == "binned":
+        raise ValueError(
+            "mode separate with drift_context binned has one network per phase bin for vector observations "
+            "only: use drift_context null (one network per task) or mode psp for image observations."
+        )
+    return task_conv(config, name, c_in, c_out, kernel_size, stride)
+
+
 def _multihead_linear(config: NetworkConfig, name: str, n_in: int, n_out: int, head: bool) -> nn.Module:
     return (task_linear if head else plain_linear)(config, name, n_in, n_out, head)
 
@@ -204,7 +227,7 @@ register_mode("psp", Mode(superposed_linear, superposed_conv, superposed=True, l
 register_mode("shared", Mode(plain_linear, plain_conv))
 register_mode("onehot", Mode(plain_linear, plain_conv, onehot_inputs=True))
 register_mode("multihead", Mode(_multihead_linear, plain_conv))
-register_mode("separate", Mode(task_linear, task_conv))
+register_mode("separate", Mode(_separate_linear, _separate_conv, coord_bins=True))
 register_mode("psp-heads", Mode(_psp_heads_linear, superposed_conv, superposed=True, lift_inputs=True))
 register_mode("psp-inputs", Mode(_psp_inputs_linear, superposed_conv, superposed=True))
 register_mode("mask", Mode(mask_linear, mask_conv, onehot_inputs=True))

@@ -4,6 +4,8 @@
   per sample, checked once, then :meth:`~TaskLayer.compute`.
 * :class:`TaskLinear` -- independent weights per task, ``y = W[task] x + b[task]``: the building block of
   the ``separate`` (every layer) and ``multihead`` (output layers) baselines.
+* :class:`BinnedLinear` -- independent weights per bin of the continuous task coordinate ``s`` (the phase of
+  a drift): ``separate`` with ``drift_context=binned``, one network per phase bin.
 
 The superposed layer is :class:`psp_rl.nn.layers.SuperposedLinear`; the convolutions of both are in
 :mod:`psp_rl.nn.conv`.
@@ -23,9 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from psp_rl.nn.drift import phase_bins
 from psp_rl.nn.pertask import broadcast_rows, check_task_ids, per_sample_matmul, single_task
 
-__all__ = ["TaskLayer", "TaskLinear"]
+__all__ = ["BinnedLinear", "TaskLayer", "TaskLinear"]
 
 
 class TaskLayer(nn.Module):
@@ -107,7 +110,7 @@ class TaskLinear(TaskLayer):
     def reset_parameters(self, gain: float | None = None) -> None:  # noqa: D102
         bound = 1.0 / math.sqrt(self.in_features)
         with torch.no_grad():
-            for k in range(self.num_tasks):
+            for k in range(self.weight.shape[0]):
                 if gain is None:
                     self.weight[k].uniform_(-bound, bound)
                 else:
@@ -157,3 +160,56 @@ class TaskLinear(TaskLayer):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, num_tasks={self.num_tasks}"
+
+
+class BinnedLinear(TaskLinear):
+    """A linear layer with independent weights per bin of the coordinate: ``y = W[b] x + b[b]`` with
+    ``b = ⌊M s⌋`` (:func:`~psp_rl.nn.drift.phase_bins`, the bins of the ``binned`` drifting keys).
+
+    Every layer of a network binned this way (mode ``separate``, ``drift_context=binned``) makes ``M``
+    independent networks, one per phase bin: training on one bin moves no other bin's outputs. The task
+    id is not used (the layer keeps ``num_tasks`` only for the network's check of the ids).
+
+    :param in_features: fan-in
+    :param out_features: number of outputs
+    :param num_bins: ``M``, the number of bins (``drift_keys``)
+    :param num_tasks: number of tasks ``K`` of the observation
+    :param bias: whether to add a (per-bin) bias
+    """
+
+    def __init__(
+        self, in_features: int, out_features: int, num_bins: int, num_tasks: int = 1, bias: bool = True
+    ) -> None:
+        if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 1:
+            raise ValueError(f"drift_keys (the number of bins) must be a positive integer, got {num_bins!r}.")
+        super().__init__(in_features, out_features, num_bins, bias)
+        self.num_bins, self.num_tasks = num_bins, num_tasks
+
+    def compute(
+        self,
+        x: torch.Tensor,
+        task: torch.Tensor,
+        coord: torch.Tensor | None = None,
+        single: int | None = None,
+    ) -> torch.Tensor:
+        """``W[b] x + b[b]`` with ``b`` each sample's bin of ``coord``.
+
+        :param x: ``(B, N)`` or ``(B, L, N)`` inputs
+        :param task: ignored (the bins follow the coordinate)
+        :param coord: ``(B,)`` coordinates in ``[0, 1)``
+        :param single: ignored (a batch of one task may span several bins)
+        :raises ValueError: without coordinates
+        """
+        if coord is None:
+            raise ValueError(
+                "this layer keeps one set of weights per bin of the continuous coordinate (mode separate, "
+                "drift_context binned) but the batch has none: the observation needs a 'coord' entry (a "
+                "suite with coordinate: true)."
+            )
+        return super().compute(x, phase_bins(coord.reshape(-1), self.num_bins), None, None)
+
+    def mix(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return TaskLayer.mix(self, x, weights)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, num_bins={self.num_bins}"

@@ -60,6 +60,7 @@ SETTINGS = [
     dict(context="binary", drift_context="interpolate", drift_keys=4),
     dict(context="binary", drift_context="binned", drift_keys=4),
     dict(mode="shared", coord_input=True),
+    dict(mode="separate", drift_context="binned", drift_keys=4),  # one network per phase bin
 ]
 
 
@@ -90,7 +91,9 @@ def first_output(model: Any, obs: dict[str, np.ndarray]) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("algo", list(ALGOS))
-@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.get("drift_context") or "coord_input")
+@pytest.mark.parametrize(
+    "setting", SETTINGS, ids=lambda s: "-".join(str(s[k]) for k in ("mode", "drift_context") if k in s)
+)
 def test_trains_acts_on_the_coordinate_and_saves(algo: str, setting: dict, tmp_path: Path) -> None:
     model = make(algo, **setting)
     model.learn(48)
