@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +48,19 @@ def drift_period(suite: Any) -> int:
     return periods.pop()
 
 
-def evaluate_phases(model: Any, suite: Any, phases: list[float], episodes: int, seed: int) -> list[float]:
-    """Normalised mean return of ``model`` with the drift clock set to each phase (one fresh env each)."""
+def evaluate_phases(
+    model: Any, suite: Any, phases: list[float], episodes: int, seed: int, steps: list[int] | None = None
+) -> list[float]:
+    """Normalised mean return of ``model`` with the drift clock set to each phase (one fresh env each).
+
+    :param steps: when given, the env steps each phase's episodes took are appended to it
+    """
     period = drift_period(suite)
     scores = []
     for i, phase in enumerate(phases):
         env = suite.make_env(task=0, seed=seed + i)
         env.get_wrapper_attr("set_drift_step")(int(round(phase * period)))
-        total = 0.0
+        total, taken = 0.0, 0
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + 1000 * i + episode)
             done = False
@@ -63,26 +69,71 @@ def evaluate_phases(model: Any, suite: Any, phases: list[float], episodes: int, 
                 obs, reward, terminated, truncated, _ = env.step(action)
                 total += float(reward)
                 done = terminated or truncated
+                taken += 1
         env.close()
+        if steps is not None:
+            steps.append(taken)
         scores.append(float(suite.normalize(0, total / episodes)))
     return scores
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Train one setting and evaluate it over the drift period."""
-    from stable_baselines3.common.callbacks import BaseCallback
+def setting_config(args: argparse.Namespace, sets: list[str], keyless: bool) -> Any:
+    """The training config of one setting: ``args.agent`` on ``args.suite`` with the setting's overrides,
+    ``policy_kwargs.drift_keys=args.keys`` (dropped again for a setting without keys) and ``args.set``.
 
-    from psp_rl.training import resolve_config, train
+    :param args: ``agent``, ``suite``, ``seed``, ``run_dir``, ``keys`` and ``set``
+    :param sets: the setting's ``KEY=VALUE`` overrides
+    :param keyless: the setting uses no drifting keys (task-blind networks)
+    """
+    from psp_rl.training import resolve_config
 
     cfg = resolve_config(
         args.agent,
         args.suite,
         seed=args.seed,
         run_dir=args.run_dir,
-        sets=[*SETTINGS[args.setting], f"policy_kwargs.drift_keys={args.keys}", *args.set],
+        sets=[*sets, f"policy_kwargs.drift_keys={args.keys}", *args.set],
     )
-    if args.setting.startswith("shared"):
+    if keyless:
         cfg.policy_kwargs.pop("drift_keys")
+    return cfg
+
+
+def merged_run(
+    out: str | None,
+    key: tuple[Any, ...],
+    key_of: Callable[[dict[str, Any]], tuple[Any, ...]],
+    run_one: Callable[[], dict[str, Any]],
+) -> dict[str, Any] | None:
+    """Run one record and merge it into the JSON list ``out``, unless a record with the same key is there.
+
+    The file is read again after the run (other invocations may have added records meanwhile) and
+    written atomically, so a shell loop over settings and seeds can be stopped and started again.
+
+    :param out: the JSON file of records (``None``: nothing is read or written)
+    :param key: the key of the record to run
+    :param key_of: the key of a stored record
+    :param run_one: trains and returns the record
+    :return: the new record, or ``None`` when it was skipped
+    """
+    records = json.loads(Path(out).read_text()) if out and Path(out).is_file() else []
+    if any(key_of(r) == key for r in records):
+        print(f"{key} is in {out} already: skipped")
+        return None
+    record = run_one()
+    if out:
+        records = json.loads(Path(out).read_text()) if Path(out).is_file() else []
+        write_json_atomic(Path(out), [*records, record])
+    return record
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Train one setting and evaluate it over the drift period."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from psp_rl.training import train
+
+    cfg = setting_config(args, SETTINGS[args.setting], keyless=args.setting.startswith("shared"))
     suite = cfg.load_suite()
     period, steps = drift_period(suite), cfg.make_schedule(suite).total_timesteps
     phases = [(b + 0.5) / args.bins for b in range(args.bins)]
@@ -161,15 +212,14 @@ def main(argv: list[str] | None = None) -> str:
         text = render(json.loads(Path(args.render).read_text()))
         print(text)
         return text
-    records = json.loads(Path(args.out).read_text()) if args.out and Path(args.out).is_file() else []
-    key = (args.suite, args.setting, args.seed, args.keys)
-    if any((r["suite"], r["setting"], r["seed"], r["drift_keys"]) == key for r in records):
-        print(f"{key} is in {args.out} already: skipped")
+    record = merged_run(
+        args.out,
+        (args.suite, args.setting, args.seed, args.keys),
+        lambda r: (r["suite"], r["setting"], r["seed"], r["drift_keys"]),
+        lambda: run(args),
+    )
+    if record is None:
         return ""
-    record = run(args)
-    if args.out:
-        records = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else []
-        write_json_atomic(Path(args.out), [*records, record])
     text = render([record])
     print(text)
     return text
