@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from psp_rl.sweep.grid import SweepSpec, load_sweep_file
+from psp_rl.sweep.space import check_space, load_space_file, resolver
 
 PROTOCOLS = sorted((Path(__file__).resolve().parents[2] / "benchmarks" / "protocols").glob("*.yaml"))
 
@@ -22,3 +23,16 @@ def test_every_arm_of_a_protocol_resolves(path: Path, tmp_path: Path) -> None:
 
 def test_the_protocols_are_found() -> None:
     assert {p.stem for p in PROTOCOLS} >= {"mg10", "offpolicy-ablation-dqn", "offpolicy-ablation-sac"}
+
+
+#: the tune spaces in benchmarks/protocols/spaces and the agent and suite each was written for
+SPACES = {"dqn-acrobot": ("dqn-psp", "acrobot-permuted")}
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_every_tune_space_resolves_for_its_agent(name: str) -> None:
+    path = PROTOCOLS[0].parent / "spaces" / f"{name}.yaml"
+    agent, suite = SPACES[name]
+    checked = check_space(load_space_file(path), resolver(agent, suite, []), source=str(path))
+    assert set(checked) == set(load_space_file(path))
+    assert {p.stem for p in path.parent.glob("*.yaml")} == set(SPACES)
