@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from records import run_and_show
 
 from psp_rl.phases import PhaseCallback
-from psp_rl.utils import write_json_atomic
 
 #: the probe's env seeds (apart from every seed namespace of a run: psp_rl.seeds)
 PROBE_SEED = 900_000_000
@@ -228,18 +228,13 @@ def main(argv: list[str] | None = None) -> str:
     if not args.label:
         parser.error("--label is needed to run (the record's name)")
     torch.set_num_threads(1)
-    out = Path(args.out) if args.out else None
-    records = json.loads(out.read_text(encoding="utf-8")) if out and out.is_file() else []
-    if any((r["label"], r["seed"]) == (args.label, args.seed) for r in records):
-        print(f"({args.label}, seed {args.seed}) is in {out} already: skipped")
-        return ""
-    record = run(args)
-    if out:
-        records = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else []
-        write_json_atomic(out, [*records, record])
-    text = render([record])
-    print(text)
-    return text
+    return run_and_show(
+        args.out,
+        (args.label, args.seed),
+        lambda r: (r["label"], r["seed"]),
+        lambda: run(args),
+        render,
+    )
 
 
 if __name__ == "__main__":

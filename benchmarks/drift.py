@@ -23,13 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from psp_rl.utils import write_json_atomic
+from records import run_and_show
 
 SETTINGS: dict[str, list[str]] = {
     "drift": ["policy_kwargs.drift_context=interpolate"],
@@ -97,34 +95,6 @@ def setting_config(args: argparse.Namespace, sets: list[str], keyless: bool) -> 
     if keyless:
         cfg.policy_kwargs.pop("drift_keys")
     return cfg
-
-
-def merged_run(
-    out: str | None,
-    key: tuple[Any, ...],
-    key_of: Callable[[dict[str, Any]], tuple[Any, ...]],
-    run_one: Callable[[], dict[str, Any]],
-) -> dict[str, Any] | None:
-    """Run one record and merge it into the JSON list ``out``, unless a record with the same key is there.
-
-    The file is read again after the run (other invocations may have added records meanwhile) and
-    written atomically, so a shell loop over settings and seeds can be stopped and started again.
-
-    :param out: the JSON file of records (``None``: nothing is read or written)
-    :param key: the key of the record to run
-    :param key_of: the key of a stored record
-    :param run_one: trains and returns the record
-    :return: the new record, or ``None`` when it was skipped
-    """
-    records = json.loads(Path(out).read_text()) if out and Path(out).is_file() else []
-    if any(key_of(r) == key for r in records):
-        print(f"{key} is in {out} already: skipped")
-        return None
-    record = run_one()
-    if out:
-        records = json.loads(Path(out).read_text()) if Path(out).is_file() else []
-        write_json_atomic(Path(out), [*records, record])
-    return record
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -212,17 +182,13 @@ def main(argv: list[str] | None = None) -> str:
         text = render(json.loads(Path(args.render).read_text()))
         print(text)
         return text
-    record = merged_run(
+    return run_and_show(
         args.out,
         (args.suite, args.setting, args.seed, args.keys),
         lambda r: (r["suite"], r["setting"], r["seed"], r["drift_keys"]),
         lambda: run(args),
+        render,
     )
-    if record is None:
-        return ""
-    text = render([record])
-    print(text)
-    return text
 
 
 if __name__ == "__main__":

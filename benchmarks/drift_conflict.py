@@ -46,7 +46,8 @@ from typing import Any
 
 import numpy as np
 from drift import SETTINGS as DRIFT_SETTINGS
-from drift import drift_period, evaluate_phases, merged_run, setting_config
+from drift import drift_period, evaluate_phases, setting_config
+from records import run_and_show
 
 SETTINGS: dict[str, list[str]] = {
     "shared": DRIFT_SETTINGS["shared"],
@@ -355,17 +356,13 @@ def main(argv: list[str] | None = None) -> str:
     import torch
 
     torch.set_num_threads(1)
-    record = merged_run(
+    return run_and_show(
         args.out,
         (args.suite, args.setting, args.seed, args.keys),
         lambda r: (r["suite"], r["setting"], r["seed"], r["drift_keys"]),
         lambda: run(args),
+        render,
     )
-    if record is None:
-        return ""
-    text = render([record])
-    print(text)
-    return text
 
 
 if __name__ == "__main__":
