@@ -5,6 +5,7 @@ evaluation callback in :mod:`psp_rl.evaluation`.
 - :mod:`~psp_rl.training.config` -- the configuration: schema, presets, ``--set`` overrides, every check;
 - :mod:`~psp_rl.training.train` -- :func:`train`: config → seed → envs → model → callbacks → learn → save;
 - :mod:`~psp_rl.training.build` -- algorithm / policy classes, their arguments and the model from a config;
+- :mod:`~psp_rl.training.dqn` -- DQN with a choice of TD target (SB3's, advantage learning, value rescaling);
 - :mod:`~psp_rl.training.normalize` -- per-task observation normalisation (``TaskVecNormalize``);
 - :mod:`~psp_rl.training.run_folder` -- the run folder's files and :class:`RunResult`;
 - :mod:`~psp_rl.training.checkpoint` -- atomic checkpoints, finding the newest intact one;

@@ -49,10 +49,15 @@ def algo_class(algo: str) -> type[BaseAlgorithm]:
     """The SB3 algorithm class of an algorithm name.
 
     :param algo: ``ppo``, ``a2c``, ``dqn``, ``sac`` or ``td3``.
-    :return: the class, e.g. ``stable_baselines3.PPO``.
+    :return: the class, e.g. ``stable_baselines3.PPO``; for ``dqn``, :class:`psp_rl.training.dqn.DQN` (SB3's
+        DQN with a choice of TD target; SB3's own with the default ``td_target``).
     """
     if algo not in ALGOS:
         raise unknown("algo", algo, ALGOS)
+    if algo == "dqn":
+        from psp_rl.training.dqn import DQN
+
+        return DQN
     import stable_baselines3
 
     return getattr(stable_baselines3, ALGOS[algo][0])

@@ -89,6 +89,8 @@ HYPERPARAM_RANGES: dict[str, Range] = {
     "target_noise_clip": _non_negative("TD3's clipping of the target noise", 0.5),
     "stats_window_size": _at_least(1, "episodes averaged in the logs", 100),
     "sde_sample_freq": _at_least(-1, "steps between gSDE noise draws (-1: only at rollout starts)", -1),
+    "gap_alpha": Range(lambda v: 0 <= v < 1, "a number in [0, 1)", "advantage learning's alpha", 0.9),
+    "rescale_eps": _positive("the value rescaling's epsilon", "1e-3"),
 }
 
 
@@ -133,6 +135,13 @@ def _check_hyperparams(cfg: TrainConfig, defaults: Mapping[str, Any]) -> None:
         raise ValueError(
             f"hyperparams.action_noise.sigma must be >= 0 (the noise's standard deviation), got {noise['sigma']!r}. "
             "Fix it with e.g. --set 'hyperparams.action_noise={type: normal, sigma: 0.1}'."
+        )
+    target = hp.get("td_target")
+    from psp_rl.training.dqn import TD_TARGETS  # torch and SB3: only where a check needs them
+
+    if target is not None and target not in TD_TARGETS:
+        raise _fail(
+            "td_target", target, f"one of {', '.join(TD_TARGETS)}", "DQN's TD target", "advantage_learning"
         )
     freq = hp.get("train_freq")
     steps = _as_int(freq[0] if isinstance(freq, list) and freq else freq)
