@@ -190,7 +190,7 @@ def test_weight_multiplier_keeps_the_init_and_slows_adam() -> None:
         optimizer = torch.optim.Adam([layer.weight], lr=1e-3)
         layer(x, task).pow(2).sum().backward()
         optimizer.step()
-        moved.append(float((layer.effective_weight() - before).abs().mean()))
+        moved.append(float((layer.effective_weight().detach() - before).abs().mean()))
     assert moved[1] == pytest.approx(0.25 * moved[0], rel=1e-3)
 
 
