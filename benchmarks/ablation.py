@@ -85,7 +85,7 @@ def record(run: Path, arm: str) -> dict[str, Any]:
         "forgetting_per_task": metrics.get("forgetting_per_task"),
         "param_count": param_count(run),
         "wall_time_s": float(metrics["wall_time_s"]),
-        "run": str(run),
+        "run": "/".join(run.parts[-2:]),  # <sweep point>/<run folder>, under the sweep's runs/
         "command": (run / "command.txt").read_text(encoding="utf-8").strip().splitlines()[0],
     }
 

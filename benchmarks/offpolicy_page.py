@@ -47,13 +47,17 @@ def section_lines(heading: str, section: dict, root: Path = Path()) -> list[str]
     """One section: its heading, prose and the table of its sweep records.
 
     :param heading: the section's heading (without ``##``).
-    :param section: ``{"file": "results/sweeps/....json", "text": "markdown", "table": kind?}``, the kind a
-        key of :data:`TABLES` (default ``runs``: ``benchmarks/runs_table.py``'s records).
+    :param section: ``{"file": "results/sweeps/....json", "text": "markdown", "table": kind?, "pending": bool?}``,
+        the kind a key of :data:`TABLES` (default ``runs``: ``benchmarks/runs_table.py``'s records); ``pending``: a
+        protocol under way, whose records file may not exist yet (said on the page; otherwise a missing file is an
+        error).
     :param root: the folder the ``file`` path is relative to.
     """
-    records = json.loads((root / section["file"]).read_text())
-    table = TABLES[section.get("table", "runs")](records)
     lines = [f"## {heading}", "", section["text"].strip(), ""]
+    path = root / section["file"]
+    if section.get("pending") and not path.is_file():  # a protocol under way, none of its runs finished
+        return lines + [f"No run has finished yet: its records will be `{section['file']}`.", ""]
+    table = TABLES[section.get("table", "runs")](json.loads(path.read_text()))
     return lines + [table, "", f"Raw records: `{section['file']}`.", ""]
 
 

@@ -45,7 +45,7 @@ def test_collect_counts_interaction_parameters_and_unfinished_points(tmp_path: P
     assert separate["interaction"]["total"] == separate["interaction"]["training"]
     # two independent Q-networks against one superposed network of the same width (and its per-task biases)
     assert 1.5 * kb["param_count"] < separate["param_count"] < 2 * kb["param_count"]
-    _, model, _ = load_run_model(kb["run"], device="cpu")
+    _, model, _ = load_run_model(tmp_path / "sweep" / "runs" / kb["run"], device="cpu")
     assert kb["param_count"] == sum(p.numel() for p in model.q_net.parameters())  # the target copy left out
     table = render(records)
     assert "| psp-kb | psp | rehearsal (ratio 0.5) + keep_best |" in table and "validation" in table

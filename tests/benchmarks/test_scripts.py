@@ -7,6 +7,7 @@ from pathlib import Path
 
 import inference
 import offpolicy_page
+import pytest
 import runs_table
 import width_rule
 
@@ -137,3 +138,11 @@ def test_inference_benchmark_measures_resumes_and_writes_its_page(tmp_path: Path
     text = page.read_text()
     assert text.startswith("# Inference\n\nTiny.") and "| tiny | dynamics | 2 |" in text
     assert "| tiny | dynamics | 16 | 10 | 2 |" in text and "task-blind" in text
+
+
+def test_a_pending_section_without_records_says_so_and_any_other_missing_file_fails(tmp_path: Path) -> None:
+    section = {"file": "results/sweeps/none-yet.json", "text": "A protocol under way.", "table": "ablation"}
+    lines = offpolicy_page.section_lines("9. Pending", {**section, "pending": True}, root=tmp_path)
+    assert "No run has finished yet: its records will be `results/sweeps/none-yet.json`." in lines
+    with pytest.raises(FileNotFoundError):
+        offpolicy_page.section_lines("9. Missing", section, root=tmp_path)
