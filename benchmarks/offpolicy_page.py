@@ -3,7 +3,8 @@ and ``docs/growth.md`` (runs grown to more variants, drifting contexts), one tab
 
 The tables come from the sweep records that ``benchmarks/runs_table.py`` collected from the run folders
 (``results/sweeps/*.json``; a section with ``"table": "drift"`` holds the records of
-``benchmarks/drift.py``, one with ``"table": "ablation"`` those of ``benchmarks/ablation.py``); the prose around them from a notes file::
+``benchmarks/drift.py``, ``"drift-conflict"`` those of ``benchmarks/drift_conflict.py``, ``"ablation"`` those of
+``benchmarks/ablation.py``); the prose around them from a notes file::
 
     {"title": "...", "summary": "markdown",
      "sections": [{"title": "...", "file": "results/sweeps/offpolicy-dqn.json", "text": "markdown"}]}
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from ablation import render as render_ablation
 from drift import render as render_drift
+from drift_conflict import render as render_drift_conflict
 from runs_table import render
 
 from psp_rl.utils import write_atomic
@@ -40,7 +42,12 @@ def page(notes: dict, root: Path = Path()) -> str:
 
 
 #: a section's ``table`` kind -> the renderer of its records
-TABLES = {"runs": render, "drift": render_drift, "ablation": render_ablation}
+TABLES = {
+    "runs": render,
+    "drift": render_drift,
+    "drift-conflict": render_drift_conflict,
+    "ablation": render_ablation,
+}
 
 
 def section_lines(heading: str, section: dict, root: Path = Path()) -> list[str]:
