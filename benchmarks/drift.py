@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,27 @@ def setting_config(args: argparse.Namespace, sets: list[str], keyless: bool) -> 
     if keyless:
         cfg.policy_kwargs.pop("drift_keys")
     return cfg
+
+
+def run_setting(
+    args: argparse.Namespace,
+    run_one: Callable[[argparse.Namespace], dict[str, Any]],
+    render_one: Callable[[list[dict[str, Any]]], str],
+) -> str:
+    """Run one setting's record unless ``args.out`` has it (key: suite, setting, seed, ``--keys``), and print it.
+
+    :param args: the parsed options (``out``, ``suite``, ``setting``, ``seed``, ``keys``)
+    :param run_one: trains and returns the record
+    :param render_one: the table of a list of records
+    :return: the printed table ("" when the run was skipped)
+    """
+    return run_and_show(
+        args.out,
+        (args.suite, args.setting, args.seed, args.keys),
+        lambda r: (r["suite"], r["setting"], r["seed"], r["drift_keys"]),
+        lambda: run_one(args),
+        render_one,
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -182,13 +204,7 @@ def main(argv: list[str] | None = None) -> str:
         text = render(json.loads(Path(args.render).read_text()))
         print(text)
         return text
-    return run_and_show(
-        args.out,
-        (args.suite, args.setting, args.seed, args.keys),
-        lambda r: (r["suite"], r["setting"], r["seed"], r["drift_keys"]),
-        lambda: run(args),
-        render,
-    )
+    return run_setting(args, run, render)
 
 
 if __name__ == "__main__":

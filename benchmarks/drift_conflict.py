@@ -46,8 +46,7 @@ from typing import Any
 
 import numpy as np
 from drift import SETTINGS as DRIFT_SETTINGS
-from drift import drift_period, evaluate_phases, setting_config
-from records import run_and_show
+from drift import drift_period, evaluate_phases, run_setting, setting_config
 
 SETTINGS: dict[str, list[str]] = {
     "shared": DRIFT_SETTINGS["shared"],
@@ -356,13 +355,7 @@ def main(argv: list[str] | None = None) -> str:
     import torch
 
     torch.set_num_threads(1)
-    return run_and_show(
-        args.out,
-        (args.suite, args.setting, args.seed, args.keys),
-        lambda r: (r["suite"], r["setting"], r["seed"], r["drift_keys"]),
-        lambda: run(args),
-        render,
-    )
+    return run_setting(args, run, render)
 
 
 if __name__ == "__main__":
