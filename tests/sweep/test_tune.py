@@ -47,7 +47,8 @@ def test_tune_writes_a_preset_that_trains(local_ray: object, tmp_path: Path) -> 
     from psp_rl.training import resolve_config
     from psp_rl.training.train import train
 
-    result = run_tune(_spec(4), tmp_path / "tune", verbose=0)
+    # one trial at a time (2 CPUs each): the order of the reports, and so ASHA's decisions, do not depend on timing
+    result = run_tune(_spec(4, cpus_per_run=2.0), tmp_path / "tune", verbose=0)
     out = tmp_path / "tune"
     data = json.loads((out / "trials.json").read_text())
     assert len(data["trials"]) == 4 and data["objective"].startswith("avg_performance - forgetting")
