@@ -238,7 +238,7 @@ def test_one_task_path_equals_the_per_sample_path_with_gradients(in_shape: str, 
         if name.startswith("binary"):
             assert torch.equal(outs[0], outs[1]), name
         for a, b in [(outs[0], outs[1]), *zip(*grads)]:  # rounding relative to the tensor's scale
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * float(a.abs().max()), msg=name)
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * float(a.detach().abs().max()), msg=name)
 
 
 def test_layers_and_stacks_find_a_one_task_batch_themselves() -> None:
