@@ -139,8 +139,9 @@ def _interaction(group: Sequence[Mapping[str, Any]]) -> str:
 
 
 def render(records: Sequence[Mapping[str, Any]], order: Sequence[str] | None = None) -> str:
-    """One row per arm: parameters, interaction per run, seeds, and the IQM [95 % CI] of average performance
-    and forgetting over every (run, task) score; then the per-seed means.
+    """One row per arm: parameters, interaction and wall time per run (the mean; wall time depends on what else
+    shared the cores), seeds, and the IQM [95 % CI] of average performance and forgetting over every (run, task)
+    score; then the per-seed means.
 
     :param records: the records of :func:`collect`.
     :param order: the arms' order (default: as they come).
@@ -149,9 +150,9 @@ def render(records: Sequence[Mapping[str, Any]], order: Sequence[str] | None = N
 
     arms = list(order or dict.fromkeys(r["arm"] for r in records))
     lines = [
-        "| arm | mode | machinery | parameters | env steps per run | seeds | avg perf IQM [95% CI] | "
-        "forgetting IQM [95% CI] | avg perf per seed | forgetting per seed |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| arm | mode | machinery | parameters | env steps per run | wall time per run (min) | seeds | "
+        "avg perf IQM [95% CI] | forgetting IQM [95% CI] | avg perf per seed | forgetting per seed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for arm in arms:
         group = sorted((r for r in records if r["arm"] == arm), key=lambda r: r["seed"])
@@ -163,6 +164,7 @@ def render(records: Sequence[Mapping[str, Any]], order: Sequence[str] | None = N
         forgetting = " ".join(f"{r['forgetting']:.3f}" for r in group)
         lines.append(
             f"| {arm} | {first['mode']} | {_machinery(first)} | {first['param_count']:,} | {_interaction(group)} | "
+            f"{np.mean([r['wall_time_s'] for r in group]) / 60:.0f} | "
             f"{' '.join(str(r['seed']) for r in group)} | {_cell(stats['avg_performance'])} | "
             f"{_cell(stats['forgetting'])} | {perf} | {forgetting} |"
         )
