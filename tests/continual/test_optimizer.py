@@ -133,10 +133,12 @@ def _separate_dqn_task0_after_phase1(at_switch: str) -> tuple[dict, dict]:
     snapshots: dict[str, dict] = {}
 
     class Snapshot(BaseCallback):
-        """Task 0's weights when its last gradient step is over: the step the buffer is emptied."""
+        """Task 0's weights at the end of its phase, where it is evaluated (the sub-env's task-0 episode may
+        run on for some steps after it: nothing may train task 0 there either)."""
 
         def _on_step(self) -> bool:
-            if "end" not in snapshots and events["replay"].resets == 1:
+            if "end" not in snapshots and self.num_timesteps >= schedule.phase_boundaries()[0]:
+                assert events["replay"].resets == 0  # the tail of the task-0 episode is still running
                 snapshots["end"] = {k: v[0].clone() for k, v in model.q_net.state_dict().items()}
             return True
 
@@ -146,7 +148,8 @@ def _separate_dqn_task0_after_phase1(at_switch: str) -> tuple[dict, dict]:
 
 def test_a_separate_network_keeps_a_finished_task_only_with_the_moments_cleared() -> None:
     """Per-task parameters get exactly zero gradient from another task, but Adam's moments from the finished
-    phase keep moving them; cleared at the switch, the finished task's weights stay bit-identical."""
+    phase keep moving them; cleared at the switch, and with no training between the phase's end and the
+    switch, the finished task's weights stay bit-identical from the phase end on."""
     before, after = _separate_dqn_task0_after_phase1("reset")
     assert all(torch.equal(before[k], after[k]) for k in before)
     before, after = _separate_dqn_task0_after_phase1("keep")

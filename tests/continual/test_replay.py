@@ -140,3 +140,31 @@ def test_train_saves_the_buffer_and_the_reset_position(tmp_path: Path) -> None:
     state = json.loads((last / "state.json").read_text())
     assert state["callbacks"]["replay"] == {"pending": [], "resets": 1}
     assert set(np.unique(ReplayReset.buffer_tasks(result.model)).tolist()) == {1}
+
+
+def test_nothing_trains_between_a_phase_end_and_the_reset() -> None:
+    """The old task's episodes that run on after its phase end get no gradient step: training stops at the
+    boundary and resumes at the reset (once every sub-env runs the new task)."""
+    recorder = UpdateRecorder()
+    model, replay = run_dqn("reset", n_envs=2, recorder=recorder)
+    assert replay.resets == 1 and replay.held is None and model.learning_starts == 50  # restored
+    before = [t for t in recorder.updates_at if t <= 1000]
+    after = [t for t in recorder.updates_at if t > 1000]
+    assert before and after
+    # the first update after the boundary comes with the first rollout after the reset, whose step the
+    # buffer tells: every transition in it is the new task's, taken since the reset
+    reset_at = 2000 - model.replay_buffer.size() * model.n_envs  # the buffer holds every step since then
+    assert reset_at > 1000 + model.n_envs  # a tail ran: some sub-env's task-0 episode went on past 1000
+    assert min(after) > reset_at  # ... and nothing trained in it
+
+
+def test_a_hold_is_resumed_from_its_checkpoint_state() -> None:
+    schedule = psp_rl.make_schedule("sequential", 2, steps_per_task=1000)
+    replay = ReplayReset(schedule)
+    replay.load_state_dict({"pending": [1], "resets": 0, "held": 50})
+    assert replay.state_dict() == {"pending": [1], "resets": 0, "held": 50}
+    replay.model = SimpleNamespace(learning_starts=50, replay_buffer=None)  # type: ignore[assignment]
+    replay._on_training_start()
+    assert replay.model.learning_starts > 10**12  # type: ignore[attr-defined]
+    replay._reset(replay.pending.pop(0))
+    assert replay.model.learning_starts == 50 and replay.held is None  # type: ignore[attr-defined]
