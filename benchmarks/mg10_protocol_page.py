@@ -99,6 +99,32 @@ def seed_table(data: Mapping[str, Any]) -> list[str]:
     return lines if data["runs"] else ["No run has finished yet."]
 
 
+def loss_lines(data: Mapping[str, Any], drop: float = 0.5) -> list[str]:
+    """Where each finished run lost a task, read from its performance matrix: the phase at whose end a task's
+    score first fell below ``drop`` times its score after its own phase, and the tasks never learnt in theirs.
+
+    :param data: the collected records.
+    :param drop: the fraction of the own-phase score below which a task counts as lost.
+    """
+    names = (data.get("protocol") or {}).get("tasks") or []
+    lines = []
+    for r in data["runs"]:
+        matrix, events = r["perf_matrix"], []
+        for j in range(len(matrix)):
+            name = names[j] if j < len(names) else f"task {j}"
+            own = matrix[j][j]
+            if own is None or own < 0.5:
+                events.append(f"task {j}, {name}: not learnt in its phase ({0 if own is None else own:.2f})")
+                continue
+            lost = next((p for p in range(j + 1, len(matrix)) if (matrix[p][j] or 0.0) < drop * own), None)
+            if lost is not None:
+                events.append(
+                    f"task {j} ({name}) {own:.2f} → {matrix[lost][j]:.2f} by the end of phase {lost}"
+                )
+        lines.append(f"- {r['arm']} seed {r['seed']}: {'; '.join(events) or 'every task learnt and kept'}.")
+    return lines
+
+
 def progress_lines(data: Mapping[str, Any]) -> list[str]:
     """The runs in progress (newest checkpoint) and the number not started.
 
@@ -282,6 +308,9 @@ def section_lines(
     lines += ["**Targets**, checked from the records:", ""]
     lines += [f"- {target}: **{verdict}** ({detail})." for target, verdict, detail in target_verdicts(data)]
     lines += ["", "Per seed (score per task: the tasks in order):", ""] + seed_table(data) + [""]
+    if data["runs"]:
+        lines += ["Where tasks were lost (from the performance matrices at the phase ends):", ""]
+        lines += loss_lines(data) + [""]
     lines += [f"![MG10 learning curves]({Path(os.path.relpath(figure, md_dir)).as_posix()})", ""]
     ewc = [arm for arm, keys in data["arms"].items() if any(k.startswith("ewc.lambda") for k in keys)]
     if ewc and section.get("ewc"):

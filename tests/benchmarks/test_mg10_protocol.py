@@ -12,7 +12,7 @@ from typing import Any
 import mg10_protocol
 import pytest
 import yaml
-from mg10_protocol_page import arm_table, progress_lines, seed_table, target_verdicts
+from mg10_protocol_page import arm_table, loss_lines, progress_lines, seed_table, target_verdicts
 from report import render
 
 COMMIT = "abc1234" + "0" * 33
@@ -212,3 +212,21 @@ def test_report_renders_the_section(sweep: Path, tmp_path: Path) -> None:
     assert (tmp_path / "fig" / "mg10-protocol-curves.png").stat().st_size > 0
     assert "The reduced-budget table (25k steps per task) is in the records" in text
     assert "**EWC:** our `shared`" not in text  # no arm of this sweep sets ewc.lambda
+
+
+def test_loss_lines_name_the_phase_a_task_was_lost_in_and_tasks_never_learnt() -> None:
+    matrix = [
+        [0.96, 0.0, 0.0],
+        [0.96, 0.0, 0.0],  # task 1 not learnt in its phase
+        [0.10, 0.0, 0.9],  # task 0 lost in phase 2
+    ]
+    data = {
+        "protocol": {"tasks": ["A", "B", "C"]},
+        "runs": [{"arm": "psp", "seed": 0, "perf_matrix": matrix}],
+    }
+    (line,) = loss_lines(data)
+    assert line == (
+        "- psp seed 0: task 0, A: 0.96 → 0.10 by the end of phase 2; task 1, B: not learnt in its phase (0.00)."
+    )
+    kept = {"protocol": {}, "runs": [{"arm": "separate", "seed": 1, "perf_matrix": [[0.9, 0], [0.9, 0.8]]}]}
+    assert loss_lines(kept) == ["- separate seed 1: every task learnt and kept."]
