@@ -119,7 +119,7 @@ def loss_lines(data: Mapping[str, Any], drop: float = 0.5) -> list[str]:
             lost = next((p for p in range(j + 1, len(matrix)) if (matrix[p][j] or 0.0) < drop * own), None)
             if lost is not None:
                 events.append(
-                    f"task {j} ({name}) {own:.2f} → {matrix[lost][j]:.2f} by the end of phase {lost}"
+                    f"task {j}, {name}: {own:.2f} → {matrix[lost][j]:.2f} by the end of phase {lost}"
                 )
         lines.append(f"- {r['arm']} seed {r['seed']}: {'; '.join(events) or 'every task learnt and kept'}.")
     return lines
